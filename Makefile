@@ -1,0 +1,45 @@
+# The project's front door. Every target installs what it needs, idempotently,
+# into project-local folders (.venv, tools/js/node_modules); nothing by hand.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+JS := tools/js
+ANVIL := $(JS)/node_modules/.bin/anvil
+PYTEST_ARGS ?=
+
+.PHONY: demo test bench lint typecheck setup setup-js clean devnet help
+
+help:
+	@echo "make demo   - run the end-to-end demo (in-process chain, SQLite)"
+	@echo "make test   - install test dependencies and run the whole suite"
+	@echo "make bench  - run benchmarks/ and write out/bench/*.json (ONLY=name for one)"
+	@echo "make lint   - ruff + mypy --strict on the rule packages"
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+$(ANVIL): $(JS)/package.json $(JS)/package-lock.json
+	cd $(JS) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+setup: $(VENV)/.installed
+setup-js: $(ANVIL)
+
+demo: setup
+	$(VENV)/bin/clearhouse demo
+
+test: setup setup-js
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) -m benchmarks $(ONLY)
+
+lint: setup
+	$(VENV)/bin/ruff check clearhouse tests benchmarks
+	$(VENV)/bin/mypy clearhouse/types.py clearhouse/errors.py clearhouse/params.py clearhouse/messages clearhouse/merkle
+
+clean:
+	rm -rf out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,64 @@
+"""Scalar types with units, shared by every package.
+
+Money, prices, sizes and times never cross a module boundary as a bare ``int``: each has a
+``NewType`` here saying its unit. Everything that touches balances is an exact integer.
+"""
+
+from __future__ import annotations
+
+from typing import NewType
+
+__all__ = [
+    "AccountId",
+    "Address",
+    "Amount",
+    "BatchNumber",
+    "ChainId",
+    "Digest",
+    "Gas",
+    "Nonce",
+    "Price",
+    "Quantity",
+    "Seconds",
+    "Timestamp",
+    "Wei",
+]
+
+Address = NewType("Address", str)
+"""A 20-byte account or contract address as a checksummed ``0x``-prefixed hex string."""
+
+Digest = NewType("Digest", bytes)
+"""A 32-byte keccak-256 hash (EIP-712 digest, struct hash, Merkle node)."""
+
+ChainId = NewType("ChainId", int)
+"""An EIP-155 chain id."""
+
+Amount = NewType("Amount", int)
+"""A token amount in the token's base units (the collateral token has 6 decimals: 1 USDC = 10**6)."""
+
+Wei = NewType("Wei", int)
+"""Native ether in wei (bonds and gas payments)."""
+
+Price = NewType("Price", int)
+"""A price in quote-token base units per one whole contract of the underlying."""
+
+Quantity = NewType("Quantity", int)
+"""An option quantity in contract-granularity units (see ``Params.contract_unit``); signed for positions."""
+
+Timestamp = NewType("Timestamp", int)
+"""Unix time in whole seconds (UTC)."""
+
+Seconds = NewType("Seconds", int)
+"""A duration in whole seconds."""
+
+Nonce = NewType("Nonce", int)
+"""An unordered per-account nonce (uint256): word index in the high 248 bits, bit position in the low 8."""
+
+AccountId = NewType("AccountId", int)
+"""A compact account id assigned by the vault's registry (key of the sparse state tree)."""
+
+BatchNumber = NewType("BatchNumber", int)
+"""The sequence number of a settlement batch, starting at 1."""
+
+Gas = NewType("Gas", int)
+"""EVM gas units."""
