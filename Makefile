@@ -14,7 +14,7 @@ help:
 	@echo "make demo   - run the end-to-end demo (in-process chain, SQLite)"
 	@echo "make test   - install test dependencies and run the whole suite"
 	@echo "make bench  - run benchmarks/ and write out/bench/*.json (ONLY=name for one)"
-	@echo "make lint   - ruff + mypy --strict on the rule packages"
+	@echo "make lint   - ruff, and mypy --strict on the package"
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,7 +31,7 @@ setup-js: $(ANVIL)
 demo: setup
 	$(VENV)/bin/clearhouse demo
 
-test: setup setup-js
+test: setup setup-js lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: setup
@@ -39,7 +39,7 @@ bench: setup
 
 lint: setup
 	$(VENV)/bin/ruff check clearhouse tests benchmarks
-	$(VENV)/bin/mypy clearhouse/types.py clearhouse/errors.py clearhouse/params.py clearhouse/messages clearhouse/merkle
+	$(VENV)/bin/mypy clearhouse
 
 clean:
 	rm -rf out .pytest_cache .mypy_cache .ruff_cache

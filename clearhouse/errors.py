@@ -18,6 +18,38 @@ built-in fits, also from that built-in so callers can catch either::
     │   ├── ContractRevert                     a call or transaction reverted (carries the reason)
     │   ├── ChainUnavailable(ConnectionError)  the node cannot be reached
     │   └── CompileError                       a Vyper source failed to compile
+    ├── InvalidInstrument(ValueError)          a pair, expiry or series breaks the listing rules
+    │   ├── MalformedSeriesName                a series name does not parse (``field`` names the part)
+    │   ├── OffGrid                            a strike, premium or quantity is off its grid or tick
+    │   └── UnlistedInstrument(KeyError)       an expiry or series that is not listed
+    ├── PricingError(ValueError)               analytics inputs outside their domain (not consensus)
+    │   ├── PriceOutsideBounds                 a price outside the no-arbitrage bounds: no implied vol
+    │   └── SmileFitError                      too few quotes for an SVI fit, or the fit failed
+    ├── RiskError(ValueError)
+    │   └── InsufficientCollateral             an account would hold less than its exact max loss
+    ├── MarketError(ValueError)                a trading rule refused an order, cancel, RFQ, quote or accept
+    │   ├── InvalidOrder                       an order or RFQ that cannot be accepted as signed
+    │   │   ├── PostOnlyWouldTake              a post-only order would cross the book
+    │   │   ├── FillOrKillUnfilled             a fill-or-kill order cannot fill completely now
+    │   │   └── DuplicateOrder                 an order with this hash is already resting
+    │   ├── OrderExpired                       an order is past its expiry
+    │   ├── OrderCancelled                     an order hash was cancelled or closed before
+    │   ├── Overfill                           a fill beyond the signed size of an order, quote or RFQ
+    │   ├── NotOrderOwner                      a cancel names another account's order or quote
+    │   ├── SelfTrade                          a quote answers its own maker's RFQ
+    │   ├── RFQExpired                         an RFQ is past its expiry
+    │   ├── QuoteExpired                       a quote is past its expiry
+    │   ├── AcceptExpired                      an accept is past its expiry
+    │   ├── QuoteMismatch                      a quote's taker, maker, legs, side or size differ from its RFQ
+    │   ├── QuoteAlreadyFilled                 a quote was accepted already (replay)
+    │   ├── QuoteFaded                         an accepted quote cannot be honoured (a Fade is recorded)
+    │   ├── UnknownRFQ(KeyError)               a quote names an RFQ that is not open
+    │   └── UnknownQuote(KeyError)             an accept names a quote that is not open
+    ├── DisputeError(ValueError)               an assertion, vote or claim breaks the dispute rules
+    │   ├── InvalidAssertion                   a bond or liveness outside its bounds
+    │   ├── OutsideWindow                      the action's phase is not open (liveness, commit, reveal)
+    │   ├── CommitmentMismatch                 a revealed vote does not match its commitment
+    │   └── DuplicateAction                    a second dispute, vote, reveal, claim or penalty
     └── …                                      later packages add their own branches here
 
 Errors carry context as attributes (``field``, ``account``, ``digest``…) and a machine-readable
@@ -27,20 +59,52 @@ Errors carry context as attributes (``field``, ``account``, ``digest``…) and a
 from __future__ import annotations
 
 __all__ = [
+    "AcceptExpired",
     "ChainError",
     "ChainUnavailable",
     "ClearhouseError",
+    "CommitmentMismatch",
     "CompileError",
     "ConfigError",
     "ContractRevert",
+    "DisputeError",
+    "DuplicateAction",
+    "DuplicateOrder",
     "ExpiredMessage",
+    "FillOrKillUnfilled",
+    "InsufficientCollateral",
+    "InvalidAssertion",
+    "InvalidInstrument",
     "InvalidMessage",
+    "InvalidOrder",
     "InvalidProof",
     "InvalidSignature",
     "MalformedMessage",
+    "MalformedSeriesName",
+    "MarketError",
     "MerkleError",
+    "NotOrderOwner",
+    "OffGrid",
+    "OrderCancelled",
+    "OrderExpired",
+    "OutsideWindow",
+    "Overfill",
+    "PostOnlyWouldTake",
+    "PriceOutsideBounds",
+    "PricingError",
+    "QuoteAlreadyFilled",
+    "QuoteExpired",
+    "QuoteFaded",
+    "QuoteMismatch",
+    "RFQExpired",
     "ReplayedMessage",
+    "RiskError",
+    "SelfTrade",
+    "SmileFitError",
     "UnknownLeaf",
+    "UnknownQuote",
+    "UnknownRFQ",
+    "UnlistedInstrument",
     "WrongSigner",
 ]
 
@@ -117,8 +181,10 @@ class ContractRevert(ChainError):
 
     code = "contract_revert"
 
-    def __init__(self, reason: str | None, *, data: bytes = b"", **context: object) -> None:
-        super().__init__(f"reverted: {reason}" if reason else "reverted without reason", **context)
+    def __init__(self, reason: str | None, *, data: bytes = b"", field: str | None = None,
+                 **context: object) -> None:
+        super().__init__(f"reverted: {reason}" if reason else "reverted without reason",
+                         field=field, **context)
         self.reason = reason
         self.data = data
 
@@ -129,3 +195,167 @@ class ChainUnavailable(ChainError, ConnectionError):
 
 class CompileError(ChainError):
     code = "compile_error"
+
+
+class InvalidInstrument(ClearhouseError, ValueError):
+    code = "invalid_instrument"
+
+
+class MalformedSeriesName(InvalidInstrument):
+    code = "malformed_series_name"
+
+
+class OffGrid(InvalidInstrument):
+    code = "off_grid"
+
+
+class UnlistedInstrument(InvalidInstrument, KeyError):
+    code = "unlisted_instrument"
+
+    def __str__(self) -> str:  # KeyError would otherwise repr() the message
+        return self.message
+
+
+class PricingError(ClearhouseError, ValueError):
+    code = "pricing_error"
+
+
+class PriceOutsideBounds(PricingError):
+    code = "price_outside_bounds"
+
+
+class SmileFitError(PricingError):
+    code = "smile_fit_error"
+
+
+class RiskError(ClearhouseError, ValueError):
+    code = "risk_error"
+
+
+class InsufficientCollateral(RiskError):
+    """An account would hold less than its exact max-loss requirement (DESIGN §4, §6).
+
+    ``account`` is whoever is short of collateral, ``required`` and ``available`` are amounts in
+    collateral base units after the operation, so ``required - available`` is the shortfall.
+    """
+
+    code = "insufficient_collateral"
+
+    def __init__(self, account: object, required: int, available: int, **context: object) -> None:
+        super().__init__(f"account {account} needs {required} collateral, has {available}",
+                         field="quantity", account=account, required=required,
+                         available=available, **context)
+        self.account = account
+        self.required = required
+        self.available = available
+
+
+class MarketError(ClearhouseError, ValueError):
+    """A trading rule refused an order, cancel, RFQ, quote or accept; nothing was changed
+    (except :class:`QuoteFaded`, whose fade event is the record of the refusal)."""
+
+    code = "market_error"
+
+
+class InvalidOrder(MarketError):
+    code = "invalid_order"
+
+
+class PostOnlyWouldTake(InvalidOrder):
+    code = "post_only_would_take"
+
+
+class FillOrKillUnfilled(InvalidOrder):
+    code = "fill_or_kill_unfilled"
+
+
+class DuplicateOrder(InvalidOrder):
+    code = "duplicate_order"
+
+
+class OrderExpired(MarketError):
+    code = "order_expired"
+
+
+class OrderCancelled(MarketError):
+    code = "order_cancelled"
+
+
+class Overfill(MarketError):
+    code = "overfill"
+
+
+class NotOrderOwner(MarketError):
+    code = "not_order_owner"
+
+
+class SelfTrade(MarketError):
+    code = "self_trade"
+
+
+class RFQExpired(MarketError):
+    code = "rfq_expired"
+
+
+class QuoteExpired(MarketError):
+    code = "quote_expired"
+
+
+class AcceptExpired(MarketError):
+    code = "accept_expired"
+
+
+class QuoteMismatch(MarketError):
+    code = "quote_mismatch"
+
+
+class QuoteAlreadyFilled(MarketError):
+    code = "quote_already_filled"
+
+
+class QuoteFaded(MarketError):
+    code = "quote_faded"
+
+
+class UnknownRFQ(MarketError, KeyError):
+    code = "unknown_rfq"
+
+    def __str__(self) -> str:  # KeyError would otherwise repr() the message
+        return self.message
+
+
+class UnknownQuote(MarketError, KeyError):
+    code = "unknown_quote"
+
+    def __str__(self) -> str:  # KeyError would otherwise repr() the message
+        return self.message
+
+
+class DisputeError(ClearhouseError, ValueError):
+    """An assertion, dispute, vote or claim breaks the rules of ``clearhouse.disputes``."""
+
+    code = "dispute_error"
+
+
+class InvalidAssertion(DisputeError):
+    """A bond or liveness outside its bounds (``field`` names which)."""
+
+    code = "invalid_assertion"
+
+
+class OutsideWindow(DisputeError):
+    """The action's window is not open: liveness over or not over, not the commit or reveal phase."""
+
+    code = "outside_window"
+
+
+class CommitmentMismatch(DisputeError):
+    """A revealed ``(vote, salt)`` does not hash to the voter's commitment."""
+
+    code = "commitment_mismatch"
+
+
+class DuplicateAction(DisputeError):
+    """A second dispute of one assertion, or a second commit, reveal, claim or penalty by one voter."""
+
+    code = "duplicate_action"

@@ -153,7 +153,8 @@ class Contract:
         """Calldata for ``fn(*args)``."""
         f = self._resolve(fn, args)
         types = [_abi_type(i) for i in f["inputs"]]
-        return function_abi_to_4byte_selector(f) + abi_encode(types, list(args))
+        selector = function_abi_to_4byte_selector(f)  # type: ignore[arg-type]
+        return selector + abi_encode(types, list(args))
 
     def _decode_output(self, fn: str, args: Sequence[Any], output: bytes) -> Any:
         f = self._resolve(fn, args)
@@ -247,7 +248,7 @@ class Chain(abc.ABC):
         self._abis_by_address[address.lower()] = artifact
         for item in artifact.abi:
             if item.get("type") == "event":
-                self._event_index[event_abi_to_log_topic(item)] = item
+                self._event_index[event_abi_to_log_topic(item)] = item  # type: ignore[arg-type]
 
     def deploy(self, artifact: Artifact | str, *args: Any, sender: str | LocalAccount | None = None,
                value: int = 0) -> Contract:
