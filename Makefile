@@ -25,6 +25,10 @@ $(ANVIL): $(JS)/package.json $(JS)/package-lock.json
 	cd $(JS) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	@touch $@
+
 setup: $(VENV)/.installed
 setup-js: $(ANVIL)
 
@@ -34,7 +38,7 @@ demo: setup
 test: setup setup-js lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: setup
+bench: setup $(VENV)/.bench-installed
 	$(PY) -m benchmarks $(ONLY)
 
 lint: setup

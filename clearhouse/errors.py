@@ -50,6 +50,19 @@ built-in fits, also from that built-in so callers can catch either::
     │   ├── OutsideWindow                      the action's phase is not open (liveness, commit, reveal)
     │   ├── CommitmentMismatch                 a revealed vote does not match its commitment
     │   └── DuplicateAction                    a second dispute, vote, reveal, claim or penalty
+    ├── OracleError(ValueError)                an observation, report, committee or TWAP request breaks the oracle rules
+    │   ├── UnknownFeed(KeyError)              a feed with no configuration or no committee
+    │   ├── InvalidCommittee                   not 3f+1 distinct members, or bounds that make no sense
+    │   ├── WrongConfig                        another feed, round or committee config digest
+    │   ├── NotAMember                         a signer outside the feed's active committee
+    │   ├── DuplicateSigner                    one member twice among a report's observations or signatures
+    │   ├── InsufficientQuorum                 fewer than 2f+1 observations or f+1 report signatures
+    │   ├── StaleRound                         an old round, a round too soon, an old or future timestamp
+    │   ├── InvalidReport                      observations unsorted, or price / timestamp not their lower median
+    │   ├── PriceRejected                      a price outside the feed's bounds or deviation limit
+    │   ├── Equivocation                       one member signed two different observations for one round
+    │   ├── StaleFeed                          no settlement TWAP: stale feed, no rounds in window, bad window
+    │   └── SourceUnavailable                  a price source has no price for that time
     └── …                                      later packages add their own branches here
 
 Errors carry context as attributes (``field``, ``account``, ``digest``…) and a machine-readable
@@ -70,27 +83,35 @@ __all__ = [
     "DisputeError",
     "DuplicateAction",
     "DuplicateOrder",
+    "DuplicateSigner",
+    "Equivocation",
     "ExpiredMessage",
     "FillOrKillUnfilled",
     "InsufficientCollateral",
+    "InsufficientQuorum",
     "InvalidAssertion",
+    "InvalidCommittee",
     "InvalidInstrument",
     "InvalidMessage",
     "InvalidOrder",
     "InvalidProof",
+    "InvalidReport",
     "InvalidSignature",
     "MalformedMessage",
     "MalformedSeriesName",
     "MarketError",
     "MerkleError",
+    "NotAMember",
     "NotOrderOwner",
     "OffGrid",
+    "OracleError",
     "OrderCancelled",
     "OrderExpired",
     "OutsideWindow",
     "Overfill",
     "PostOnlyWouldTake",
     "PriceOutsideBounds",
+    "PriceRejected",
     "PricingError",
     "QuoteAlreadyFilled",
     "QuoteExpired",
@@ -101,10 +122,15 @@ __all__ = [
     "RiskError",
     "SelfTrade",
     "SmileFitError",
+    "SourceUnavailable",
+    "StaleFeed",
+    "StaleRound",
+    "UnknownFeed",
     "UnknownLeaf",
     "UnknownQuote",
     "UnknownRFQ",
     "UnlistedInstrument",
+    "WrongConfig",
     "WrongSigner",
 ]
 
@@ -359,3 +385,91 @@ class DuplicateAction(DisputeError):
     """A second dispute of one assertion, or a second commit, reveal, claim or penalty by one voter."""
 
     code = "duplicate_action"
+
+
+class OracleError(ClearhouseError, ValueError):
+    """An observation, report, committee or TWAP request breaks the rules of ``clearhouse.oracle``.
+
+    ``message`` is the exact revert reason ``OracleHub.vy`` gives for the same fault (e.g.
+    ``"oracle: too few observations"``), so a report refused off-chain is refused on-chain alike.
+    """
+
+    code = "oracle_error"
+
+
+class UnknownFeed(OracleError, KeyError):
+    """A feed with no configuration (bounds) or no committee yet."""
+
+    code = "unknown_feed"
+
+    def __str__(self) -> str:  # KeyError would otherwise repr() the message
+        return self.message
+
+
+class InvalidCommittee(OracleError):
+    """A committee that is not ``3f+1`` distinct non-zero members, or feed bounds that make no sense."""
+
+    code = "invalid_committee"
+
+
+class WrongConfig(OracleError):
+    """A report or observation for another feed, another round or another committee config digest."""
+
+    code = "wrong_config"
+
+
+class NotAMember(OracleError):
+    """A signature that recovers to an address outside the feed's active committee."""
+
+    code = "not_a_member"
+
+
+class DuplicateSigner(OracleError):
+    """One member twice among a report's observations, or twice among its report signatures."""
+
+    code = "duplicate_signer"
+
+
+class InsufficientQuorum(OracleError):
+    """Fewer than ``2f+1`` observations or fewer than ``f+1`` report signatures (or responders)."""
+
+    code = "insufficient_quorum"
+
+
+class StaleRound(OracleError):
+    """A round not newer than the last, too soon after it, or an observation too old or in the future."""
+
+    code = "stale_round"
+
+
+class InvalidReport(OracleError):
+    """Observations not sorted by price, or a reported price / timestamp that is not their lower median."""
+
+    code = "invalid_report"
+
+
+class PriceRejected(OracleError):
+    """A median outside the feed's ``[min_price, max_price]`` or beyond its deviation limit."""
+
+    code = "price_rejected"
+
+
+class Equivocation(OracleError):
+    """One member signed two different observations for one (feed, round): provable on-chain.
+
+    ``context`` carries ``member``, ``feed_id`` and ``round``.
+    """
+
+    code = "equivocation"
+
+
+class StaleFeed(OracleError):
+    """No settlement TWAP: the feed is stale at the window's end, has no round in it, or the window is bad."""
+
+    code = "stale_feed"
+
+
+class SourceUnavailable(OracleError):
+    """A price source (simulated market, replay file, exchange adapter) has no price for that time."""
+
+    code = "source_unavailable"

@@ -12,14 +12,18 @@ __all__ = [
     "AccountId",
     "Address",
     "Amount",
+    "BasisPoints",
     "BatchNumber",
     "ChainId",
     "Digest",
+    "FeedId",
     "Gas",
     "Nonce",
     "Price",
     "Quantity",
+    "RoundId",
     "Seconds",
+    "SeriesId",
     "Timestamp",
     "Wei",
 ]
@@ -45,6 +49,9 @@ Price = NewType("Price", int)
 Quantity = NewType("Quantity", int)
 """An option quantity in contract-granularity units (see ``Params.contract_unit``); signed for positions."""
 
+SeriesId = NewType("SeriesId", bytes)
+"""A 32-byte option series id: keccak-256 of the series' canonical ABI encoding (see market/instruments)."""
+
 Timestamp = NewType("Timestamp", int)
 """Unix time in whole seconds (UTC)."""
 
@@ -62,3 +69,12 @@ BatchNumber = NewType("BatchNumber", int)
 
 Gas = NewType("Gas", int)
 """EVM gas units."""
+
+BasisPoints = NewType("BasisPoints", int)
+"""A ratio in basis points: 10_000 is 100 %. Shares of bonds and stake are floored in these units."""
+
+FeedId = NewType("FeedId", bytes)
+"""A 32-byte oracle feed id, e.g. ``keccak256("ETH/USDC")``."""
+
+RoundId = NewType("RoundId", int)
+"""An oracle round number of one feed (uint64); stored rounds strictly increase."""
