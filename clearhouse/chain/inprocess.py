@@ -88,6 +88,10 @@ class InProcessChain(Chain):
         self._env.evm.patch.timestamp = timestamp
         self._env.evm.patch.block_number = block
 
+    def simulate_fork(self, chain_id: int) -> None:
+        """Continue the same state under another chain id, as a chain split looks to contracts."""
+        self._env.evm.patch.chain_id = chain_id
+
     def get_balance(self, address: str) -> int:
         return int(self._env.get_balance(address))
 

@@ -1,0 +1,44 @@
+"""The demo runs to completion on both backends and reports what happened on the chain."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from clearhouse.chain import RpcChain
+from clearhouse.chain.anvil import Anvil
+from clearhouse.cli import main
+from clearhouse.sim.demo import run_demo
+
+
+def _check(summary: dict[str, object]) -> None:
+    assert summary["accounts"] == 4
+    assert summary["messages_signed"] == 10
+    assert summary["messages_verified_onchain"] == 9  # every type but the node-only SignIn
+    assert summary["bad_signatures_refused"] == 5
+    assert summary["merkle_proofs_verified_onchain"] == 2
+    assert summary["batch_verified"] == 2000
+
+
+def test_demo_through_the_cli_on_the_inprocess_chain(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    _check(summary)
+    assert summary["chain"]["backend"] == "inprocess"
+    assert "summary written" in capsys.readouterr().out
+
+
+def test_demo_on_anvil(anvil: Anvil, rpc_chain: RpcChain, tmp_path: Path) -> None:
+    # rpc_chain rolls the session's anvil back afterwards
+    summary = run_demo(chain_target=anvil.url, out_dir=tmp_path)
+    _check(summary)
+    assert summary["chain"]["target"] == anvil.url
+
+
+def test_demo_refuses_an_unknown_chain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--chain", "ftp://nowhere", "--out", str(tmp_path)]) == 1
+    assert "unknown chain" in capsys.readouterr().err
+    assert not (tmp_path / "summary.json").exists()
