@@ -48,6 +48,7 @@ from clearhouse.messages.structs import (
     Vote,
     Withdrawal,
 )
+from clearhouse.messages.typed_json import parse_typed_data
 
 __all__ = [
     "DOMAIN_TYPEHASH",
@@ -90,6 +91,7 @@ __all__ = [
     "invalidate_nonce",
     "is_digest_used",
     "is_nonce_used",
+    "parse_typed_data",
     "recover_signer",
     "sign",
     "sign_digest",
