@@ -63,6 +63,37 @@ built-in fits, also from that built-in so callers can catch either::
     │   ├── Equivocation                       one member signed two different observations for one round
     │   ├── StaleFeed                          no settlement TWAP: stale feed, no rounds in window, bad window
     │   └── SourceUnavailable                  a price source has no price for that time
+    ├── SettlementError(ValueError)            an operation, batch or witness breaks the settlement rules
+    │   ├── MalformedOperation                 bytes or fields that do not form an operation
+    │   ├── InvalidBatch                       a batch header or window layout that contradicts itself
+    │   ├── InvalidWitness                     a fraud-proof witness that proves nothing (challenger's fault)
+    │   ├── UnknownAccount(KeyError)           an operation names an account id with no leaf
+    │   ├── OwnerMismatch                      a deposit for a registered id names another owner
+    │   ├── SameAccount                        a trade or RFQ fill between an account and itself
+    │   ├── StaleClock                         the settlement clock lags the batch timestamp too much
+    │   ├── ClockOutOfRange                    a tick before the clock or after the batch timestamp
+    │   ├── MessageExpired                     a signed message past its expiry at the clock
+    │   ├── SignatureInvalid                   a signature that is not canonical or recovers to no one
+    │   ├── SignerMismatch                     a signature that is not the account owner's over the message
+    │   ├── NonceUsed                          the nonce is held by another message of the account
+    │   ├── MessageReplayed                    a one-shot message (accept, withdrawal) applied again
+    │   ├── MessageCancelled                   the message's nonce was cancelled
+    │   ├── FillExceedsSize                    a cumulative fill beyond an order's or quote's signed size
+    │   ├── PriceOutsideLimit                  a trade price beyond an order's signed limit
+    │   ├── UnlistedExpiry(KeyError)           an expiry id with no listing (cap) in the registry
+    │   ├── InvalidSeries                      a strike that is zero, not below the cap or off the unit grid
+    │   ├── SeriesExpired                      a trade at or after its series' expiry
+    │   ├── InexactPremium                     price × quantity is not a whole number of base units
+    │   ├── ExcessiveFee                       a fee above the fee schedule's bound
+    │   ├── TooManyPositions                   an account would hold more than max_positions positions
+    │   ├── Undercollateralised                an account would hold less than its exact requirement
+    │   │                                       (also an InsufficientCollateral)
+    │   ├── AmountOverflow                     a balance, position, fill or pool beyond its encoded width
+    │   ├── InsufficientFeePool                a fee sweep larger than the fee pool
+    │   ├── WrongPayout                        a forced withdrawal paying other than min(requested, free)
+    │   ├── NotYetExpired                      an expiry settled before its expiry time
+    │   ├── PriceUnavailable                   an expiry settled without a settlement price
+    │   └── NothingToSettle                    an expiry settled for an account with no position in it
     └── …                                      later packages add their own branches here
 
 Errors carry context as attributes (``field``, ``account``, ``digest``…) and a machine-readable
@@ -73,9 +104,11 @@ from __future__ import annotations
 
 __all__ = [
     "AcceptExpired",
+    "AmountOverflow",
     "ChainError",
     "ChainUnavailable",
     "ClearhouseError",
+    "ClockOutOfRange",
     "CommitmentMismatch",
     "CompileError",
     "ConfigError",
@@ -85,33 +118,50 @@ __all__ = [
     "DuplicateOrder",
     "DuplicateSigner",
     "Equivocation",
+    "ExcessiveFee",
     "ExpiredMessage",
+    "FillExceedsSize",
     "FillOrKillUnfilled",
+    "InexactPremium",
     "InsufficientCollateral",
+    "InsufficientFeePool",
     "InsufficientQuorum",
     "InvalidAssertion",
+    "InvalidBatch",
     "InvalidCommittee",
     "InvalidInstrument",
     "InvalidMessage",
     "InvalidOrder",
     "InvalidProof",
     "InvalidReport",
+    "InvalidSeries",
     "InvalidSignature",
+    "InvalidWitness",
     "MalformedMessage",
+    "MalformedOperation",
     "MalformedSeriesName",
     "MarketError",
     "MerkleError",
+    "MessageCancelled",
+    "MessageExpired",
+    "MessageReplayed",
+    "NonceUsed",
     "NotAMember",
     "NotOrderOwner",
+    "NotYetExpired",
+    "NothingToSettle",
     "OffGrid",
     "OracleError",
     "OrderCancelled",
     "OrderExpired",
     "OutsideWindow",
     "Overfill",
+    "OwnerMismatch",
     "PostOnlyWouldTake",
     "PriceOutsideBounds",
+    "PriceOutsideLimit",
     "PriceRejected",
+    "PriceUnavailable",
     "PricingError",
     "QuoteAlreadyFilled",
     "QuoteExpired",
@@ -120,17 +170,28 @@ __all__ = [
     "RFQExpired",
     "ReplayedMessage",
     "RiskError",
+    "SameAccount",
     "SelfTrade",
+    "SeriesExpired",
+    "SettlementError",
+    "SignatureInvalid",
+    "SignerMismatch",
     "SmileFitError",
     "SourceUnavailable",
+    "StaleClock",
     "StaleFeed",
     "StaleRound",
+    "TooManyPositions",
+    "Undercollateralised",
+    "UnknownAccount",
     "UnknownFeed",
     "UnknownLeaf",
     "UnknownQuote",
     "UnknownRFQ",
+    "UnlistedExpiry",
     "UnlistedInstrument",
     "WrongConfig",
+    "WrongPayout",
     "WrongSigner",
 ]
 
@@ -473,3 +534,209 @@ class SourceUnavailable(OracleError):
     """A price source (simulated market, replay file, exchange adapter) has no price for that time."""
 
     code = "source_unavailable"
+
+
+class SettlementError(ClearhouseError, ValueError):
+    """An operation, batch or witness breaks the rules of ``clearhouse.settlement``; nothing changed.
+
+    Every subclass except :class:`InvalidWitness` means *the operation is invalid*: a batch holding
+    it is fraudulent. :class:`InvalidWitness` means the proof offered against a batch proves nothing.
+    ``context`` carries what identifies the fault (``account``, ``nonce``, ``index`` in a batch…).
+    """
+
+    code = "settlement_error"
+
+
+class MalformedOperation(SettlementError):
+    """Bytes that do not decode to an operation, or a field outside its encoded width or range."""
+
+    code = "malformed_operation"
+
+
+class InvalidBatch(SettlementError):
+    """A batch header, window layout or checkpoint list that contradicts itself or its operations."""
+
+    code = "invalid_batch"
+
+
+class InvalidWitness(SettlementError):
+    """A window witness whose leaves, keys or proofs do not match the roots it claims to open.
+
+    Raised by ``verify_window`` before any operation is judged: it blames the challenger, not the batch.
+    """
+
+    code = "invalid_witness"
+
+
+class UnknownAccount(SettlementError, KeyError):
+    """An operation names an account id with no leaf (never deposited)."""
+
+    code = "unknown_account"
+
+    def __str__(self) -> str:  # KeyError would otherwise repr() the message
+        return self.message
+
+
+class OwnerMismatch(SettlementError):
+    """A deposit for a registered account id names another owner than the leaf's."""
+
+    code = "owner_mismatch"
+
+
+class SameAccount(SettlementError):
+    """A trade or RFQ fill whose maker and taker are the same account."""
+
+    code = "same_account"
+
+
+class StaleClock(SettlementError):
+    """A signed-message operation while the clock lags the batch timestamp by more than allowed."""
+
+    code = "stale_clock"
+
+
+class ClockOutOfRange(SettlementError):
+    """A tick that moves the clock backwards or past the batch timestamp."""
+
+    code = "clock_out_of_range"
+
+
+class MessageExpired(SettlementError):
+    """A signed message whose expiry is before the settlement clock."""
+
+    code = "message_expired"
+
+
+class SignatureInvalid(SettlementError):
+    """A signature that is not canonical (length, v, r, s, high s) or recovers to the zero address."""
+
+    code = "signature_invalid"
+
+
+class SignerMismatch(SettlementError):
+    """A signature that recovers to someone other than the account owner over the rebuilt message."""
+
+    code = "signer_mismatch"
+
+
+class NonceUsed(SettlementError):
+    """The (account, nonce) slot already holds another message: one message per nonce."""
+
+    code = "nonce_used"
+
+
+class MessageReplayed(SettlementError):
+    """A one-shot message (accept, withdrawal) whose slot already records it as used."""
+
+    code = "message_replayed"
+
+
+class MessageCancelled(SettlementError):
+    """The message's (account, nonce) slot was cancelled."""
+
+    code = "message_cancelled"
+
+
+class FillExceedsSize(SettlementError):
+    """A fill that would take an order's or quote's cumulative fill beyond its signed size."""
+
+    code = "fill_exceeds_size"
+
+
+class PriceOutsideLimit(SettlementError):
+    """A trade price above a buy order's limit or below a sell order's limit."""
+
+    code = "price_outside_limit"
+
+
+class UnlistedExpiry(SettlementError, KeyError):
+    """An expiry id that the expiry registry does not list (no cap)."""
+
+    code = "unlisted_expiry"
+
+    def __str__(self) -> str:  # KeyError would otherwise repr() the message
+        return self.message
+
+
+class InvalidSeries(SettlementError):
+    """A strike that is zero, not below its expiry's cap, or not a multiple of ``contract_unit``."""
+
+    code = "invalid_series"
+
+
+class SeriesExpired(SettlementError):
+    """A trade whose series expires at or before the settlement clock."""
+
+    code = "series_expired"
+
+
+class InexactPremium(SettlementError):
+    """``price × quantity`` is not a multiple of ``contract_unit``: the premium would need rounding."""
+
+    code = "inexact_premium"
+
+
+class ExcessiveFee(SettlementError):
+    """A trading fee above ``max_fee_bps`` of the fill's premium."""
+
+    code = "excessive_fee"
+
+
+class TooManyPositions(SettlementError):
+    """An account would hold more than ``max_positions`` open positions."""
+
+    code = "too_many_positions"
+
+
+class Undercollateralised(SettlementError, InsufficientCollateral):
+    """An account would hold less collateral than its exact max-loss requirement (DESIGN §4).
+
+    Also an :class:`InsufficientCollateral`, so risk-aware callers catch it either way.
+    """
+
+    code = "undercollateralised"
+
+    def __init__(self, account: object, required: int, available: int, *, field: str = "quantity",
+                 **context: object) -> None:
+        ClearhouseError.__init__(self, f"account {account} needs {required} collateral, has {available}",
+                                 field=field, account=account, required=required, available=available,
+                                 **context)
+        self.account = account
+        self.required = required
+        self.available = available
+
+
+class AmountOverflow(SettlementError):
+    """A balance, position, cumulative fill or fee pool beyond the width its encoding gives it."""
+
+    code = "amount_overflow"
+
+
+class InsufficientFeePool(SettlementError):
+    """A fee sweep larger than the fees collected so far."""
+
+    code = "insufficient_fee_pool"
+
+
+class WrongPayout(SettlementError):
+    """A forced withdrawal whose ``paid`` is not ``min(requested, free collateral)``."""
+
+    code = "wrong_payout"
+
+
+class NotYetExpired(SettlementError):
+    """An expiry settlement while the clock is before the expiry time."""
+
+    code = "not_yet_expired"
+
+
+class PriceUnavailable(SettlementError):
+    """An expiry settlement for an expiry with no settlement price yet."""
+
+    code = "price_unavailable"
+
+
+class NothingToSettle(SettlementError):
+    """An expiry settlement for an account holding no position of that expiry."""
+
+    code = "nothing_to_settle"

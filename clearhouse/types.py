@@ -16,6 +16,7 @@ __all__ = [
     "BatchNumber",
     "ChainId",
     "Digest",
+    "ExpiryId",
     "FeedId",
     "Gas",
     "Nonce",
@@ -60,6 +61,10 @@ Seconds = NewType("Seconds", int)
 
 Nonce = NewType("Nonce", int)
 """An unordered per-account nonce (uint256): word index in the high 248 bits, bit position in the low 8."""
+
+ExpiryId = NewType("ExpiryId", bytes)
+"""A 32-byte expiry id: ``keccak256(abi.encode(bytes32 underlying, bytes32 quote, uint64 expiry))``,
+the key of the expiry registry (cap, settlement price) and of positions in the settlement state."""
 
 AccountId = NewType("AccountId", int)
 """A compact account id assigned by the vault's registry (key of the sparse state tree)."""

@@ -1,0 +1,321 @@
+"""Oracle reports: what the round's leader builds, what members sign, and what ``OracleHub.transmit``
+accepts — :func:`process_report` is the spec of ``transmit``, same checks, same order, same reasons.
+
+A report carries ``2f+1`` (or more) member observations of one (feed, round), sorted by price; its
+price is their lower median and its timestamp the lower median of their timestamps, so with at
+most ``f`` faulty members both lie inside the honest members' range. ``f+1`` members sign the
+report digest (EIP-712 in the hub's domain)::
+
+    Report(bytes32 configDigest,bytes32 feedId,uint64 round,uint256 price,uint64 timestamp,
+           bytes32 observationsHash)
+    observationsHash = keccak256(digest(obs_1) ‖ … ‖ digest(obs_k))   (EIP-712 digests, report order)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from clearhouse.errors import (
+    DuplicateSigner,
+    ExpiredMessage,
+    InsufficientQuorum,
+    InvalidMessage,
+    InvalidReport,
+    NotAMember,
+    OracleError,
+    PriceRejected,
+    StaleRound,
+    UnknownFeed,
+    WrongConfig,
+)
+from clearhouse.messages import Domain, Observation, compute_observation_digest, sign_digest
+from clearhouse.messages.checks import compute_checksum_address
+from clearhouse.messages.eip712 import keccak256
+from clearhouse.messages.fast import REASON_EXPIRED, recover_address_bytes
+from clearhouse.oracle.config import (
+    BPS,
+    Committee,
+    FeedConfig,
+    HubParams,
+    compute_observation_quorum,
+    compute_signature_quorum,
+    get_member_index,
+    is_member,
+)
+from clearhouse.oracle.observations import SignedObservation
+from clearhouse.oracle.twap import StoredRound
+from clearhouse.types import Address, Digest, FeedId, Price, RoundId, Timestamp
+
+__all__ = [
+    "REPORT_TYPEHASH",
+    "Report",
+    "ReportObservation",
+    "SignedReport",
+    "compute_lower_median",
+    "compute_observations_hash",
+    "compute_report",
+    "compute_report_digest",
+    "compute_report_observation",
+    "is_report_acceptable",
+    "process_report",
+    "process_report_body",
+    "recover_report_signer",
+    "select_observations",
+    "sign_report",
+]
+
+REPORT_TYPE: Final = ("Report(bytes32 configDigest,bytes32 feedId,uint64 round,uint256 price,"
+                      "uint64 timestamp,bytes32 observationsHash)")
+"""EIP-712 ``encodeType`` of the report members sign."""
+REPORT_TYPEHASH: Final = keccak256(REPORT_TYPE.encode())
+"""``keccak256(REPORT_TYPE)`` (``OracleHub.REPORT_TYPEHASH``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReportObservation:
+    """One member's observation as a report carries it: feed and round come from the report."""
+
+    price: Price
+    """Observed price (uint256)."""
+    timestamp: Timestamp
+    """When the member observed it (uint64)."""
+    expiry: Timestamp
+    """Last second it may enter a stored report (uint64)."""
+    signature: bytes
+    """The member's signature over the full ``Observation`` digest."""
+
+    def to_abi(self) -> tuple[int, int, int, bytes]:
+        """The ``ReportObservation`` tuple ``OracleHub`` takes."""
+        return (int(self.price), int(self.timestamp), int(self.expiry), bytes(self.signature))
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A round's report, before or without its signatures."""
+
+    config_digest: Digest
+    """The committee configuration the report was built under."""
+    feed_id: FeedId
+    """The feed."""
+    round: RoundId
+    """The round (strictly above the last stored one)."""
+    price: Price
+    """Lower median of the observations' prices."""
+    timestamp: Timestamp
+    """Lower median of the observations' timestamps: the round's time in the TWAP."""
+    observations: tuple[ReportObservation, ...]
+    """At least ``2f+1`` observations of distinct members, sorted by price (ties in any order)."""
+
+    def to_abi(self) -> tuple[bytes, bytes, int, int, int, list[tuple[int, int, int, bytes]]]:
+        """The ``Report`` tuple ``OracleHub.transmit`` takes."""
+        return (bytes(self.config_digest), bytes(self.feed_id), int(self.round), int(self.price),
+                int(self.timestamp), [o.to_abi() for o in self.observations])
+
+
+@dataclass(frozen=True, slots=True)
+class SignedReport:
+    """A report ready to transmit."""
+
+    report: Report
+    """The report."""
+    signatures: tuple[bytes, ...]
+    """At least ``f+1`` member signatures over :func:`compute_report_digest`, distinct members."""
+
+
+def compute_lower_median(values: Sequence[int]) -> int:
+    """The lower median ``sorted(values)[(k - 1) // 2]``: always one of the values, no rounding.
+
+    Of ``k >= 2f+1`` values with at most ``f`` faulty, at least ``f+1`` lie at or below it and at
+    least ``f+1`` at or above it, so it lies between two honest values.
+    """
+    if not values:
+        raise InsufficientQuorum("oracle: too few observations", field="observations")
+    return sorted(values)[(len(values) - 1) // 2]
+
+
+def compute_observation(report_feed: FeedId, round_id: RoundId, o: ReportObservation) -> Observation:
+    """The full ``Observation`` message a report observation stands for."""
+    return Observation(feed_id=Digest(report_feed), round=round_id, price=o.price,
+                       timestamp=o.timestamp, expiry=o.expiry)
+
+
+def compute_report_observation(signed: SignedObservation) -> ReportObservation:
+    """The compact form of a signed observation inside a report."""
+    o = signed.observation
+    return ReportObservation(o.price, o.timestamp, o.expiry, signed.signature)
+
+
+def compute_observations_hash(domain: Domain, report: Report) -> Digest:
+    """``keccak256`` of the concatenated ``Observation`` digests, in report order."""
+    return keccak256(b"".join(
+        compute_observation_digest(domain, compute_observation(report.feed_id, report.round, o))
+        for o in report.observations))
+
+
+def compute_report_digest(domain: Domain, report: Report) -> Digest:
+    """The EIP-712 digest members sign for ``report`` (``OracleHub.report_digest``)."""
+    struct_hash = keccak256(b"".join((
+        REPORT_TYPEHASH,
+        bytes(report.config_digest),
+        bytes(report.feed_id),
+        report.round.to_bytes(32, "big"),
+        report.price.to_bytes(32, "big"),
+        report.timestamp.to_bytes(32, "big"),
+        compute_observations_hash(domain, report),
+    )))
+    return keccak256(b"\x19\x01" + domain.separator + struct_hash)
+
+
+def sign_report(domain: Domain, report: Report, private_key: bytes) -> bytes:
+    """A member's signature over the report digest.
+
+    An honest member signs only a report it has checked with :func:`process_report` (with its own
+    view of the last stored round), so ``f+1`` signatures mean at least one honest check.
+    """
+    return sign_digest(compute_report_digest(domain, report), private_key)
+
+
+def recover_report_signer(domain: Domain, report: Report, signature: bytes) -> Address:
+    """The address that signed ``report``; raises ``InvalidSignature`` like the contract."""
+    return compute_checksum_address(recover_address_bytes(compute_report_digest(domain, report), signature))
+
+
+def select_observations(committee: Committee, observations: Iterable[SignedObservation]
+                        ) -> tuple[SignedObservation, ...]:
+    """The observations a leader puts in its report, sorted by price.
+
+    From valid observations (already checked with ``process_observation``), one per active member
+    (the first received), sorted by (price, member position); if more than ``2f+1``, the ``2f+1``
+    around the lower median: ``[m - f, m + f]``. That window's lower median is the same value as the
+    whole set's, and a smaller report costs less gas. Raises :class:`InsufficientQuorum` if fewer
+    than ``2f+1`` members answered (more than ``f`` silent).
+    """
+    one_each: dict[Address, SignedObservation] = {}
+    for signed in observations:
+        if is_member(committee, signed.signer):
+            one_each.setdefault(signed.signer, signed)
+    quorum = compute_observation_quorum(committee.f)
+    if len(one_each) < quorum:
+        raise InsufficientQuorum("oracle: too few observations", field="observations",
+                                 received=len(one_each), needed=quorum)
+    ranked = sorted(one_each.values(),
+                    key=lambda s: (s.observation.price, get_member_index(committee, s.signer)))
+    m = (len(ranked) - 1) // 2
+    return tuple(ranked[m - committee.f:m + committee.f + 1])
+
+
+def compute_report(committee: Committee, round_id: RoundId,
+                   selected: Sequence[SignedObservation]) -> Report:
+    """The report over ``selected`` (sorted by price, e.g. from :func:`select_observations`)."""
+    return Report(
+        config_digest=committee.config_digest,
+        feed_id=committee.feed_id,
+        round=round_id,
+        price=Price(compute_lower_median([s.observation.price for s in selected])),
+        timestamp=Timestamp(compute_lower_median([s.observation.timestamp for s in selected])),
+        observations=tuple(compute_report_observation(s) for s in selected),
+    )
+
+
+def process_report(domain: Domain, committee: Committee | None, feed: FeedConfig, hub: HubParams,
+                   last: StoredRound | None, signed: SignedReport, now: Timestamp) -> StoredRound:
+    """Check a signed report exactly as ``OracleHub.transmit`` does at block time ``now``.
+
+    Returns the round the contract stores; raises the :class:`OracleError` (or signature error)
+    whose message is the contract's revert reason for the first failing check.
+    """
+    report = signed.report
+    committee = _check_header(committee, report, last)
+    if len(signed.signatures) < compute_signature_quorum(committee.f):
+        raise InsufficientQuorum("oracle: too few signatures", field="signatures")
+    _check_body(domain, committee, feed, hub, last, report, now)
+    digest = compute_report_digest(domain, report)
+    seen: set[Address] = set()
+    for signature in signed.signatures:
+        signer = compute_checksum_address(recover_address_bytes(digest, signature))
+        _count_once(committee, signer, seen, "oracle: duplicate signer")
+    return StoredRound(report.round, report.price, report.timestamp)
+
+
+def process_report_body(domain: Domain, committee: Committee | None, feed: FeedConfig,
+                        hub: HubParams, last: StoredRound | None, report: Report,
+                        now: Timestamp) -> StoredRound:
+    """Every check of :func:`process_report` except the report signatures: what a member runs
+    before it signs a leader's report (``now`` = when it expects the report to land)."""
+    committee = _check_header(committee, report, last)
+    _check_body(domain, committee, feed, hub, last, report, now)
+    return StoredRound(report.round, report.price, report.timestamp)
+
+
+def _check_header(committee: Committee | None, report: Report, last: StoredRound | None) -> Committee:
+    if committee is None or committee.feed_id != report.feed_id:
+        raise UnknownFeed("oracle: unknown feed", field="feed_id")
+    if report.config_digest != committee.config_digest:
+        raise WrongConfig("oracle: wrong config", field="config_digest")
+    if last is not None and report.round <= last.round:
+        raise StaleRound("oracle: old round", field="round", round=report.round, last=last.round)
+    if len(report.observations) < compute_observation_quorum(committee.f):
+        raise InsufficientQuorum("oracle: too few observations", field="observations")
+    return committee
+
+
+def _check_body(domain: Domain, committee: Committee, feed: FeedConfig, hub: HubParams,
+                last: StoredRound | None, report: Report, now: Timestamp) -> None:
+    _check_observations(domain, committee, feed, report, now)
+    if last is not None and report.timestamp < last.timestamp + hub.min_round_interval:
+        raise StaleRound("oracle: too soon", field="timestamp")
+    _check_price(feed, report.price, last)
+
+
+def _count_once(committee: Committee, signer: Address, seen: set[Address], duplicate: str) -> None:
+    if not is_member(committee, signer):
+        raise NotAMember("oracle: not a member", field="signature", signer=signer)
+    if signer in seen:
+        raise DuplicateSigner(duplicate, field="signature", signer=signer)
+    seen.add(signer)
+
+
+def _check_observations(domain: Domain, committee: Committee, feed: FeedConfig, report: Report,
+                        now: Timestamp) -> None:
+    seen: set[Address] = set()
+    previous = 0
+    for o in report.observations:
+        if now > o.expiry:
+            raise ExpiredMessage(REASON_EXPIRED, field="expiry", expiry=o.expiry, now=now)
+        if o.timestamp > now:
+            raise StaleRound("oracle: future timestamp", field="timestamp")
+        if o.timestamp + feed.max_age < now:
+            raise StaleRound("oracle: stale observation", field="timestamp")
+        if o.price < previous:
+            raise InvalidReport("oracle: observations not sorted", field="observations")
+        previous = o.price
+        digest = compute_observation_digest(domain, compute_observation(report.feed_id, report.round, o))
+        signer = compute_checksum_address(recover_address_bytes(digest, o.signature))
+        _count_once(committee, signer, seen, "oracle: duplicate observation")
+    m = (len(report.observations) - 1) // 2
+    if report.price != report.observations[m].price:
+        raise InvalidReport("oracle: wrong median", field="price")
+    if report.timestamp != compute_lower_median([o.timestamp for o in report.observations]):
+        raise InvalidReport("oracle: wrong timestamp", field="timestamp")
+
+
+def _check_price(feed: FeedConfig, price: Price, last: StoredRound | None) -> None:
+    if not feed.min_price <= price <= feed.max_price:
+        raise PriceRejected("oracle: price out of bounds", field="price", price=price)
+    if (last is not None and feed.max_deviation_bps != 0
+            and abs(price - last.price) * BPS > last.price * feed.max_deviation_bps):
+        raise PriceRejected("oracle: deviation too large", field="price", price=price,
+                            previous=last.price)
+
+
+def is_report_acceptable(domain: Domain, committee: Committee | None, feed: FeedConfig,
+                         hub: HubParams, last: StoredRound | None, signed: SignedReport,
+                         now: Timestamp) -> bool:
+    """Whether :func:`process_report` would accept ``signed`` (signature errors count as refusals)."""
+    try:
+        process_report(domain, committee, feed, hub, last, signed, now)
+    except (OracleError, InvalidMessage):
+        return False
+    return True

@@ -1,0 +1,525 @@
+"""OracleHub.vy: one test per code path (configuration, transmit and each refusal, TWAP, equivocation,
+ejection, administration), on both backends; the Python rules (``clearhouse.oracle``) give the same
+verdict and the same reason as the contract for every report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from eth_abi import encode as abi_encode
+from oracle_system import (
+    LIFETIME,
+    build_report,
+    chain_verdict,
+    honest_report,
+    observe,
+    python_verdict,
+)
+
+from clearhouse.chain import Chain
+from clearhouse.errors import ContractRevert
+from clearhouse.messages.eip712 import keccak256
+from clearhouse.oracle import (
+    FeedConfig,
+    SignedObservation,
+    SignedReport,
+    StoredRound,
+    compute_equivocation_proof,
+    compute_feed_id,
+    compute_report_digest,
+    compute_twap,
+)
+from clearhouse.sim.oracle_hub import (
+    DEFAULT_FEED,
+    DEFAULT_HUB,
+    USDC,
+    OracleSystem,
+    compute_member_keys,
+    deploy_oracle_system,
+    observation_abi,
+)
+from clearhouse.types import BasisPoints, Price, Timestamp
+
+P = 3_000 * USDC
+OUTSIDER = compute_member_keys(1, b"not a member")[0]
+
+
+@pytest.fixture
+def system(chain: Chain) -> OracleSystem:
+    """f = 1 (4 members) on ETH/USDC with the default limits."""
+    return deploy_oracle_system(chain, 1)
+
+
+def _store(system: OracleSystem, round_id: int, prices: list[int]) -> StoredRound:
+    signed = honest_report(system, round_id, prices)
+    system.transmit(signed)
+    last = system.last()
+    assert last is not None
+    return last
+
+
+def _revert(fn: Callable[[], object]) -> str | None:
+    with pytest.raises(ContractRevert) as info:
+        fn()
+    return info.value.reason
+
+
+# --- construction and configuration --------------------------------------------------------
+
+
+def test_constructor_checks_its_parameters(chain: Chain) -> None:
+    s = deploy_oracle_system(chain, 1)
+    args = ["clearhouse", "1", 1, 1, 0, 8, 1800]
+    zero = "0x" + "00" * 20
+    assert _revert(lambda: chain.deploy("OracleHub", zero, *args)) == "oracle: zero bonds"
+    bad_reward = [*args[:4], 10_001, *args[5:]]
+    assert _revert(lambda: chain.deploy("OracleHub", s.bonds.address, *bad_reward)) == \
+        "oracle: reward above 100%"
+    assert _revert(lambda: chain.deploy("OracleHub", s.bonds.address, *args[:5], 0, 1800)) == \
+        "oracle: zero round interval"
+    assert _revert(lambda: chain.deploy("OracleHub", s.bonds.address, *args[:5], 8, 0)) == \
+        "oracle: zero twap window"
+    # 255 intervals of 8 s: a 2041 s window could hold 257 rounds, above the loop bound.
+    assert _revert(lambda: chain.deploy("OracleHub", s.bonds.address, *args[:5], 8, 255 * 8 + 1)) == \
+        "oracle: twap window too long for the loop bound"
+    chain.deploy("OracleHub", s.bonds.address, *args[:5], 8, 255 * 8)
+
+
+def test_public_parameters(system: OracleSystem) -> None:
+    hub = system.hub
+    assert hub.call("bonds") == system.bonds.address
+    assert hub.call("oracle_role") == system.bonds.call("ROLE_ORACLE")
+    assert hub.call("admin") == system.chain.accounts[0].address
+    assert hub.call("min_stake") == DEFAULT_HUB.min_stake
+    assert hub.call("slash_amount") == DEFAULT_HUB.slash_amount
+    assert hub.call("prover_reward_bps") == DEFAULT_HUB.prover_reward_bps
+    assert hub.call("min_round_interval") == DEFAULT_HUB.min_round_interval
+    assert hub.call("max_twap_window") == DEFAULT_HUB.max_twap_window
+    assert hub.call("MAX_MEMBERS") == 31
+    assert hub.call("MAX_TWAP_ROUNDS") == 256
+    assert hub.call("REPORT_TYPEHASH") == keccak256(
+        b"Report(bytes32 configDigest,bytes32 feedId,uint64 round,uint256 price,uint64 timestamp,"
+        b"bytes32 observationsHash)")
+    assert hub.call("domain_separator") == system.domain.separator
+
+
+def test_committee_digest_version_and_members_match_the_rules(system: OracleSystem) -> None:
+    c = system.committee
+    feed = system.hub.call("get_feed", c.feed_id)
+    assert feed[5:8] == (1, 1, c.config_digest)
+    assert c.config_digest == keccak256(abi_encode(
+        ["bytes32", "uint256", "uint256", "address[]"], [c.feed_id, 1, 1, list(c.members)]))
+    assert system.hub.call("members", c.feed_id) == list(c.members)
+    assert all(system.hub.call("is_member", c.feed_id, m) for m in c.members)
+
+
+def test_configure_feed_is_admin_only_and_checks_bounds(system: OracleSystem) -> None:
+    hub, feed = system.hub, compute_feed_id("BTC/USDC")
+    other = system.chain.accounts[1]
+    assert _revert(lambda: hub.transact("configure_feed", feed, 1, 10, 0, 60, 60, sender=other)) == \
+        "oracle: not admin"
+    for args, reason in [
+        ((11, 10, 0, 60, 60), "oracle: bad price bounds"),
+        ((0, 0, 0, 60, 60), "oracle: bad price bounds"),
+        ((1, 2**128, 0, 60, 60), "oracle: bad price bounds"),
+        ((1, 10, 0, 0, 60), "oracle: bad max age"),
+        ((1, 10, 0, 60, 0), "oracle: bad max staleness"),
+        ((0, 10, 100, 60, 60), "oracle: deviation needs a positive min price"),
+        ((1, 10, 1_000_001, 60, 60), "oracle: bad deviation"),
+    ]:
+        assert _revert(lambda a=args: hub.transact("configure_feed", feed, *a)) == reason
+    receipt = hub.transact("configure_feed", feed, 1, 10, 100, 60, 70)
+    assert receipt.events_named("FeedConfigured")[0].args["max_staleness"] == 70
+    assert hub.call("get_feed", feed)[:5] == (1, 10, 100, 60, 70)
+
+
+def test_set_committee_checks_members(system: OracleSystem) -> None:
+    hub, c = system.hub, system.committee
+    members = list(c.members)
+    other = system.chain.accounts[1]
+    unknown = compute_feed_id("NOPE/USDC")
+    for args, reason, sender in [
+        ((unknown, members, 1), "oracle: unknown feed", None),
+        ((c.feed_id, members, 1), "oracle: not admin", other),
+        ((c.feed_id, members[:3], 1), "oracle: committee is not 3f+1", None),
+        ((c.feed_id, [], 0), "oracle: committee is not 3f+1", None),
+        ((c.feed_id, [*members[:3], "0x" + "00" * 20], 1), "oracle: zero member", None),
+        ((c.feed_id, [*members[:3], members[0]], 1), "oracle: duplicate member", None),
+        ((c.feed_id, [*members[:3], other.address], 1), "oracle: insufficient stake", None),
+    ]:
+        assert _revert(lambda a=args, s=sender: hub.transact("set_committee", *a, sender=s)) == reason
+
+
+def test_new_committee_bumps_version_and_drops_old_members(system: OracleSystem) -> None:
+    hub, c = system.hub, system.committee
+    newcomer = system.chain.accounts[5]
+    system.token.transact("mint", newcomer.address, system.stake)
+    system.token.transact("approve", system.bonds.address, system.stake, sender=newcomer)
+    system.bonds.transact("bond", system.oracle_role, system.stake, sender=newcomer)
+    members = [*c.members[1:], newcomer.address]
+    receipt = hub.transact("set_committee", c.feed_id, members, 1)
+    event = receipt.events_named("CommitteeSet")[0].args
+    assert event["version"] == 2
+    assert event["config_digest"] == keccak256(abi_encode(
+        ["bytes32", "uint256", "uint256", "address[]"], [c.feed_id, 2, 1, members]))
+    assert not hub.call("is_member", c.feed_id, c.members[0])
+    assert hub.call("is_member", c.feed_id, newcomer.address)
+    # a report under the old digest is refused
+    assert chain_verdict(system, honest_report(system, 1, [P, P, P])) == "oracle: wrong config"
+
+
+# --- transmit -------------------------------------------------------------------------------
+
+
+def test_transmit_stores_the_median_round(system: OracleSystem) -> None:
+    prices = [P + 7, P - 3, P + 1]
+    signed = honest_report(system, 5, prices)
+    assert python_verdict(system, signed, None) is None
+    assert system.hub.call("report_digest", signed.report.to_abi()) == \
+        compute_report_digest(system.domain, signed.report)
+    receipt = system.transmit(signed, sender=system.chain.accounts[3])
+    event = receipt.events_named("NewRound")[0].args
+    assert event == {"feed_id": system.committee.feed_id, "round": 5, "price": P + 1,
+                     "timestamp": signed.report.timestamp,
+                     "transmitter": system.chain.accounts[3].address}
+    stored = StoredRound(5, Price(P + 1), signed.report.timestamp)
+    assert system.last() == stored
+    assert system.rounds() == [stored]
+    assert system.hub.call("round", system.committee.feed_id, 5) == (5, P + 1, stored.timestamp)
+    assert system.hub.call("fresh_price", system.committee.feed_id) == P + 1
+
+
+def test_rounds_are_found_by_number_with_gaps(system: OracleSystem) -> None:
+    stored = []
+    for round_id in (2, 3, 7, 20):
+        stored.append(_store(system, round_id, [P + round_id] * 3))
+        system.chain.time_travel(10)
+    feed = system.committee.feed_id
+    for r in stored:
+        assert system.hub.call("round", feed, r.round) == (r.round, r.price, r.timestamp)
+    for missing in (0, 1, 4, 21):
+        assert _revert(lambda m=missing: system.hub.call("round", feed, m)) == "oracle: unknown round"
+    assert _revert(lambda: system.hub.call("round_at", feed, 4)) == "oracle: unknown round"
+    assert system.hub.call("round_count", feed) == 4
+
+
+def test_more_observations_and_signatures_than_the_quorum_are_fine(system: OracleSystem) -> None:
+    signed = honest_report(system, 1, [P + 4, P + 1, P + 3, P + 2], signers=4)
+    assert python_verdict(system, signed, None) is None
+    system.transmit(signed)
+    assert system.last() == StoredRound(1, Price(P + 2), signed.report.timestamp)
+
+
+Mutation = Callable[[OracleSystem, StoredRound, int], SignedReport]
+
+
+def _obs(s: OracleSystem, i: int, price: int, **kw: int) -> SignedObservation:
+    return observe(s, s.keys[i], 2, price, **kw)
+
+
+REFUSALS: dict[str, tuple[str, Mutation]] = {
+    "unknown feed": ("oracle: unknown feed", lambda s, last, now: build_report(
+        s, 2, [_obs(s, i, P) for i in range(3)], s.keys[:2],
+        feed_id=compute_feed_id("BTC/USDC"))),
+    "wrong config": ("oracle: wrong config", lambda s, last, now: build_report(
+        s, 2, [_obs(s, i, P) for i in range(3)], s.keys[:2],
+        config_digest=b"\x01" * 32)),
+    "old round": ("oracle: old round", lambda s, last, now: honest_report(s, 1, [P, P, P])),
+    "too few observations": ("oracle: too few observations",
+                             lambda s, last, now: honest_report(s, 2, [P, P])),
+    "too few signatures": ("oracle: too few signatures",
+                           lambda s, last, now: honest_report(s, 2, [P, P, P], signers=1)),
+    "expired observation": ("eip712: expired", lambda s, last, now: build_report(
+        s, 2, [_obs(s, 0, P, timestamp=now - 5, expiry=now - 1), _obs(s, 1, P), _obs(s, 2, P)],
+        s.keys[:2])),
+    "future timestamp": ("oracle: future timestamp", lambda s, last, now: build_report(
+        s, 2, [_obs(s, 0, P, timestamp=now + 100), _obs(s, 1, P), _obs(s, 2, P)], s.keys[:2])),
+    "stale observation": ("oracle: stale observation", lambda s, last, now: build_report(
+        s, 2, [_obs(s, 0, P, timestamp=now - 200, expiry=now + 60), _obs(s, 1, P), _obs(s, 2, P)],
+        s.keys[:2])),
+    "unsorted": ("oracle: observations not sorted", lambda s, last, now: build_report(
+        s, 2, [_obs(s, 0, P + 2), _obs(s, 1, P + 1), _obs(s, 2, P)], s.keys[:2], sort=False,
+        price=P + 1)),
+    "observation by a non-member": ("oracle: not a member", lambda s, last, now: build_report(
+        s, 2, [observe(s, OUTSIDER, 2, P), _obs(s, 1, P), _obs(s, 2, P)], s.keys[:2])),
+    "observation for another feed": ("oracle: not a member", lambda s, last, now: build_report(
+        s, 2, [observe(s, s.keys[0], 2, P, feed_id=compute_feed_id("BTC/USDC")), _obs(s, 1, P),
+               _obs(s, 2, P)], s.keys[:2])),
+    "observation for another round": ("oracle: not a member", lambda s, last, now: build_report(
+        s, 2, [observe(s, s.keys[0], 3, P), _obs(s, 1, P), _obs(s, 2, P)], s.keys[:2])),
+    "duplicate observation": ("oracle: duplicate observation", lambda s, last, now: build_report(
+        s, 2, [_obs(s, 0, P), _obs(s, 0, P + 1), _obs(s, 2, P)], s.keys[:2])),
+    "wrong median": ("oracle: wrong median", lambda s, last, now: build_report(
+        s, 2, [_obs(s, i, P + i) for i in range(3)], s.keys[:2], price=P + 2)),
+    "wrong timestamp": ("oracle: wrong timestamp", lambda s, last, now: build_report(
+        s, 2, [_obs(s, i, P, timestamp=now - i) for i in range(3)], s.keys[:2],
+        timestamp=now)),
+    "too soon": ("oracle: too soon", lambda s, last, now: build_report(
+        s, 2, [_obs(s, i, P, timestamp=last.timestamp + 3) for i in range(3)], s.keys[:2])),
+    "price above bounds": ("oracle: price out of bounds",
+                           lambda s, last, now: honest_report(s, 2, [DEFAULT_FEED.max_price + 1] * 3)),
+    "price below bounds": ("oracle: price out of bounds",
+                           lambda s, last, now: honest_report(s, 2, [DEFAULT_FEED.min_price - 1] * 3)),
+    "report signed by a non-member": ("oracle: not a member", lambda s, last, now: build_report(
+        s, 2, [_obs(s, i, P) for i in range(3)], [s.keys[0], OUTSIDER])),
+    "duplicate report signer": ("oracle: duplicate signer", lambda s, last, now: build_report(
+        s, 2, [_obs(s, i, P) for i in range(3)], [s.keys[1], s.keys[1]])),
+    "signatures over another report": ("oracle: not a member", lambda s, last, now: SignedReport(
+        honest_report(s, 2, [P, P, P]).report, honest_report(s, 2, [P, P, P + 1]).signatures)),
+    "high-s signature": ("eip712: high s", lambda s, last, now: _high_s(honest_report(s, 2, [P, P, P]))),
+}
+
+
+def _high_s(signed: SignedReport) -> SignedReport:
+    n = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+    sig = signed.signatures[0]
+    s = int.from_bytes(sig[32:64], "big")
+    flipped = sig[:32] + (n - s).to_bytes(32, "big") + bytes([55 - sig[64]])
+    return SignedReport(signed.report, (flipped, *signed.signatures[1:]))
+
+
+@pytest.mark.parametrize("case", list(REFUSALS), ids=list(REFUSALS))
+def test_refusals_have_their_reason_on_chain_and_in_python(system: OracleSystem, case: str) -> None:
+    last = _store(system, 1, [P, P, P])
+    system.chain.time_travel(10)
+    reason, mutate = REFUSALS[case]
+    signed = mutate(system, last, int(system.now()))
+    assert python_verdict(system, signed, last) == reason
+    assert chain_verdict(system, signed) == reason
+    assert system.last() == last
+
+
+def test_deviation_limit(system: OracleSystem) -> None:
+    feed = system.committee.feed_id
+    system.hub.transact("configure_feed", feed, DEFAULT_FEED.min_price, DEFAULT_FEED.max_price,
+                        1_000, DEFAULT_FEED.max_age, DEFAULT_FEED.max_staleness)
+    system.feed = FeedConfig(DEFAULT_FEED.min_price, DEFAULT_FEED.max_price, BasisPoints(1_000),
+                             DEFAULT_FEED.max_age, DEFAULT_FEED.max_staleness)
+    last = _store(system, 1, [P] * 3)
+    system.chain.time_travel(10)
+    too_far = honest_report(system, 2, [P * 11 // 10 + 1] * 3)
+    assert python_verdict(system, too_far, last) == chain_verdict(system, too_far) == \
+        "oracle: deviation too large"
+    down = honest_report(system, 2, [P * 9 // 10] * 3)  # exactly 10 %: allowed
+    assert python_verdict(system, down, last) is None
+    system.transmit(down)
+
+
+def test_fresh_price_reverts_when_stale_or_empty(system: OracleSystem) -> None:
+    feed = system.committee.feed_id
+    assert system.hub.call("latest", feed) == (0, 0, 0)
+    assert _revert(lambda: system.hub.call("fresh_price", feed)) == "oracle: stale"
+    _store(system, 1, [P] * 3)
+    system.chain.time_travel(DEFAULT_FEED.max_staleness - 30)
+    assert system.hub.call("fresh_price", feed) == P
+    system.chain.time_travel(60)
+    assert _revert(lambda: system.hub.call("fresh_price", feed)) == "oracle: stale"
+
+
+# --- TWAP -----------------------------------------------------------------------------------
+
+
+def test_twap_matches_the_python_spec_and_clamps(system: OracleSystem) -> None:
+    feed = system.committee.feed_id
+    start = int(system.now())
+    for round_id, (price, gap) in enumerate([(P, 40), (P + 600, 100), (P - 300, 9), (P + 50, 200)], 1):
+        _store(system, round_id, [price] * 3)
+        system.chain.time_travel(gap)
+    rounds = system.rounds()
+    now = int(system.now())
+    final = now - DEFAULT_FEED.max_age - 1  # the latest final window end
+    for window in [(start, rounds[-1].timestamp + 30), (start - 100, final),
+                   (rounds[1].timestamp, rounds[2].timestamp), (rounds[1].timestamp + 1, final),
+                   (rounds[-1].timestamp, rounds[-1].timestamp)]:
+        for cap in (10**15, P):
+            expected = compute_twap(rounds, Timestamp(window[0]), Timestamp(window[1]), Price(cap),
+                                    Timestamp(now), DEFAULT_FEED, DEFAULT_HUB.max_twap_window)
+            assert system.hub.call("twap", feed, window[0], window[1], cap) == expected
+    # by hand: weights 40, 100, 9 from the first round to the fourth, then 30 s of the fourth
+    t = [r.timestamp for r in rounds]
+    assert t[1] - t[0] >= 40
+    by_hand = (P * (t[1] - t[0]) + (P + 600) * (t[2] - t[1]) + (P - 300) * (t[3] - t[2])
+               + (P + 50) * 30) // (t[3] + 30 - t[0])
+    assert system.hub.call("twap", feed, t[0], t[3] + 30, 10**15) == by_hand
+    assert system.hub.call("twap", feed, t[0], t[3] + 30, P) == P
+
+
+def test_twap_refuses_stale_empty_and_bad_windows(system: OracleSystem) -> None:
+    feed = system.committee.feed_id
+    now = int(system.now())
+    twap = system.hub
+    assert _revert(lambda: twap.call("twap", compute_feed_id("X/Y"), now - 10, now, P)) == \
+        "oracle: unknown feed"
+    assert _revert(lambda: twap.call("twap", feed, now - 300, now - 200, P)) == \
+        "oracle: no rounds in window"
+    stored = _store(system, 1, [P] * 3)
+    system.chain.time_travel(DEFAULT_FEED.max_staleness + 300)
+    now = int(system.now())
+    assert _revert(lambda: twap.call("twap", feed, now - 200, now - 150, P)) == "oracle: stale"
+    assert _revert(lambda: twap.call("twap", feed, stored.timestamp - 100, stored.timestamp - 1, P)) == \
+        "oracle: no rounds in window"
+    # fresh at the window's end, but the only round is before the window
+    t = stored.timestamp
+    assert _revert(lambda: twap.call("twap", feed, t + 10, t + 20, P)) == "oracle: no rounds in window"
+    assert twap.call("twap", feed, t, t + 20, P + 1) == P
+    assert _revert(lambda: twap.call("twap", feed, t + 20, t + 10, P)) == "oracle: bad window"
+    assert _revert(lambda: twap.call("twap", feed, t, t + DEFAULT_HUB.max_twap_window + 1, P)) == \
+        "oracle: window too long"
+    assert _revert(lambda: twap.call("twap", feed, now - 10, now + 10, P)) == "oracle: window not final"
+    assert _revert(lambda: twap.call("twap", feed, now - 200, now - DEFAULT_FEED.max_age, P)) == \
+        "oracle: window not final"
+
+
+def test_twap_is_final_only_once_no_late_report_can_land_in_the_window(system: OracleSystem) -> None:
+    feed = system.committee.feed_id
+    t0 = _store(system, 1, [P] * 3).timestamp
+    system.chain.time_travel(20)
+    late = [observe(system, system.keys[i], 2, 2 * P, timestamp=t0 + 15) for i in range(3)]
+    end = t0 + 16
+    system.chain.time_travel(50)  # the window is over, but a report made before `end` can still land
+    assert _revert(lambda: system.hub.call("twap", feed, t0, end, 10**15)) == "oracle: window not final"
+    system.transmit(build_report(system, 2, late, system.keys[:2]))
+    system.chain.time_travel(DEFAULT_FEED.max_age)
+    assert system.hub.call("twap", feed, t0, end, 10**15) == (P * 15 + 2 * P * 1) // 16
+
+
+# --- equivocation ---------------------------------------------------------------------------
+
+
+def test_equivocation_is_slashed_exactly_once(system: OracleSystem) -> None:
+    bonds, role, hub = system.bonds, system.oracle_role, system.hub
+    cheat, prover = system.keys[2], system.chain.accounts[7]
+    member = system.committee.members[2]
+    a = observe(system, cheat, 9, P)
+    b = observe(system, cheat, 9, P + 1)
+    proof = compute_equivocation_proof(a, b)
+    insurance = bonds.call("insurance_fund")
+    receipt = system.prove(proof, sender=prover)
+    slashed, reward = DEFAULT_HUB.slash_amount, DEFAULT_HUB.slash_amount * 2_000 // 10_000
+    assert receipt.events_named("EquivocationProven")[0].args == {
+        "feed_id": system.committee.feed_id, "round": 9, "member": member,
+        "prover": prover.address, "slashed": slashed, "reward": reward}
+    assert receipt.events_named("MemberRemoved")[0].args["banned"] is True
+    assert bonds.call("stake_of", member, role) == system.stake - slashed
+    assert system.token.call("balanceOf", prover.address) == reward
+    assert bonds.call("insurance_fund") == insurance + slashed - reward
+    assert hub.call("is_banned", member)
+    assert hub.call("is_proven", system.committee.feed_id, 9, member)
+    assert not hub.call("is_member", system.committee.feed_id, member)
+    # replaying the proof (either order) does nothing more
+    assert _revert(lambda: system.prove(proof, sender=prover)) == "oracle: already proven"
+    swapped = compute_equivocation_proof(b, a)
+    assert _revert(lambda: system.prove(swapped)) == "oracle: already proven"
+    assert bonds.call("stake_of", member, role) == system.stake - slashed
+    # its observations no longer count, and it cannot be put back
+    report = build_report(system, 1, [observe(system, system.keys[i], 1, P) for i in range(3)],
+                          system.keys[:2])
+    assert chain_verdict(system, report) == "oracle: not a member"
+    assert _revert(lambda: hub.transact("set_committee", system.committee.feed_id,
+                                        list(system.committee.members), 1)) == "oracle: member banned"
+
+
+def test_another_round_is_another_offence_and_slashing_clamps(system: OracleSystem) -> None:
+    cheat = system.keys[1]
+    member = system.committee.members[1]
+    system.prove(compute_equivocation_proof(observe(system, cheat, 1, P), observe(system, cheat, 1, P + 1)))
+    receipt = system.prove(compute_equivocation_proof(observe(system, cheat, 2, P),
+                                                      observe(system, cheat, 2, P + 5)))
+    event = receipt.events_named("EquivocationProven")[0].args
+    assert event["slashed"] == system.stake - DEFAULT_HUB.slash_amount == 5_000 * USDC
+    receipt = system.prove(compute_equivocation_proof(observe(system, cheat, 3, P),
+                                                      observe(system, cheat, 3, P + 5)))
+    assert receipt.events_named("EquivocationProven")[0].args["slashed"] == 0
+    assert system.bonds.call("slashable_of", member, system.oracle_role) == 0
+
+
+def test_equivocation_proof_checks(system: OracleSystem) -> None:
+    k0, k1 = system.keys[0], system.keys[1]
+    same = observe(system, k0, 4, P)
+    cases = [
+        ((same, observe(system, k0, 5, P + 1)), "oracle: not the same round"),
+        ((same, observe(system, k0, 4, P, feed_id=compute_feed_id("BTC/USDC"))),
+         "oracle: not the same round"),
+        ((same, same), "oracle: same observation"),
+        ((same, observe(system, k1, 4, P + 1)), "oracle: different signers"),
+        ((observe(system, OUTSIDER, 4, P), observe(system, OUTSIDER, 4, P + 1)), "oracle: not a member"),
+    ]
+    for (a, b), reason in cases:
+        assert _revert(lambda a=a, b=b: system.hub.transact(
+            "prove_equivocation", *_proof_args(a, b))) == reason
+
+
+def _proof_args(a: SignedObservation, b: SignedObservation) -> tuple[object, ...]:
+    return (observation_abi(a.observation), a.signature, observation_abi(b.observation), b.signature)
+
+
+def test_equivocation_is_provable_after_expiry_and_removal(system: OracleSystem) -> None:
+    k = system.keys[3]
+    member = system.account(k)
+    a, b = observe(system, k, 6, P), observe(system, k, 6, P + 2)
+    # the member starts unbonding and is ejected; its unbonding stake is still slashable
+    system.bonds.transact("request_unbond", system.oracle_role, system.stake, sender=member)
+    system.hub.transact("eject", system.committee.feed_id, member.address)
+    system.chain.time_travel(LIFETIME * 10)
+    event = system.prove(compute_equivocation_proof(a, b)).events_named("EquivocationProven")[0]
+    assert event.args["slashed"] == DEFAULT_HUB.slash_amount
+    assert system.bonds.call("unbonding_of", member.address, system.oracle_role)[0] == \
+        system.stake - DEFAULT_HUB.slash_amount
+
+
+# --- ejection and administration ------------------------------------------------------------
+
+
+def test_eject_under_staked_or_banned_members_only(system: OracleSystem) -> None:
+    hub, feed = system.hub, system.committee.feed_id
+    member = system.account(system.keys[0])
+    assert _revert(lambda: hub.transact("eject", feed, member.address)) == \
+        "oracle: member in good standing"
+    assert _revert(lambda: hub.transact("eject", feed, system.chain.accounts[4].address)) == \
+        "oracle: not a member"
+    system.bonds.transact("request_unbond", system.oracle_role, 1, sender=member)
+    receipt = hub.transact("eject", feed, member.address, sender=system.chain.accounts[4])
+    assert receipt.events_named("MemberRemoved")[0].args == {
+        "feed_id": feed, "member": member.address, "banned": False}
+    assert not hub.call("is_member", feed, member.address)
+    # f is unchanged: three remaining members still make 2f+1
+    signed = build_report(system, 1, [observe(system, system.keys[i], 1, P) for i in (1, 2, 3)],
+                          system.keys[1:3])
+    system.transmit(signed)
+
+
+def test_banned_member_is_ejectable_from_other_feeds(system: OracleSystem) -> None:
+    hub, c = system.hub, system.committee
+    btc = compute_feed_id("BTC/USDC")
+    hub.transact("configure_feed", btc, 1, 10**15, 0, 120, 600)
+    hub.transact("set_committee", btc, list(c.members), 1)
+    k = system.keys[0]
+    system.prove(compute_equivocation_proof(observe(system, k, 1, P), observe(system, k, 1, P + 1)))
+    assert hub.call("is_member", btc, c.members[0])
+    hub.transact("eject", btc, c.members[0], sender=system.chain.accounts[6])
+    assert not hub.call("is_member", btc, c.members[0])
+
+
+def test_admin_setters(system: OracleSystem) -> None:
+    hub, other = system.hub, system.chain.accounts[1]
+    for fn, args in [("set_slashing", (1, 2)), ("set_min_stake", (5,)), ("transfer_admin", (other.address,))]:
+        assert _revert(lambda f=fn, a=args: hub.transact(f, *a, sender=other)) == "oracle: not admin"
+    assert _revert(lambda: hub.transact("set_slashing", 1, 10_001)) == "oracle: reward above 100%"
+    hub.transact("set_slashing", 7, 500)
+    assert (hub.call("slash_amount"), hub.call("prover_reward_bps")) == (7, 500)
+    hub.transact("set_min_stake", 5)
+    assert hub.call("min_stake") == 5
+    assert _revert(lambda: hub.transact("transfer_admin", "0x" + "00" * 20)) == "oracle: zero admin"
+    hub.transact("transfer_admin", other.address)
+    assert hub.call("admin") == other.address
+    hub.transact("set_min_stake", 6, sender=other)
+
+
+def test_slashing_needs_the_hub_registered_in_bonds(system: OracleSystem) -> None:
+    system.bonds.transact("set_slasher", system.hub.address, system.oracle_role, False)
+    k = system.keys[0]
+    proof = compute_equivocation_proof(observe(system, k, 1, P), observe(system, k, 1, P + 1))
+    assert _revert(lambda: system.prove(proof)) == "bonds: not a slasher"
+    assert not system.hub.call("is_banned", system.committee.members[0])

@@ -1,0 +1,89 @@
+"""Build observations and reports (honest or not) for the OracleHub tests.
+
+Importable from any test (``tests/`` is on ``sys.path`` through the root conftest). Deployment
+itself is :func:`clearhouse.sim.oracle_hub.deploy_oracle_system`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from clearhouse.errors import ContractRevert, InvalidMessage, OracleError
+from clearhouse.oracle import (
+    SignedObservation,
+    SignedReport,
+    StoredRound,
+    compute_lower_median,
+    compute_observation,
+    compute_report_observation,
+    process_report,
+    sign_observation,
+    sign_report,
+)
+from clearhouse.oracle.report import Report
+from clearhouse.sim.oracle_hub import OracleSystem
+from clearhouse.types import Digest, FeedId, Price, RoundId, Seconds, Timestamp
+
+LIFETIME = Seconds(60)
+
+
+def observe(system: OracleSystem, key: bytes, round_id: int, price: int, *,
+            timestamp: int | None = None, expiry: int | None = None,
+            feed_id: bytes | None = None) -> SignedObservation:
+    """A member's signed observation (now, valid for a minute, unless told otherwise)."""
+    now = int(system.now()) if timestamp is None else timestamp
+    obs = compute_observation(FeedId(feed_id or system.committee.feed_id), RoundId(round_id),
+                              Price(price), Timestamp(now), LIFETIME)
+    if expiry is not None:
+        obs = type(obs)(feed_id=obs.feed_id, round=obs.round, price=obs.price,
+                        timestamp=obs.timestamp, expiry=Timestamp(expiry))
+    return sign_observation(system.domain, obs, key)
+
+
+def build_report(system: OracleSystem, round_id: int, observations: Sequence[SignedObservation],
+                 signer_keys: Sequence[bytes], *, sort: bool = True, price: int | None = None,
+                 timestamp: int | None = None, config_digest: bytes | None = None,
+                 feed_id: bytes | None = None) -> SignedReport:
+    """A report over ``observations`` (sorted by price unless told not to), signed by ``signer_keys``.
+
+    Price and timestamp default to the lower medians; override them to build wrong reports.
+    """
+    chosen = sorted(observations, key=lambda s: s.observation.price) if sort else list(observations)
+    report = Report(
+        config_digest=Digest(config_digest or system.committee.config_digest),
+        feed_id=FeedId(feed_id or system.committee.feed_id),
+        round=RoundId(round_id),
+        price=Price(price if price is not None
+                    else compute_lower_median([s.observation.price for s in chosen])),
+        timestamp=Timestamp(timestamp if timestamp is not None
+                            else compute_lower_median([s.observation.timestamp for s in chosen])),
+        observations=tuple(compute_report_observation(s) for s in chosen),
+    )
+    return SignedReport(report, tuple(sign_report(system.domain, report, k) for k in signer_keys))
+
+
+def honest_report(system: OracleSystem, round_id: int, prices: Sequence[int],
+                  signers: int | None = None) -> SignedReport:
+    """Members ``0..len(prices)-1`` observe ``prices`` now; the first ``signers`` (default ``f+1``) sign."""
+    observations = [observe(system, system.keys[i], round_id, p) for i, p in enumerate(prices)]
+    count = system.committee.f + 1 if signers is None else signers
+    return build_report(system, round_id, observations, system.keys[:count])
+
+
+def python_verdict(system: OracleSystem, signed: SignedReport, last: StoredRound | None) -> str | None:
+    """The Python rules' reason for refusing ``signed`` at the chain's current time, or ``None``."""
+    try:
+        process_report(system.domain, system.committee, system.feed, system.params, last, signed,
+                       system.now())
+    except (OracleError, InvalidMessage) as error:
+        return error.message
+    return None
+
+
+def chain_verdict(system: OracleSystem, signed: SignedReport) -> str | None:
+    """The contract's revert reason for ``signed``, or ``None`` if it stored the round."""
+    try:
+        system.transmit(signed)
+    except ContractRevert as error:
+        return error.reason
+    return None
