@@ -25,8 +25,9 @@ $(ANVIL): $(JS)/package.json $(JS)/package-lock.json
 	cd $(JS) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-$(VENV)/.bench-installed: $(VENV)/.installed
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+$(VENV)/.bench-installed: $(VENV)/.installed benchmarks/requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r benchmarks/requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall py_lets_be_rational==1.0.0
 	@touch $@
 
 setup: $(VENV)/.installed
