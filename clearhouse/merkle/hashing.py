@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from Crypto.Hash import keccak
-
 from clearhouse.errors import MerkleError
+from clearhouse.messages.keccak import keccak256
 from clearhouse.types import Digest
 
 __all__ = ["ZERO_DIGEST", "compute_digest", "compute_keccak256"]
@@ -14,8 +13,8 @@ ZERO_DIGEST = Digest(bytes(32))
 
 
 def compute_keccak256(data: bytes) -> Digest:
-    """keccak-256 (Ethereum's, not SHA3-256) of ``data``."""
-    return Digest(keccak.new(digest_bits=256, data=data).digest())
+    """keccak-256 (Ethereum's, not SHA3-256) of ``data``, by the self-checked lean binding."""
+    return Digest(keccak256(data))
 
 
 def compute_digest(node: bytes | str, *, field: str = "node") -> Digest:
