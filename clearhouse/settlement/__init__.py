@@ -39,6 +39,7 @@ from clearhouse.settlement.encoding import (
     decode_window,
     encode_auth,
     encode_core,
+    encode_ops_data,
 )
 from clearhouse.settlement.header import (
     WITHDRAWAL_LEAF_ENCODING,
@@ -194,6 +195,7 @@ __all__ = [
     "encode_core",
     "encode_entry",
     "encode_header",
+    "encode_ops_data",
     "get_account",
     "get_account_proof",
     "get_commitment",

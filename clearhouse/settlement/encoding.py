@@ -69,6 +69,7 @@ __all__ = [
     "decode_window",
     "encode_auth",
     "encode_core",
+    "encode_ops_data",
 ]
 
 LEG_SIZE: Final = 70
@@ -355,3 +356,10 @@ def compute_window_hash(window: WindowData) -> Digest:
 def compute_ops_hash(windows: Sequence[WindowData]) -> Digest:
     """``keccak(window_hash_0 ‖ … ‖ window_hash_{m-1})``: the batch header's commitment to its data."""
     return Digest(keccak256(b"".join(compute_window_hash(w) for w in windows)))
+
+
+def encode_ops_data(windows: Sequence[WindowData]) -> bytes:
+    """What ``Settlement.post_batch`` takes as ``ops_data``: per window, in order,
+    ``uint32 len(core) ‖ uint32 len(auth) ‖ core ‖ auth`` (the contract rehashes each window)."""
+    return b"".join(len(w.core).to_bytes(4, "big") + len(w.auth).to_bytes(4, "big") + w.core + w.auth
+                    for w in windows)

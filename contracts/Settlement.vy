@@ -1,0 +1,762 @@
+# pragma version ~=0.4.3
+"""
+@title Settlement
+@custom:contract-name Settlement
+@license MIT
+@notice Batch commitments, challenges, finality, payouts and the escape hatch.
+        - `post_batch(header, ops_data)`: the admitted, bonded coordinator posts the
+          next batch with its operations as calldata (data availability). The
+          contract checks the number, `prevRoot`, the queue positions against the
+          vault's chains, the timestamp, `K`, the checkpoint count, that the new
+          root is `keccak(0x02 ++ preimage)` and that `ops_data` hashes to
+          `opsHash`; it stores the header's hash and a few counters.
+        - For `challenge_window` seconds anyone may prove the batch wrong:
+          `challenge_queues` (the data does not consume exactly the queue entries
+          the header claims, or cannot be decoded) and `challenge_payouts` (the
+          withdrawals root is not the data's payouts) are decided here; an execution
+          challenge is taken by the window verifier (`IWindowVerifier`), which calls
+          `report_execution_fraud` when it proves one.
+          A proven fraud reverts the batch and every later one, slashes the
+          poster's coordinator bond (part to the challenger), and pauses posting
+          until the admin re-admits a coordinator.
+        - `finalize(n)` (anyone, after the window); `claim` pays one payout of a
+          finalised batch against its withdrawals root, once, pull-style.
+        - A forced withdrawal unserved for `t_force` lets anyone `freeze`; then
+          every account `exit`s once from the last finalised root with a proof,
+          and deposits no finalised batch consumed are refunded.
+        ops_data layout, per window in order:
+          `uint32 coreLength ++ uint32 authLength ++ core ++ auth`.
+        See docs/protocol.md, "Settlement contracts".
+"""
+
+from interfaces import IBonds
+from lib import merkle_claims
+from lib import sparse_merkle
+
+
+interface IPayoutsChecker:
+    def compute_payouts(header: Bytes[4396], ops_data: Bytes[400000], order: DynArray[uint256, 4096]) -> (uint256, bytes32): view
+
+
+interface IVault:
+    def deposit_count() -> uint256: view
+    def forced_count() -> uint256: view
+    def deposit_hash(n: uint256) -> bytes32: view
+    def forced_hash(n: uint256) -> bytes32: view
+    def forced_time(i: uint256) -> uint256: view
+    def pay(to: address, amount: uint256): nonpayable
+
+
+# @dev Bonds role of the coordinator.
+ROLE_COORDINATOR: constant(uint8) = 0
+# @dev Header layout (docs/protocol.md § Settlement, "Header").
+HEADER_FIXED: constant(uint256) = 300
+MAX_WINDOWS: public(constant(uint256)) = 128
+MAX_HEADER: constant(uint256) = HEADER_FIXED + 32 * MAX_WINDOWS
+# @dev Largest K: a window holds at most MAX_K operations.
+MAX_K: public(constant(uint256)) = 32
+# @dev All windows of a batch with their 8-byte length prefixes. Vyper places a
+#      `Bytes[N]` argument and each variable-length slice of it in memory at their
+#      full static size, so an entry point costs memory expansion for about 2·N
+#      bytes whatever the batch: `post_batch` takes up to SMALL_OPS_DATA bytes
+#      (≈ 45k gas of memory), `post_large_batch` up to MAX_OPS_DATA (≈ 1.3M gas).
+SMALL_OPS_DATA: public(constant(uint256)) = 65536
+MAX_OPS_DATA: public(constant(uint256)) = 400000
+# @dev Largest operation count a batch may hold.
+MAX_OPS: constant(uint256) = MAX_K * MAX_WINDOWS
+# @dev Accounts tree depth (docs/protocol.md § Settlement, "State").
+ACCOUNTS_DEPTH: constant(uint256) = 32
+# @dev Largest account leaf: 37 + 65 × 16 positions.
+MAX_LEAF: constant(uint256) = 1077
+# @dev Batches `finalize` may close in one call.
+MAX_FINALIZE: constant(uint256) = 64
+BPS: constant(uint256) = 10000
+U32_MASK: constant(uint256) = 2**32 - 1
+U64_MASK: constant(uint256) = 2**64 - 1
+
+# @dev Core and signature bytes per operation type (index = type; RfqFill (3) is
+#      `139 + 70 × legs` and read from its leg count).
+CORE_SIZES: constant(uint256[10]) = [0, 41, 221, 0, 53, 57, 57, 17, 37, 9]
+AUTH_SIZES: constant(uint256[10]) = [0, 0, 130, 130, 65, 65, 0, 0, 0, 0]
+OP_DEPOSIT: constant(uint256) = 1
+OP_RFQ_FILL: constant(uint256) = 3
+OP_FORCED: constant(uint256) = 6
+
+
+event BatchPosted:
+    number: indexed(uint256)
+    poster: indexed(address)
+    header_hash: bytes32
+    new_root: bytes32
+
+event BatchFinalized:
+    number: indexed(uint256)
+    root: bytes32
+
+event FraudProven:
+    number: indexed(uint256)
+    challenger: indexed(address)
+    reason: String[32]
+    slashed: uint256
+    reward: uint256
+
+event CoordinatorAdmitted:
+    coordinator: indexed(address)
+
+event Frozen:
+    root: bytes32
+    forced_index: uint256
+
+event Claimed:
+    number: indexed(uint256)
+    index: uint256
+    recipient: indexed(address)
+    amount: uint256
+
+event Exited:
+    account: indexed(uint256)
+    owner: indexed(address)
+    amount: uint256
+
+event DepositRefunded:
+    index: indexed(uint256)
+    owner: indexed(address)
+    amount: uint256
+
+
+vault: public(immutable(address))
+bonds: public(immutable(address))
+challenge_window: public(immutable(uint256))
+t_force: public(immutable(uint256))
+max_post_delay: public(immutable(uint256))
+checkpoint_interval: public(immutable(uint256))
+parameter_version: public(immutable(uint256))
+min_stake: public(immutable(uint256))
+reward_bps: public(immutable(uint256))
+payouts_checker: public(immutable(address))
+
+admin: public(address)
+coordinator: public(address)
+paused: public(bool)
+frozen: public(bool)
+window_verifier: public(address)
+fee_recipient: public(address)
+
+# @dev Batch 0 is genesis. Per batch: new root, header hash, poster, withdrawals root and
+#      `meta = postedAt | depositCount << 64 | forcedCount << 128 | timestamp << 192`.
+last_batch: public(uint256)
+last_finalized: public(uint256)
+batch_root: public(HashMap[uint256, bytes32])
+batch_header_hash: public(HashMap[uint256, bytes32])
+batch_poster: public(HashMap[uint256, address])
+batch_withdrawals_root: public(HashMap[uint256, bytes32])
+batch_meta: public(HashMap[uint256, uint256])
+
+# @dev Paid payouts by `batch << 32 | index`; exited accounts; refunded deposit indices.
+claimed: public(HashMap[uint256, bool])
+exited: public(HashMap[uint256, bool])
+refunded: public(HashMap[uint256, bool])
+fee_pool_exited: public(bool)
+frozen_root: public(bytes32)
+
+
+@deploy
+def __init__(
+    vault_: address,
+    bonds_: address,
+    genesis_root: bytes32,
+    coordinator_: address,
+    min_stake_: uint256,
+    challenge_window_: uint256,
+    t_force_: uint256,
+    max_post_delay_: uint256,
+    checkpoint_interval_: uint256,
+    parameter_version_: uint256,
+    reward_bps_: uint256,
+    fee_recipient_: address,
+    payouts_checker_: address,
+):
+    """
+    @notice Create the settlement contract over `vault_` and `bonds_`.
+    @param vault_ The `Vault` (which must name this contract as its settlement).
+    @param bonds_ The `Bonds` registry (this contract must be a coordinator-role slasher).
+    @param genesis_root The state root every deployment starts from.
+    @param coordinator_ The first admitted coordinator.
+    @param min_stake_ Coordinator stake needed to post, token base units.
+    @param challenge_window_ `W`, seconds between posting and finality.
+    @param t_force_ `T_force`, seconds a forced withdrawal may wait before `freeze`; > `W`.
+    @param max_post_delay_ How far behind `block.timestamp` a header's timestamp may be.
+    @param checkpoint_interval_ `K`, 1..MAX_K.
+    @param parameter_version_ The parameter version batches are verified with.
+    @param reward_bps_ Share of a slashed bond paid to the challenger, basis points.
+    @param fee_recipient_ Who receives the fee pool after a freeze.
+    @param payouts_checker_ The `PayoutsChecker` that recomputes a batch's withdrawals root.
+    """
+    assert vault_ != empty(address) and bonds_ != empty(address), "settlement: zero address"
+    assert checkpoint_interval_ != 0 and checkpoint_interval_ <= MAX_K, "settlement: bad K"
+    assert challenge_window_ != 0 and t_force_ > challenge_window_, "settlement: bad windows"
+    assert reward_bps_ <= BPS, "settlement: bad reward"
+    vault = vault_
+    bonds = bonds_
+    challenge_window = challenge_window_
+    t_force = t_force_
+    max_post_delay = max_post_delay_
+    checkpoint_interval = checkpoint_interval_
+    parameter_version = parameter_version_
+    min_stake = min_stake_
+    reward_bps = reward_bps_
+    payouts_checker = payouts_checker_
+    self.admin = msg.sender
+    self.coordinator = coordinator_
+    self.fee_recipient = fee_recipient_
+    self.batch_root[0] = genesis_root
+
+
+# --- batches ------------------------------------------------------------------------------
+
+
+@external
+@nonreentrant
+def post_batch(header: Bytes[MAX_HEADER], ops_data: Bytes[SMALL_OPS_DATA]):
+    """
+    @notice Post the next batch: its header and its operations (calldata, per window
+            `uint32 coreLength ++ uint32 authLength ++ core ++ auth`), at most
+            SMALL_OPS_DATA bytes; larger batches use `post_large_batch`.
+    @param header `encode_header` of the batch.
+    @param ops_data The batch's windows.
+    """
+    self._check_poster(msg.sender)
+    # Inlined (not an internal call): passing `ops_data` on would copy it into another
+    # full-size memory frame.
+    m: uint256 = self._u(header, 296, 4)
+    pos: uint256 = 0
+    hashes: DynArray[bytes32, MAX_WINDOWS] = []
+    for j: uint256 in range(m, bound=MAX_WINDOWS):
+        assert pos + 8 <= len(ops_data), "settlement: bad ops data"
+        lens: uint256 = convert(slice(ops_data, pos, 8), uint256)
+        core_len: uint256 = lens >> 32
+        auth_len: uint256 = lens & U32_MASK
+        assert pos + 8 + core_len + auth_len <= len(ops_data), "settlement: bad ops data"
+        hashes.append(keccak256(concat(keccak256(slice(ops_data, pos + 8, core_len)),
+                                       keccak256(slice(ops_data, pos + 8 + core_len, auth_len)))))
+        pos += 8 + core_len + auth_len
+    assert pos == len(ops_data), "settlement: bad ops data"
+    assert self._hash_all(hashes) == extract32(header, 228), "settlement: wrong ops hash"
+    self._post(msg.sender, header)
+
+
+@external
+@nonreentrant
+def post_large_batch(header: Bytes[MAX_HEADER], ops_data: Bytes[MAX_OPS_DATA]):
+    """
+    @notice `post_batch` for up to MAX_OPS_DATA bytes of operations.
+    @param header `encode_header` of the batch.
+    @param ops_data The batch's windows.
+    """
+    self._check_poster(msg.sender)
+    m: uint256 = self._u(header, 296, 4)
+    pos: uint256 = 0
+    hashes: DynArray[bytes32, MAX_WINDOWS] = []
+    for j: uint256 in range(m, bound=MAX_WINDOWS):
+        assert pos + 8 <= len(ops_data), "settlement: bad ops data"
+        lens: uint256 = convert(slice(ops_data, pos, 8), uint256)
+        core_len: uint256 = lens >> 32
+        auth_len: uint256 = lens & U32_MASK
+        assert pos + 8 + core_len + auth_len <= len(ops_data), "settlement: bad ops data"
+        hashes.append(keccak256(concat(keccak256(slice(ops_data, pos + 8, core_len)),
+                                       keccak256(slice(ops_data, pos + 8 + core_len, auth_len)))))
+        pos += 8 + core_len + auth_len
+    assert pos == len(ops_data), "settlement: bad ops data"
+    assert self._hash_all(hashes) == extract32(header, 228), "settlement: wrong ops hash"
+    self._post(msg.sender, header)
+
+
+@external
+@nonreentrant
+def finalize(n: uint256):
+    """
+    @notice Finalise every pending batch up to `n` whose challenge window has passed.
+    @param n The last batch to finalise (at most MAX_FINALIZE past the last final one).
+    """
+    self._finalize(n)
+
+
+@external
+@nonreentrant
+def claim(n: uint256, index: uint256, recipient: address, amount: uint256,
+          proof: DynArray[bytes32, 32]):
+    """
+    @notice Pay payout `index` of finalised batch `n` to its recipient (anyone may call;
+            one bad receiver only fails its own claim).
+    @param n The batch.
+    @param index The payout's index in the batch.
+    @param recipient Who is paid.
+    @param amount Base units.
+    @param proof Claims-tree proof of `(uint64 n, uint32 index, recipient, amount)`.
+    """
+    self._claim(n, index, recipient, amount, proof)
+
+
+# --- challenges ---------------------------------------------------------------------------
+
+
+@external
+@nonreentrant
+def challenge_queues(n: uint256, header: Bytes[MAX_HEADER], ops_data: Bytes[MAX_OPS_DATA]):
+    """
+    @notice Prove that pending batch `n`'s data does not consume exactly the deposit and
+            forced-withdrawal entries its header claims (a skipped, extra or altered
+            entry), or has the wrong operation count or undecodable windows.
+            Reverts if the batch is correct in these respects.
+    @param n The batch.
+    @param header Its header.
+    @param ops_data Its posted windows (same layout as `post_batch`).
+    """
+    self._check_challengeable(n, header)
+    reason: String[32] = self._queue_fault(n, header, ops_data)
+    assert reason != "", "settlement: no queue fault"
+    self._punish(n, msg.sender, reason)
+
+
+@external
+@nonreentrant
+def challenge_payouts(n: uint256, header: Bytes[MAX_HEADER], ops_data: Bytes[MAX_OPS_DATA],
+                      order: DynArray[uint256, MAX_OPS]):
+    """
+    @notice Prove that pending batch `n`'s `withdrawalCount` or `withdrawalsRoot` is not the
+            claims tree of the payouts its data makes (`PayoutsChecker`). Reverts if they match.
+    @param n The batch.
+    @param header Its header.
+    @param ops_data Its windows.
+    @param order The payouts' indices in ascending order of their leaf hashes.
+    """
+    self._check_challengeable(n, header)
+    count: uint256 = 0
+    root: bytes32 = empty(bytes32)
+    count, root = staticcall IPayoutsChecker(payouts_checker).compute_payouts(header, ops_data, order)
+    assert count != self._u(header, 292, 4) or root != extract32(header, 260), \
+        "settlement: payouts are correct"
+    self._punish(n, msg.sender, "payouts")
+
+
+@external
+@nonreentrant
+def report_execution_fraud(n: uint256, header: Bytes[MAX_HEADER], challenger: address):
+    """
+    @notice The registered window verifier (`IWindowVerifier.challenge_execution`, called by
+            the challenger, so the window and its witness stay in the verifier's calldata)
+            reports that it re-executed a window of batch `n` under `header` and found fraud.
+    @dev The verifier is trusted to have checked the window against `opsHash` and the
+         checkpoints of `header`; this contract checks that `header` is batch `n`'s and
+         that `n` is still challengeable.
+    @param n The batch.
+    @param header Its header.
+    @param challenger Who proved it (receives the reward).
+    """
+    assert msg.sender == self.window_verifier and msg.sender != empty(address), "settlement: not verifier"
+    self._check_challengeable(n, header)
+    self._punish(n, challenger, "execution")
+
+
+# --- escape hatch -------------------------------------------------------------------------
+
+
+@external
+@nonreentrant
+def freeze():
+    """
+    @notice Freeze settlement because the oldest unserved forced withdrawal has waited
+            `t_force`: pending batches are dropped and exits open from the last finalised root.
+    """
+    self._freeze()
+
+
+@external
+@nonreentrant
+def exit(preimage: Bytes[168], account: uint256, leaf: Bytes[MAX_LEAF], bitmap: uint256,
+         siblings: DynArray[bytes32, ACCOUNTS_DEPTH]):
+    """
+    @notice After a freeze, pay account `account` its balance from the frozen root, once.
+            Accounts with open positions are refused for now (their payoffs need the
+            on-chain expiry registry; see docs/protocol.md).
+    @param preimage The frozen root's preimage after its 0x02 prefix (168 bytes).
+    @param account The account id.
+    @param leaf The account leaf encoding (`owner ++ balance ++ n ++ positions`).
+    @param bitmap The compact proof's bitmap under the accounts root.
+    @param siblings The compact proof's siblings.
+    """
+    self._exit(preimage, account, leaf, bitmap, siblings)
+
+
+@external
+@nonreentrant
+def exit_fee_pool(preimage: Bytes[168]):
+    """
+    @notice After a freeze, pay the frozen state's fee pool to the fee recipient, once.
+    @param preimage The frozen root's preimage after its 0x02 prefix.
+    """
+    assert self.frozen, "settlement: not frozen"
+    assert keccak256(concat(b"\x02", preimage)) == self.frozen_root, "settlement: wrong preimage"
+    assert not self.fee_pool_exited, "settlement: already exited"
+    self.fee_pool_exited = True
+    amount: uint256 = convert(slice(preimage, 152, 16), uint256)
+    if amount != 0:
+        extcall IVault(vault).pay(self.fee_recipient, amount)
+
+
+@external
+@nonreentrant
+def refund_deposit(index: uint256, account: uint256, owner: address, amount: uint256):
+    """
+    @notice After a freeze, return deposit `index` of the queue to its owner if the frozen
+            state did not consume it (anyone may call).
+    @param index The deposit's queue index.
+    @param account Its account id.
+    @param owner Its depositor.
+    @param amount Its amount.
+    """
+    assert self.frozen, "settlement: not frozen"
+    frozen_deposits: uint256 = (self.batch_meta[self.last_finalized] >> 64) & U64_MASK
+    assert index >= frozen_deposits, "settlement: deposit was credited"
+    assert not self.refunded[index], "settlement: already refunded"
+    link: bytes32 = keccak256(concat(
+        staticcall IVault(vault).deposit_hash(index), convert(convert(account, uint32), bytes4),
+        convert(owner, bytes20), convert(convert(amount, uint128), bytes16)))
+    assert link == staticcall IVault(vault).deposit_hash(index + 1), "settlement: not that deposit"
+    self.refunded[index] = True
+    log DepositRefunded(index=index, owner=owner, amount=amount)
+    extcall IVault(vault).pay(owner, amount)
+
+
+# --- administration -----------------------------------------------------------------------
+
+
+@external
+@nonreentrant
+def admit_coordinator(coordinator_: address):
+    """
+    @notice Admit `coordinator_` as the poster and resume posting (admin, later governance).
+    @param coordinator_ The coordinator.
+    """
+    assert msg.sender == self.admin, "settlement: not admin"
+    assert not self.frozen, "settlement: frozen"
+    self.coordinator = coordinator_
+    self.paused = False
+    log CoordinatorAdmitted(coordinator=coordinator_)
+
+
+@external
+@nonreentrant
+def set_window_verifier(verifier: address):
+    """
+    @notice Wire the execution fraud-proof verifier, once.
+    @param verifier An `IWindowVerifier`.
+    """
+    assert msg.sender == self.admin, "settlement: not admin"
+    assert self.window_verifier == empty(address), "settlement: verifier already set"
+    self.window_verifier = verifier
+
+
+# --- internals ----------------------------------------------------------------------------
+
+
+@internal
+@pure
+def _u(data: Bytes[MAX_HEADER], offset: uint256, size: uint256) -> uint256:
+    """
+    @dev The big-endian unsigned integer of `size` (1..32) bytes at `offset` of `data`;
+         needs 32 readable bytes from `offset` (true of every header field: the header
+         ends with at least one checkpoint root).
+    @param data The bytes (at most a header long; longer inputs are sliced first).
+    @param offset Byte offset.
+    @param size Byte width.
+    @return uint256 The value.
+    """
+    return extract32(data, offset, output_type=uint256) >> (256 - 8 * size)
+
+
+@internal
+@pure
+def _hash_all(hashes: DynArray[bytes32, MAX_WINDOWS]) -> bytes32:
+    """
+    @dev `keccak(h_0 ++ … ++ h_{m-1})`: the ABI encoding of a dynamic array is its offset
+         and length words followed by the items, so the items start at byte 64.
+    @param hashes The window hashes.
+    @return bytes32 The operations hash.
+    """
+    return keccak256(slice(abi_encode(hashes), 64, 32 * len(hashes)))
+
+
+@internal
+@view
+def _check_poster(poster: address):
+    """
+    @dev Reverts unless `poster` is the admitted, sufficiently bonded coordinator and posting is open.
+    @param poster The caller.
+    """
+    assert not self.frozen, "settlement: frozen"
+    assert not self.paused, "settlement: paused"
+    assert poster == self.coordinator, "settlement: not coordinator"
+    assert staticcall IBonds(bonds).stake_of(poster, ROLE_COORDINATOR) >= min_stake, \
+        "settlement: stake below minimum"
+
+
+@internal
+def _post(poster: address, header: Bytes[MAX_HEADER]):
+    """
+    @dev Check and record the next batch (its data already checked against `opsHash`).
+    @param poster The coordinator.
+    @param header The header.
+    """
+    assert len(header) > HEADER_FIXED, "settlement: bad header"
+    n: uint256 = self.last_batch + 1
+    assert self._u(header, 0, 8) == n, "settlement: wrong batch number"
+    assert extract32(header, 8) == self.batch_root[n - 1], "settlement: wrong prev root"
+    assert self._u(header, 216, 4) == parameter_version, "settlement: wrong parameter version"
+    k: uint256 = self._u(header, 220, 4)
+    assert k == checkpoint_interval, "settlement: wrong K"
+    op_count: uint256 = self._u(header, 224, 4)
+    m: uint256 = self._u(header, 296, 4)
+    assert op_count != 0 and op_count <= MAX_OPS, "settlement: bad op count"
+    assert m == (op_count + k - 1) // k, "settlement: wrong checkpoint count"
+    assert len(header) == HEADER_FIXED + 32 * m, "settlement: bad header"
+    new_root: bytes32 = extract32(header, HEADER_FIXED + 32 * (m - 1))
+    assert keccak256(concat(b"\x02", slice(header, 40, 168))) == new_root, "settlement: wrong new root"
+
+    prev_meta: uint256 = self.batch_meta[n - 1]
+    deposits: uint256 = self._u(header, 104, 8)
+    forced: uint256 = self._u(header, 144, 8)
+    assert deposits >= (prev_meta >> 64) & U64_MASK, "settlement: deposit queue rewound"
+    assert forced >= (prev_meta >> 128) & U64_MASK, "settlement: forced queue rewound"
+    assert deposits <= staticcall IVault(vault).deposit_count(), "settlement: beyond deposit queue"
+    assert forced <= staticcall IVault(vault).forced_count(), "settlement: beyond forced queue"
+    assert extract32(header, 112) == staticcall IVault(vault).deposit_hash(deposits), \
+        "settlement: wrong deposit hash"
+    assert extract32(header, 152) == staticcall IVault(vault).forced_hash(forced), \
+        "settlement: wrong forced hash"
+
+    timestamp: uint256 = self._u(header, 208, 8)
+    assert timestamp <= block.timestamp, "settlement: timestamp in the future"
+    assert timestamp + max_post_delay >= block.timestamp, "settlement: timestamp too old"
+    assert timestamp >= prev_meta >> 192, "settlement: timestamp before previous batch"
+    assert self._u(header, 184, 8) <= timestamp, "settlement: clock past timestamp"
+
+    header_hash: bytes32 = keccak256(header)
+    self.last_batch = n
+    self.batch_root[n] = new_root
+    self.batch_header_hash[n] = header_hash
+    self.batch_poster[n] = poster
+    withdrawals_root: bytes32 = extract32(header, 260)
+    if withdrawals_root != empty(bytes32) or self.batch_withdrawals_root[n] != empty(bytes32):
+        self.batch_withdrawals_root[n] = withdrawals_root
+    self.batch_meta[n] = block.timestamp | deposits << 64 | forced << 128 | timestamp << 192
+    log BatchPosted(number=n, poster=poster, header_hash=header_hash, new_root=new_root)
+
+
+@internal
+def _finalize(n: uint256):
+    """
+    @dev Finalise batches `last_finalized + 1 .. n`.
+    @param n The last batch to finalise.
+    """
+    first: uint256 = self.last_finalized + 1
+    assert n >= first and n <= self.last_batch, "settlement: nothing to finalize"
+    assert n - first < MAX_FINALIZE, "settlement: too many batches"
+    assert block.timestamp >= (self.batch_meta[n] & U64_MASK) + challenge_window, \
+        "settlement: challenge window open"
+    self.last_finalized = n
+    for i: uint256 in range(first, first + MAX_FINALIZE, bound=MAX_FINALIZE):
+        if i > n:
+            break
+        log BatchFinalized(number=i, root=self.batch_root[i])
+
+
+@internal
+def _claim(n: uint256, index: uint256, recipient: address, amount: uint256,
+           proof: DynArray[bytes32, 32]):
+    """
+    @dev Verify and pay one payout of a finalised batch.
+    @param n The batch.
+    @param index The payout index.
+    @param recipient The recipient.
+    @param amount Base units.
+    @param proof The claims-tree proof.
+    """
+    assert n != 0 and n <= self.last_finalized, "settlement: batch not final"
+    assert index < 2**32 and n < 2**64, "settlement: bad claim"
+    key: uint256 = n << 32 | index
+    assert not self.claimed[key], "settlement: already claimed"
+    leaf: bytes32 = merkle_claims._leaf(keccak256(abi_encode(
+        convert(n, uint64), convert(index, uint32), recipient, amount)))
+    assert merkle_claims._verify(proof, self.batch_withdrawals_root[n], leaf), "settlement: invalid proof"
+    self.claimed[key] = True
+    log Claimed(number=n, index=index, recipient=recipient, amount=amount)
+    extcall IVault(vault).pay(recipient, amount)
+
+
+@internal
+@view
+def _check_challengeable(n: uint256, header: Bytes[MAX_HEADER]):
+    """
+    @dev Reverts unless `n` is pending, inside its window, and `header` is its header.
+    @param n The batch.
+    @param header The claimed header.
+    """
+    assert n > self.last_finalized and n <= self.last_batch, "settlement: batch not pending"
+    assert block.timestamp < (self.batch_meta[n] & U64_MASK) + challenge_window, \
+        "settlement: challenge window closed"
+    assert keccak256(header) == self.batch_header_hash[n], "settlement: wrong header"
+
+
+@internal
+@view
+def _queue_fault(n: uint256, header: Bytes[MAX_HEADER], ops_data: Bytes[MAX_OPS_DATA]) -> String[32]:
+    """
+    @dev Check `ops_data` against the header's `opsHash` (reverting if it differs), then
+         walk every operation, re-chain its deposits and forced withdrawals from the
+         previous batch's queue positions and compare with the header. Only the structure
+         is decoded here (type, length, leg count, signature bytes, operations per
+         window); field ranges and every rule are the execution challenge's.
+    @param n The batch.
+    @param header Its header (already authenticated).
+    @param ops_data Its windows.
+    @return String[32] The fault, or "" if there is none.
+    """
+    m: uint256 = self._u(header, 296, 4)
+    pos: uint256 = 0
+    hashes: DynArray[bytes32, MAX_WINDOWS] = []
+    for j: uint256 in range(m, bound=MAX_WINDOWS):
+        assert pos + 8 <= len(ops_data), "settlement: bad ops data"
+        lens: uint256 = convert(slice(ops_data, pos, 8), uint256)
+        core_len: uint256 = lens >> 32
+        auth_len: uint256 = lens & U32_MASK
+        assert pos + 8 + core_len + auth_len <= len(ops_data), "settlement: bad ops data"
+        hashes.append(keccak256(concat(keccak256(slice(ops_data, pos + 8, core_len)),
+                                       keccak256(slice(ops_data, pos + 8 + core_len, auth_len)))))
+        pos += 8 + core_len + auth_len
+    assert pos == len(ops_data), "settlement: bad ops data"
+    assert self._hash_all(hashes) == extract32(header, 228), "settlement: wrong ops hash"
+
+    prev_meta: uint256 = self.batch_meta[n - 1]
+    deposits: uint256 = (prev_meta >> 64) & U64_MASK
+    forced: uint256 = (prev_meta >> 128) & U64_MASK
+    d_hash: bytes32 = staticcall IVault(vault).deposit_hash(deposits)
+    f_hash: bytes32 = staticcall IVault(vault).forced_hash(forced)
+    pos = 0
+    ops: uint256 = 0
+    for j: uint256 in range(m, bound=MAX_WINDOWS):
+        lens: uint256 = convert(slice(ops_data, pos, 8), uint256)
+        core_end: uint256 = pos + 8 + (lens >> 32)
+        auth_len: uint256 = lens & U32_MASK
+        p: uint256 = pos + 8
+        window_ops: uint256 = 0
+        sig_bytes: uint256 = 0
+        for _: uint256 in range(MAX_K + 1):
+            if p == core_end:
+                break
+            if window_ops == checkpoint_interval:
+                return "window too long"
+            t: uint256 = convert(slice(ops_data, p, 1), uint256)
+            size: uint256 = 0
+            sigs: uint256 = 0
+            if t == OP_RFQ_FILL:
+                if p + 139 > core_end:
+                    return "truncated operation"
+                legs: uint256 = convert(slice(ops_data, p + 138, 1), uint256)
+                if legs == 0 or legs > 8:
+                    return "bad leg count"
+                size = 139 + 70 * legs
+                sigs = 130
+            elif t != 0 and t < 10:
+                size = CORE_SIZES[t]
+                sigs = AUTH_SIZES[t]
+            else:
+                return "unknown operation"
+            if p + size > core_end:
+                return "truncated operation"
+            if t == OP_DEPOSIT:
+                deposits += 1
+                d_hash = keccak256(concat(d_hash, slice(ops_data, p + 1, 40)))
+            elif t == OP_FORCED:
+                forced += 1
+                f_hash = keccak256(concat(f_hash, slice(ops_data, p + 1, 40)))
+            p += size
+            sig_bytes += sigs
+            window_ops += 1
+        if sig_bytes != auth_len:
+            return "signature bytes"
+        if window_ops == 0 or (j + 1 < m and window_ops != checkpoint_interval):
+            return "window size"
+        ops += window_ops
+        pos = core_end + auth_len
+    if ops != self._u(header, 224, 4):
+        return "op count"
+    if deposits != self._u(header, 104, 8) or d_hash != extract32(header, 112):
+        return "deposit queue"
+    if forced != self._u(header, 144, 8) or f_hash != extract32(header, 152):
+        return "forced queue"
+    return ""
+
+
+@internal
+def _punish(n: uint256, challenger: address, reason: String[32]):
+    """
+    @dev Revert batch `n` and every later one, slash its poster, pay the challenger, pause.
+    @param n The fraudulent batch.
+    @param challenger Who proved it.
+    @param reason The fault.
+    """
+    poster: address = self.batch_poster[n]
+    self.last_batch = n - 1
+    self.paused = True
+    self.coordinator = empty(address)
+    amount: uint256 = staticcall IBonds(bonds).slashable_of(poster, ROLE_COORDINATOR)
+    slashed: uint256 = 0
+    reward: uint256 = 0
+    if amount != 0:
+        slashed, reward = extcall IBonds(bonds).slash(
+            poster, ROLE_COORDINATOR, amount, challenger, amount * reward_bps // BPS)
+    log FraudProven(number=n, challenger=challenger, reason=reason, slashed=slashed, reward=reward)
+
+
+@internal
+def _freeze():
+    """
+    @dev Freeze if the oldest forced withdrawal no posted batch served is `t_force` old.
+    """
+    assert not self.frozen, "settlement: frozen"
+    i: uint256 = (self.batch_meta[self.last_batch] >> 128) & U64_MASK
+    assert i < staticcall IVault(vault).forced_count(), "settlement: no pending forced withdrawal"
+    assert block.timestamp >= staticcall IVault(vault).forced_time(i) + t_force, \
+        "settlement: forced withdrawal not overdue"
+    self.frozen = True
+    self.last_batch = self.last_finalized
+    root: bytes32 = self.batch_root[self.last_finalized]
+    self.frozen_root = root
+    log Frozen(root=root, forced_index=i)
+
+
+@internal
+def _exit(preimage: Bytes[168], account: uint256, leaf: Bytes[MAX_LEAF], bitmap: uint256,
+          siblings: DynArray[bytes32, ACCOUNTS_DEPTH]):
+    """
+    @dev Prove the account's leaf under the frozen root and pay its balance, once.
+    @param preimage The frozen root's preimage after 0x02.
+    @param account The account id.
+    @param leaf The leaf encoding.
+    @param bitmap The proof bitmap.
+    @param siblings The proof siblings.
+    """
+    assert self.frozen, "settlement: not frozen"
+    assert keccak256(concat(b"\x02", preimage)) == self.frozen_root, "settlement: wrong preimage"
+    assert not self.exited[account], "settlement: already exited"
+    assert len(leaf) >= 37, "settlement: bad leaf"
+    assert sparse_merkle._verify(extract32(preimage, 0), account, keccak256(leaf), bitmap,
+                                 siblings, ACCOUNTS_DEPTH), "settlement: invalid proof"
+    assert convert(slice(leaf, 36, 1), uint256) == 0, "settlement: open positions"
+    owner: address = convert(convert(slice(leaf, 0, 20), bytes20), address)
+    balance: uint256 = convert(slice(leaf, 20, 16), uint256)
+    self.exited[account] = True
+    log Exited(account=account, owner=owner, amount=balance)
+    if balance != 0:
+        extcall IVault(vault).pay(owner, balance)
