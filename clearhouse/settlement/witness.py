@@ -36,6 +36,8 @@ from clearhouse.settlement.state import (
     compute_account_hash,
     compute_commitment_root,
     compute_entry_hash,
+    encode_account,
+    encode_entry,
     get_commitment,
     get_live_cache,
 )
@@ -46,6 +48,7 @@ __all__ = [
     "OperationWitness",
     "WindowWitness",
     "compute_window_witness",
+    "encode_operation_witness",
     "verify_window",
 ]
 
@@ -128,6 +131,32 @@ def compute_window_witness(state: SettlementState, ops: Sequence[Operation], ctx
         _write(cache.accounts, {k: compute_account_hash(state.accounts.get(k)) for k in touched_accounts})
         _write(cache.entries, {k: compute_entry_hash(state.entries.get(k)) for k in touched_entries})
     return WindowWitness(get_commitment(state), tuple(witnesses))
+
+
+def _encode_proof(proof: MultiCompactProof | None) -> bytes:
+    if proof is None:
+        return b""
+    return (proof.flags.to_bytes(32, "big") + len(proof.siblings).to_bytes(2, "big")
+            + b"".join(proof.siblings))
+
+
+def encode_operation_witness(witness: OperationWitness) -> bytes:
+    """The bytes the Vyper fraud proof reads for one operation (``docs/protocol.md`` § Fraud proofs):
+
+    ``na uint8 ‖ na × (id uint32 ‖ len uint16 ‖ leaf) ‖ proof? ‖ ne uint8 ‖ ne × (key uint96 ‖
+    present uint8 ‖ entry 49?) ‖ proof?`` with ``proof = flags uint256 ‖ n uint16 ‖ n × bytes32``,
+    present iff its key list is non-empty. A missing leaf has length 0.
+    """
+    parts = [bytes((len(witness.accounts),))]
+    for account_id, account in witness.accounts:
+        leaf = b"" if account is None else encode_account(account)
+        parts.append(account_id.to_bytes(4, "big") + len(leaf).to_bytes(2, "big") + leaf)
+    parts.append(_encode_proof(witness.account_proof))
+    parts.append(bytes((len(witness.entries),)))
+    for key, entry in witness.entries:
+        parts.append(key.to_bytes(12, "big") + (b"\x00" if entry is None else b"\x01" + encode_entry(entry)))
+    parts.append(_encode_proof(witness.entry_proof))
+    return b"".join(parts)
 
 
 def _open(root: Digest, opened: Mapping[int, Digest], proof: MultiCompactProof | None, depth: int,
