@@ -52,3 +52,13 @@ def test_non_positive_windows_are_refused(field: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_params("devnet", **{field: 0})
     assert info.value.field == field
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_fraud_proof_window_fits_half_a_block(preset: str) -> None:
+    """DESIGN §7: K is chosen so the worst execution proof stays under half the block gas limit.
+
+    benchmarks/fraud_proof.py measures ≈ 0.8M gas per worst-case operation plus ≈ 0.7M per window
+    (K = 16 → 13.2M, K = 17 is the largest under 15M of a 30M block).
+    """
+    assert load_params(preset).checkpoint_interval <= 16
