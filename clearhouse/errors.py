@@ -61,7 +61,9 @@ built-in fits, also from that built-in so callers can catch either::
     │   ├── InvalidReport                      observations unsorted, or price / timestamp not their lower median
     │   ├── PriceRejected                      a price outside the feed's bounds or deviation limit
     │   ├── Equivocation                       one member signed two different observations for one round
-    │   ├── StaleFeed                          no settlement TWAP: stale feed, no rounds in window, bad window
+    │   ├── StaleFeed                          no settlement TWAP: stale feed, no rounds in window, bad window,
+    │   │                                       window not final or under dispute
+    │   ├── InvalidDispute                     a round challenge or dispute that proves nothing, is late or repeated
     │   └── SourceUnavailable                  a price source has no price for that time
     ├── SettlementError(ValueError)            an operation, batch or witness breaks the settlement rules
     │   ├── MalformedOperation                 bytes or fields that do not form an operation
@@ -129,6 +131,7 @@ __all__ = [
     "InvalidAssertion",
     "InvalidBatch",
     "InvalidCommittee",
+    "InvalidDispute",
     "InvalidInstrument",
     "InvalidMessage",
     "InvalidOrder",
@@ -525,9 +528,17 @@ class Equivocation(OracleError):
 
 
 class StaleFeed(OracleError):
-    """No settlement TWAP: the feed is stale at the window's end, has no round in it, or the window is bad."""
+    """No settlement TWAP: the feed is stale at the window's end, has no round in it, the window is
+    bad, not final yet, or holds a disputed round."""
 
     code = "stale_feed"
+
+
+class InvalidDispute(OracleError):
+    """A challenge of an optimistic round or a round dispute that proves nothing, comes after the
+    dispute window, or targets a round already disputed or found wrong."""
+
+    code = "invalid_dispute"
 
 
 class SourceUnavailable(OracleError):

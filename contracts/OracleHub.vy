@@ -7,17 +7,31 @@
         - Per feed (a bytes32 id), the admin (later the governor) sets price
           bounds and a committee of exactly `n = 3f+1` members, each holding at
           least `min_stake` of oracle-role stake in `Bonds`. Every committee
-          change bumps the feed's config version and its config digest
-          `keccak256(abi_encode(feed_id, version, f, members))`; reports must
-          name the current digest.
-        - `transmit` stores one round: a report carries the EIP-712-signed
+          change bumps the feed's config version and fixes its config digest
+          `keccak256(abi_encode(feed_id, version, f, members))`; every
+          version's digest stays readable (`config_digest`).
+        - `transmit` stores a fully verified round: the EIP-712-signed
           `Observation`s of at least `2f+1` distinct members (sorted by price,
           the reported price is their lower median, the reported timestamp the
           lower median of their timestamps) and the signatures of at least
-          `f+1` distinct members over the report digest. With at most `f`
-          faulty members every stored price lies inside the honest range.
+          `f+1` distinct members over the report digest. The member list comes
+          in calldata and is checked against the stored digest, each signature
+          names its signer's position, so no member is read from storage.
+          With at most `f` faulty members every stored price lies inside the
+          honest range.
+        - `post` stores an optimistic round: one active member's price and
+          timestamp, backed by its oracle stake. Within `dispute_window` of its
+          timestamp anyone may prove it wrong with `2f+1` members' signed
+          observations (`OracleDisputes.challenge`).
+        - Any round may be disputed through `Assertions` within `dispute_window`
+          of its timestamp (`OracleDisputes.dispute_round`); only the registered
+          dispute module marks rounds disputed or invalid, and bans members it
+          proves at fault.
         - `twap` gives the time-weighted average over a window for expiry
-          settlement; it reverts on a stale or empty feed. Exits never call it.
+          settlement: final only once no round can land in the window and every
+          round in it is past its dispute window; it refuses while one of them
+          is disputed and skips those found invalid. It reverts on a stale or
+          empty feed. Exits never call it.
         - `prove_equivocation`: two different signed observations by one member
           for one (feed, round) slash that member through `Bonds`, pay the
           prover, ban the member and remove it from the feed, once.
@@ -31,25 +45,68 @@ from interfaces import IOracleBonds
 initializes: eip712
 
 
-# @dev Largest committee: n = 3f+1 <= 31, so f <= 10 and a member's position fits a uint256 bitmap.
+# @dev Largest committee: n = 3f+1 <= 31, so f <= 10 and a position fits 5 bits.
 MAX_MEMBERS: public(constant(uint256)) = 31
 # @dev Most rounds one TWAP window can hold; the constructor makes it a hard bound
 #      (`max_twap_window <= (MAX_TWAP_ROUNDS - 1) * min_round_interval`).
 MAX_TWAP_ROUNDS: public(constant(uint256)) = 256
-# @dev Prices are stored in 128 bits (packed with round and timestamp in one slot).
+# @dev Prices are stored in 128 bits (packed with the rest of a round in one slot).
 MAX_PRICE: public(constant(uint256)) = 2**128 - 1
+# @dev A round number may exceed the last stored one by at most this much: a faulty
+#      leader or poster cannot jump the feed to the end of the uint64 range.
+MAX_ROUND_GAP: public(constant(uint256)) = 2**16
+# @dev Committee versions fit 16 bits of a stored round.
+MAX_VERSION: public(constant(uint256)) = 2**16 - 1
+# @dev `max_age` and `max_staleness` fit 32 bits of a feed's head slot (136 years).
+MAX_WINDOW: public(constant(uint256)) = 2**32 - 1
 # @dev Denominator of every `*_bps` value.
 BPS: constant(uint256) = 10_000
-# @dev Largest deviation limit a feed may set (100x).
+# @dev Largest deviation limit a feed may set (100x); fits 24 bits.
 MAX_DEVIATION_BPS: public(constant(uint256)) = 1_000_000
 # @dev Binary search steps: enough for 2**64 stored rounds.
 MAX_SEARCH_STEPS: constant(uint256) = 64
 
-# @dev A stored round is one slot: `round << 192 | timestamp << 128 | price`.
+# @dev A stored round is one slot:
+#      `round << 192 | version << 176 | status << 168 | timestamp << 128 | price`,
+#      where `status` is `poster << 3 | INVALID | DISPUTED | OPTIMISTIC` (flags below).
+#      Timestamps fit 40 bits: a stored timestamp is at most `block.timestamp`,
+#      which stays below 2**40 until the year 36812.
 ROUND_SHIFT: constant(uint256) = 192
+VERSION_SHIFT: constant(uint256) = 176
+STATUS_SHIFT: constant(uint256) = 168
 TIME_SHIFT: constant(uint256) = 128
 PRICE_MASK: constant(uint256) = 2**128 - 1
+TIME_MASK: constant(uint256) = 2**40 - 1
 U64_MASK: constant(uint256) = 2**64 - 1
+STATUS_OPTIMISTIC: constant(uint256) = 1
+STATUS_DISPUTED: constant(uint256) = 2
+STATUS_INVALID: constant(uint256) = 4
+POSTER_SHIFT: constant(uint256) = 3
+
+# @dev A feed's head is one slot: `count | version << 64 | f << 80 | removed << 88 |
+#      max_deviation_bps << 120 | max_age << 144 | max_staleness << 176`.
+HEAD_VERSION_SHIFT: constant(uint256) = 64
+HEAD_F_SHIFT: constant(uint256) = 80
+HEAD_REMOVED_SHIFT: constant(uint256) = 88
+HEAD_DEVIATION_SHIFT: constant(uint256) = 120
+HEAD_AGE_SHIFT: constant(uint256) = 144
+HEAD_STALENESS_SHIFT: constant(uint256) = 176
+U8_MASK: constant(uint256) = 2**8 - 1
+U16_MASK: constant(uint256) = 2**16 - 1
+U24_MASK: constant(uint256) = 2**24 - 1
+U32_MASK: constant(uint256) = 2**32 - 1
+
+# @dev A signer reference byte: bits 0-4 the committee position, bit 7 the parity of
+#      the signature's `y` (`v = 27 + parity`); bits 5-6 are ignored.
+POSITION_MASK: constant(uint256) = 31
+PARITY_SHIFT: constant(uint256) = 7
+
+# @dev `0x1901` as a word: `slice(abi_encode(EIP712_PREFIX, separator, hash), 30, 66)` is the
+#      EIP-712 digest preimage `0x1901 || separator || hash`, cheaper to build than a `concat`.
+EIP712_PREFIX: constant(uint256) = 6401
+# @dev secp256k1 group order and its half (`eip712`'s canonical-signature bounds).
+SECP256K1_N: constant(uint256) = 115792089237316195423570985008687907852837564279074904382605163141518161494337
+HALF_N: constant(uint256) = 57896044618658097711785492504343953926418782139537452191302581570759080747168
 
 # @dev EIP-712 type of the report the committee signs (in this contract's domain).
 REPORT_TYPEHASH: public(constant(bytes32)) = keccak256(
@@ -57,17 +114,30 @@ REPORT_TYPEHASH: public(constant(bytes32)) = keccak256(
 )
 
 
-# @dev One member's observation inside a report: the report supplies feed and round,
-#      so a signature over any other feed or round recovers to a non-member.
+# @dev A signature without its `v` (the parity travels in the signer's reference byte).
+struct Signature:
+    r: uint256
+    s: uint256
+
+
+# @dev The committee a report was built under, checked against the stored config digest.
+struct Config:
+    version: uint256
+    f: uint256
+    members: DynArray[address, MAX_MEMBERS]
+
+
+# @dev One observation of a report with its signature: `packed` is
+#      `price << 128 | timestamp << 64 | expiry` (price below 2**128); feed and round
+#      come from the report, so a signature over any other feed or round recovers to
+#      someone else.
 struct ReportObservation:
-    price: uint256
-    timestamp: uint64
-    expiry: uint64
-    signature: Bytes[65]
+    packed: uint256
+    r: uint256
+    s: uint256
 
 
 struct Report:
-    config_digest: bytes32
     feed_id: bytes32
     round: uint64
     price: uint256
@@ -81,22 +151,51 @@ struct RoundData:
     timestamp: uint64
 
 
+# @dev Everything stored about a round (`round_state`).
+struct RoundState:
+    round: uint64
+    price: uint256
+    timestamp: uint64
+    version: uint256
+    optimistic: bool
+    disputed: bool
+    invalid: bool
+    poster: uint256
+
+
+# @dev `get_feed`'s answer.
 struct Feed:
-    # @dev Price bounds of a stored round (inclusive); `max_price != 0` marks a configured feed.
     min_price: uint256
     max_price: uint256
-    # @dev Largest move from the previous round in basis points; 0 switches the check off.
     max_deviation_bps: uint256
-    # @dev Oldest observation a report may carry, in seconds before the block.
     max_age: uint256
-    # @dev Seconds after its last round at which the feed counts as stale.
     max_staleness: uint256
-    # @dev Committee: fault tolerance (0 = no committee yet), config version and digest.
     f: uint256
     version: uint256
     config_digest: bytes32
-    # @dev Number of stored rounds.
     round_count: uint256
+    removed: uint256
+
+
+# @dev A feed's head slot, unpacked in memory.
+struct Head:
+    count: uint256
+    version: uint256
+    f: uint256
+    removed: uint256
+    max_deviation_bps: uint256
+    max_age: uint256
+    max_staleness: uint256
+
+
+# @dev A stored round, unpacked in memory (`status` without the poster bits).
+struct Round:
+    round: uint256
+    price: uint256
+    timestamp: uint256
+    version: uint256
+    status: uint256
+    poster: uint256
 
 
 event FeedConfigured:
@@ -121,6 +220,20 @@ event NewRound:
     timestamp: uint64
     transmitter: address
 
+event OptimisticRound:
+    feed_id: indexed(bytes32)
+    round: indexed(uint64)
+    price: uint256
+    timestamp: uint64
+    poster: indexed(address)
+
+event RoundStatusChanged:
+    feed_id: indexed(bytes32)
+    index: indexed(uint256)
+    round: uint64
+    disputed: bool
+    invalid: bool
+
 event EquivocationProven:
     feed_id: indexed(bytes32)
     round: indexed(uint64)
@@ -141,6 +254,9 @@ event SlashingSet:
 event MinStakeSet:
     min_stake: uint256
 
+event DisputeModuleSet:
+    module: indexed(address)
+
 event AdminTransferred:
     previous: indexed(address)
     admin: indexed(address)
@@ -150,16 +266,23 @@ bonds: public(immutable(address))
 oracle_role: public(immutable(uint8))
 min_round_interval: public(immutable(uint256))
 max_twap_window: public(immutable(uint256))
+dispute_window: public(immutable(uint256))
 
 admin: public(address)
+dispute_module: public(address)
 min_stake: public(uint256)
 slash_amount: public(uint256)
 prover_reward_bps: public(uint256)
 is_banned: public(HashMap[address, bool])
 
-_feeds: HashMap[bytes32, Feed]
+# @dev Per feed: the head (see HEAD_VERSION_SHIFT) and `min_price | max_price << 128`
+#      (`max_price != 0` marks a configured feed).
+_heads: HashMap[bytes32, uint256]
+_limits: HashMap[bytes32, uint256]
+# @dev Config digest of every committee version of a feed.
+_digests: HashMap[bytes32, HashMap[uint256, bytes32]]
 _members: HashMap[bytes32, DynArray[address, MAX_MEMBERS]]
-# @dev Position + 1 of an active member in `_members[feed]`; 0 = not an active member.
+# @dev Position + 1 of an active member in the current committee; 0 = not active.
 _member_slot: HashMap[bytes32, HashMap[address, uint256]]
 # @dev Ever a member of the feed: equivocation stays provable after removal.
 _ever_member: HashMap[bytes32, HashMap[address, bool]]
@@ -179,6 +302,7 @@ def __init__(
     prover_reward_bps_: uint256,
     min_round_interval_: uint256,
     max_twap_window_: uint256,
+    dispute_window_: uint256,
 ):
     """
     @notice Create the hub; the deployer is the first admin.
@@ -189,10 +313,13 @@ def __init__(
     @param name_ EIP-712 domain name (`Params.eip712_name`).
     @param version_ EIP-712 domain version (`Params.eip712_version`).
     @param min_stake_ Oracle-role stake a member needs, token base units.
-    @param slash_amount_ Stake taken per proven equivocation, token base units.
-    @param prover_reward_bps_ Share of what is slashed paid to the prover.
+    @param slash_amount_ Stake taken per proven fault of one member, token base units.
+    @param prover_reward_bps_ Share of what is slashed paid to whoever proves the fault.
     @param min_round_interval_ Least seconds between two stored rounds' timestamps.
     @param max_twap_window_ Longest TWAP window, seconds.
+    @param dispute_window_ Seconds after a round's timestamp during which it can be
+           disputed or challenged; at least every feed's `max_age`, and shorter than
+           `Bonds.unbonding_delay` (checked by `OracleDisputes`).
     """
     assert bonds_ != empty(address), "oracle: zero bonds"
     assert prover_reward_bps_ <= BPS, "oracle: reward above 100%"
@@ -200,11 +327,13 @@ def __init__(
     assert max_twap_window_ != 0, "oracle: zero twap window"
     assert max_twap_window_ <= (MAX_TWAP_ROUNDS - 1) * min_round_interval_, \
         "oracle: twap window too long for the loop bound"
+    assert dispute_window_ != 0 and dispute_window_ <= MAX_WINDOW, "oracle: bad dispute window"
     eip712.__init__(name_, version_)
     bonds = bonds_
     oracle_role = staticcall IOracleBonds(bonds_).ROLE_ORACLE()
     min_round_interval = min_round_interval_
     max_twap_window = max_twap_window_
+    dispute_window = dispute_window_
     self.admin = msg.sender
     self.min_stake = min_stake_
     self.slash_amount = slash_amount_
@@ -212,40 +341,82 @@ def __init__(
     log AdminTransferred(previous=empty(address), admin=msg.sender)
 
 
-# --- reports -----------------------------------------------------------------------------
+# --- rounds --------------------------------------------------------------------------------
 
 
 @external
 @nonreentrant
-def transmit(report: Report, signatures: DynArray[Bytes[65], MAX_MEMBERS]):
+def transmit(
+    report: Report,
+    config: Config,
+    observers: uint256,
+    report_signatures: DynArray[Signature, MAX_MEMBERS],
+    signers: uint256,
+):
     """
     @notice Store a round from a committee report. Anyone may send it (the
             round's leader usually does): everything is checked here.
     @dev Checks, in order (each with its own revert reason): feed has a
-         committee, config digest, round newer than the last, at least `2f+1`
-         observations and `f+1` signatures, each observation unexpired, not in
-         the future, not older than `max_age`, sorted by price, signed by a
-         distinct active member; the price and timestamp are the lower medians;
-         the timestamp is `min_round_interval` after the last round's; bounds;
-         deviation; each report signature from a distinct active member.
-    @param report The report (see `Report`; digest in `report_digest`).
-    @param signatures Member signatures over the report digest, in any order.
+         committee, `config` is the current committee (its digest), round newer
+         than the last and at most `MAX_ROUND_GAP` ahead, at least `2f+1`
+         observations and `f+1` report signatures; each observation unexpired, not in the future, not older
+         than `max_age`, sorted by price, a canonical signature by the active
+         member at the position it names, no member twice; the price and
+         timestamp are the lower medians; the timestamp is `min_round_interval`
+         after the last round's; bounds; deviation; each report signature
+         canonical, by the active member at the position it names, no member twice.
+    @param report The report (digest in `report_digest`).
+    @param config The committee the report was built under.
+    @param observers Byte `j` (least significant first): position and parity of
+           observation `j`'s signer (see POSITION_MASK).
+    @param report_signatures Member signatures over the report digest.
+    @param signers Byte `i`: position and parity of report signature `i`'s signer.
     """
-    self._transmit(report, signatures)
+    self._transmit(report, config, observers, report_signatures, signers)
+
+
+@external
+@nonreentrant
+def post(feed_id: bytes32, round_id: uint64, price: uint256, timestamp: uint64):
+    """
+    @notice Store an optimistic round: the caller, an active member, states the
+            round's price and timestamp on its own, backed by its oracle stake.
+            It counts like any round unless it is proven wrong within
+            `dispute_window` of `timestamp` (`OracleDisputes.challenge`), which
+            slashes and bans the poster.
+    @dev Checks, in order: feed has a committee, caller is an active member with
+         at least `min_stake` of active oracle stake, round newer and at most
+         `MAX_ROUND_GAP` ahead, timestamp not in the future, not older than
+         `max_age`, `min_round_interval` after the last round's; bounds;
+         deviation. No signature other than the transaction's.
+    @param feed_id The feed.
+    @param round_id The round (newer than the last stored one).
+    @param price The price the poster states, in the feed's units.
+    @param timestamp When it was observed (the round's time in the TWAP).
+    """
+    self._post(feed_id, round_id, price, timestamp)
 
 
 @external
 @view
-def report_digest(report: Report) -> bytes32:
+def report_digest(config_digest: bytes32, report: Report) -> bytes32:
     """
     @notice The EIP-712 digest members sign for `report` (in this hub's domain).
-    @param report The report; observation signatures enter through their digests only.
+    @param config_digest The digest of the committee it is built under.
+    @param report The report (the observation signatures it carries do not enter the digest).
     @return bytes32 `hashTypedData(Report(configDigest, feedId, round, price, timestamp, observationsHash))`.
     """
-    return self._report_digest(report, self._observations_hash(report))
+    separator: bytes32 = eip712._domain_separator()
+    digests: DynArray[bytes32, MAX_MEMBERS] = []
+    for o: ReportObservation in report.observations:
+        digests.append(self._observation_digest(separator, report.feed_id, convert(report.round, uint256),
+                                                o.packed))
+    return self._report_digest(separator, config_digest, report.feed_id, convert(report.round, uint256),
+                               report.price, convert(report.timestamp, uint256),
+                               self._hash_digests(digests))
 
 
-# --- equivocation ------------------------------------------------------------------------
+# --- equivocation --------------------------------------------------------------------------
 
 
 @external
@@ -286,7 +457,54 @@ def eject(feed_id: bytes32, member: address):
     self._remove_member(feed_id, member, banned)
 
 
-# --- administration ----------------------------------------------------------------------
+# --- dispute module ------------------------------------------------------------------------
+
+
+@external
+@nonreentrant
+def set_round_status(feed_id: bytes32, index: uint256, disputed: bool, invalid: bool):
+    """
+    @notice Mark a stored round disputed (the TWAP refuses windows holding it)
+            and/or invalid (the TWAP skips it). The dispute module only.
+    @dev An invalid round never becomes valid again: the module only sets
+         `invalid` on a proof or a decided dispute.
+    @param feed_id The feed.
+    @param index The round's position (`round_at`).
+    @param disputed Whether a dispute about it is open.
+    @param invalid Whether it was found wrong.
+    """
+    assert msg.sender == self.dispute_module, "oracle: not the dispute module"
+    assert index < self._heads[feed_id] & U64_MASK, "oracle: unknown round"
+    packed: uint256 = self._rounds[feed_id][index]
+    assert (packed >> STATUS_SHIFT) & STATUS_INVALID == 0, "oracle: round invalid"
+    status: uint256 = 0
+    if disputed:
+        status |= STATUS_DISPUTED
+    if invalid:
+        status |= STATUS_INVALID
+    clear: uint256 = (STATUS_DISPUTED | STATUS_INVALID) << STATUS_SHIFT
+    self._rounds[feed_id][index] = (packed & ~clear) | (status << STATUS_SHIFT)
+    log RoundStatusChanged(feed_id=feed_id, index=index, round=convert(packed >> ROUND_SHIFT, uint64),
+                           disputed=disputed, invalid=invalid)
+
+
+@external
+@nonreentrant
+def ban_member(feed_id: bytes32, member: address):
+    """
+    @notice Ban `member` (it can never be put on a committee again) and remove
+            it from `feed_id` if active. The dispute module only, for a member
+            it slashed for a wrong round.
+    @param feed_id The feed of the wrong round.
+    @param member The member at fault.
+    """
+    assert msg.sender == self.dispute_module, "oracle: not the dispute module"
+    self.is_banned[member] = True
+    if self._member_slot[feed_id][member] != 0:
+        self._remove_member(feed_id, member, True)
+
+
+# --- administration ------------------------------------------------------------------------
 
 
 @external
@@ -304,25 +522,27 @@ def configure_feed(
     @param feed_id The feed, e.g. `keccak256("ETH/USDC")`.
     @param min_price Lowest price a round may store (inclusive).
     @param max_price Highest price a round may store (inclusive, at most `MAX_PRICE`).
-    @param max_deviation_bps Largest move from the previous round; 0 = unchecked. A
+    @param max_deviation_bps Largest move from the previous valid round; 0 = unchecked. A
            circuit breaker: after a real move beyond it the feed halts until the admin widens it.
-    @param max_age Oldest observation a report may carry, seconds.
+    @param max_age Oldest observation a report may carry, seconds; at most `dispute_window`.
     @param max_staleness Seconds after the last round at which the feed is stale.
     """
     self._check_admin()
     assert min_price <= max_price and max_price != 0 and max_price <= MAX_PRICE, \
         "oracle: bad price bounds"
-    assert max_age != 0 and max_age <= U64_MASK, "oracle: bad max age"
-    assert max_staleness != 0 and max_staleness <= U64_MASK, "oracle: bad max staleness"
+    # max_age <= dispute_window: a TWAP final for disputes is final for late reports too.
+    assert max_age != 0 and max_age <= dispute_window, "oracle: bad max age"
+    assert max_staleness != 0 and max_staleness <= MAX_WINDOW, "oracle: bad max staleness"
     # A deviation limit relative to a zero price would freeze the feed at zero.
     assert max_deviation_bps == 0 or min_price != 0, "oracle: deviation needs a positive min price"
     # At most 100x: keeps `last_price * max_deviation_bps` far inside 256 bits.
     assert max_deviation_bps <= MAX_DEVIATION_BPS, "oracle: bad deviation"
-    self._feeds[feed_id].min_price = min_price
-    self._feeds[feed_id].max_price = max_price
-    self._feeds[feed_id].max_deviation_bps = max_deviation_bps
-    self._feeds[feed_id].max_age = max_age
-    self._feeds[feed_id].max_staleness = max_staleness
+    head: Head = self._unpack_head(self._heads[feed_id])
+    head.max_deviation_bps = max_deviation_bps
+    head.max_age = max_age
+    head.max_staleness = max_staleness
+    self._heads[feed_id] = self._pack_head(head)
+    self._limits[feed_id] = min_price | (max_price << 128)
     log FeedConfigured(feed_id=feed_id, min_price=min_price, max_price=max_price,
                        max_deviation_bps=max_deviation_bps, max_age=max_age,
                        max_staleness=max_staleness)
@@ -339,7 +559,7 @@ def set_committee(feed_id: bytes32, members: DynArray[address, MAX_MEMBERS], f: 
     @param f Faults tolerated, at least 1. The new config digest is logged in `CommitteeSet`.
     """
     self._check_admin()
-    assert self._feeds[feed_id].max_price != 0, "oracle: unknown feed"
+    assert self._limits[feed_id] != 0, "oracle: unknown feed"
     assert f != 0 and len(members) == 3 * f + 1, "oracle: committee is not 3f+1"
     for old: address in self._members[feed_id]:
         self._member_slot[feed_id][old] = 0
@@ -353,21 +573,38 @@ def set_committee(feed_id: bytes32, members: DynArray[address, MAX_MEMBERS], f: 
         position += 1
         self._member_slot[feed_id][member] = position
         self._ever_member[feed_id][member] = True
-    version: uint256 = self._feeds[feed_id].version + 1
+    head: Head = self._unpack_head(self._heads[feed_id])
+    version: uint256 = head.version + 1
+    assert version <= MAX_VERSION, "oracle: too many versions"
     digest: bytes32 = keccak256(abi_encode(feed_id, version, f, members))
     self._members[feed_id] = members
-    self._feeds[feed_id].f = f
-    self._feeds[feed_id].version = version
-    self._feeds[feed_id].config_digest = digest
+    self._digests[feed_id][version] = digest
+    head.version = version
+    head.f = f
+    head.removed = 0
+    self._heads[feed_id] = self._pack_head(head)
     log CommitteeSet(feed_id=feed_id, version=version, config_digest=digest, f=f, members=members)
+
+
+@external
+@nonreentrant
+def set_dispute_module(module: address):
+    """
+    @notice Register the `OracleDisputes` module that may mark rounds disputed
+            or invalid and ban members. Admin only.
+    @param module The module (zero to switch disputes off).
+    """
+    self._check_admin()
+    self.dispute_module = module
+    log DisputeModuleSet(module=module)
 
 
 @external
 @nonreentrant
 def set_slashing(slash_amount_: uint256, prover_reward_bps_: uint256):
     """
-    @notice Set the stake taken per equivocation and the prover's share. Admin only.
-    @param slash_amount_ Token base units taken per proven equivocation.
+    @notice Set the stake taken per proven fault and the prover's share. Admin only.
+    @param slash_amount_ Token base units taken per member and proven fault.
     @param prover_reward_bps_ Share of the slashed amount paid to the prover.
     """
     self._check_admin()
@@ -382,7 +619,8 @@ def set_slashing(slash_amount_: uint256, prover_reward_bps_: uint256):
 def set_min_stake(min_stake_: uint256):
     """
     @notice Set the oracle stake a member needs (checked when a committee is
-            set; members below it can be ejected by anyone). Admin only.
+            set and on every optimistic post; members below it can be ejected
+            by anyone). Admin only.
     @param min_stake_ Token base units.
     """
     self._check_admin()
@@ -403,30 +641,34 @@ def transfer_admin(new_admin: address):
     self.admin = new_admin
 
 
-# --- views -------------------------------------------------------------------------------
+# --- views ---------------------------------------------------------------------------------
 
 
 @external
 @view
 def twap(feed_id: bytes32, start: uint256, end: uint256, cap: uint256) -> uint256:
     """
-    @notice Time-weighted average price of the rounds stored in
+    @notice Time-weighted average price of the valid rounds stored in
             `[start, end]`, clamped to `[0, cap]`, for expiry settlement.
-            Round `i` (timestamp `t_i`) weighs `t_{i+1} - t_i`, the last one
-            `end - t_last`; the result is `floor(sum(p_i * w_i) / sum(w_i))`,
-            or the last price if every weight is zero.
+            Valid round `i` (timestamp `t_i`) weighs `t_{i+1} - t_i` up to the
+            next valid round, the last one `end - t_last`; the result is
+            `floor(sum(p_i * w_i) / sum(w_i))`, or the last valid price if every
+            weight is zero. Rounds found invalid are skipped (the price before
+            them holds).
     @dev Settlement only: exits never call this, so a stale feed blocks
-         settlement of an expiry, never an exit. Reverts `"oracle: stale"`
-         when the last round at or before `end` is more than `max_staleness`
-         older than `end`, `"oracle: no rounds in window"` when no round lies
-         in the window (including a feed that never reported), `"oracle: window
-         not final"` until `max_age` seconds after `end` (until then a late
-         report could still add a round to the window). Loop bound: a window is at most
-         `max_twap_window` seconds and rounds are `min_round_interval` apart,
-         so at most `MAX_TWAP_ROUNDS` (256) iterations.
+         settlement of an expiry, never an exit. Reverts `"oracle: window not
+         final"` until `dispute_window` seconds after `end` (until then a late
+         report could still land in the window, or a round in it be disputed),
+         `"oracle: no rounds in window"` when no round is at or before `end`,
+         `"oracle: stale"` when the last round at or before `end` is more than
+         `max_staleness` older than `end`, `"oracle: window under dispute"`
+         while a round in the window is disputed, `"oracle: no rounds in
+         window"` when no valid round lies in the window. Loop bound: a window
+         is at most `max_twap_window` seconds and rounds are
+         `min_round_interval` apart, so at most `MAX_TWAP_ROUNDS` iterations.
     @param feed_id The feed.
     @param start Window start, unix seconds (inclusive).
-    @param end Window end, unix seconds (inclusive), more than `max_age` before the current block.
+    @param end Window end, unix seconds (inclusive), more than `dispute_window` before the block.
     @param cap The expiry's settlement cap.
     @return uint256 The clamped TWAP, in the feed's price units.
     """
@@ -437,32 +679,37 @@ def twap(feed_id: bytes32, start: uint256, end: uint256, cap: uint256) -> uint25
 @view
 def latest(feed_id: bytes32) -> RoundData:
     """
-    @notice The last stored round, fresh or not (all zeros if none).
+    @notice The last stored round, fresh, valid or not (all zeros if none).
     @param feed_id The feed.
     @return RoundData (round, price, timestamp).
     """
-    count: uint256 = self._feeds[feed_id].round_count
+    count: uint256 = self._heads[feed_id] & U64_MASK
     if count == 0:
         return empty(RoundData)
     # count >= 1 here, so count - 1 cannot underflow.
-    return self._unpack(self._rounds[feed_id][unsafe_sub(count, 1)])
+    return self._round_data(self._rounds[feed_id][unsafe_sub(count, 1)])
 
 
 @external
 @view
 def fresh_price(feed_id: bytes32) -> uint256:
     """
-    @notice The last stored price, if the feed is not stale.
+    @notice The last stored price, if the feed is not stale and that round is
+            neither disputed nor invalid. An optimistic round still in its
+            challenge period counts: this is a fresh price, not a final one.
     @dev Reverts `"oracle: stale"` when the last round is more than
-         `max_staleness` old or there is none. Exits never call this.
+         `max_staleness` old or there is none, `"oracle: last round disputed"`
+         when it is disputed or invalid. Exits never call this.
     @param feed_id The feed.
     @return uint256 The price.
     """
-    count: uint256 = self._feeds[feed_id].round_count
+    head: uint256 = self._heads[feed_id]
+    count: uint256 = head & U64_MASK
     assert count != 0, "oracle: stale"
-    last: RoundData = self._unpack(self._rounds[feed_id][count - 1])
-    assert block.timestamp <= convert(last.timestamp, uint256) + self._feeds[feed_id].max_staleness, \
+    last: Round = self._unpack_round(self._rounds[feed_id][count - 1])
+    assert block.timestamp <= last.timestamp + ((head >> HEAD_STALENESS_SHIFT) & U32_MASK), \
         "oracle: stale"
+    assert last.status & (STATUS_DISPUTED | STATUS_INVALID) == 0, "oracle: last round disputed"
     return last.price
 
 
@@ -477,7 +724,7 @@ def round(feed_id: bytes32, round_id: uint64) -> RoundData:
     @param round_id The round number.
     @return RoundData (round, price, timestamp).
     """
-    count: uint256 = self._feeds[feed_id].round_count
+    count: uint256 = self._heads[feed_id] & U64_MASK
     lo: uint256 = 0
     hi: uint256 = count
     # Invariant: rounds below `lo` have numbers below `round_id`, rounds at or above `hi` at or above it.
@@ -491,7 +738,7 @@ def round(feed_id: bytes32, round_id: uint64) -> RoundData:
         else:
             hi = mid
     assert lo < count, "oracle: unknown round"
-    found: RoundData = self._unpack(self._rounds[feed_id][lo])
+    found: RoundData = self._round_data(self._rounds[feed_id][lo])
     assert found.round == round_id, "oracle: unknown round"
     return found
 
@@ -505,8 +752,28 @@ def round_at(feed_id: bytes32, index: uint256) -> RoundData:
     @param index Position, below `round_count(feed_id)`.
     @return RoundData (round, price, timestamp).
     """
-    assert index < self._feeds[feed_id].round_count, "oracle: unknown round"
-    return self._unpack(self._rounds[feed_id][index])
+    assert index < self._heads[feed_id] & U64_MASK, "oracle: unknown round"
+    return self._round_data(self._rounds[feed_id][index])
+
+
+@external
+@view
+def round_state(feed_id: bytes32, index: uint256) -> RoundState:
+    """
+    @notice Everything stored about the `index`-th round of a feed: its data,
+            the committee version it was stored under, how it was stored
+            (optimistic, and by whom) and its dispute status.
+    @param feed_id The feed.
+    @param index Position, below `round_count(feed_id)`.
+    @return RoundState The round; `poster` is a committee position (optimistic rounds only).
+    """
+    assert index < self._heads[feed_id] & U64_MASK, "oracle: unknown round"
+    r: Round = self._unpack_round(self._rounds[feed_id][index])
+    return RoundState(round=convert(r.round, uint64), price=r.price,
+                      timestamp=convert(r.timestamp, uint64), version=r.version,
+                      optimistic=r.status & STATUS_OPTIMISTIC != 0,
+                      disputed=r.status & STATUS_DISPUTED != 0,
+                      invalid=r.status & STATUS_INVALID != 0, poster=r.poster)
 
 
 @external
@@ -517,18 +784,37 @@ def round_count(feed_id: bytes32) -> uint256:
     @param feed_id The feed.
     @return uint256 The count.
     """
-    return self._feeds[feed_id].round_count
+    return self._heads[feed_id] & U64_MASK
 
 
 @external
 @view
 def get_feed(feed_id: bytes32) -> Feed:
     """
-    @notice A feed's configuration, committee version and digest, round count.
+    @notice A feed's configuration, committee version and digest, round count,
+            and the positions removed from its current committee (a bitmap).
     @param feed_id The feed.
     @return Feed The stored configuration.
     """
-    return self._feeds[feed_id]
+    head: Head = self._unpack_head(self._heads[feed_id])
+    limits: uint256 = self._limits[feed_id]
+    return Feed(min_price=limits & PRICE_MASK, max_price=limits >> 128,
+                max_deviation_bps=head.max_deviation_bps, max_age=head.max_age,
+                max_staleness=head.max_staleness, f=head.f, version=head.version,
+                config_digest=self._digests[feed_id][head.version], round_count=head.count,
+                removed=head.removed)
+
+
+@external
+@view
+def config_digest(feed_id: bytes32, version: uint256) -> bytes32:
+    """
+    @notice The config digest of one committee version of a feed (zero if none).
+    @param feed_id The feed.
+    @param version The version, from 1.
+    @return bytes32 `keccak256(abi_encode(feed_id, version, f, members))`.
+    """
+    return self._digests[feed_id][version]
 
 
 @external
@@ -578,213 +864,269 @@ def domain_separator() -> bytes32:
     return eip712._domain_separator()
 
 
-# --- internals ---------------------------------------------------------------------------
+# --- internals: reports --------------------------------------------------------------------
 
 
 @internal
-@view
-def _check_admin():
-    """
-    @dev Reverts unless the caller is the admin.
-    """
-    assert msg.sender == self.admin, "oracle: not admin"
-
-
-@internal
-@view
-def _stake_of(who: address) -> uint256:
-    """
-    @dev Active oracle-role stake of `who` in `Bonds`.
-    @param who The (prospective) member.
-    @return uint256 Token base units.
-    """
-    return staticcall IOracleBonds(bonds).stake_of(who, oracle_role)
-
-
-@internal
-@pure
-def _unpack(packed: uint256) -> RoundData:
-    """
-    @dev Unpacks a stored round (see ROUND_SHIFT).
-    @param packed The slot.
-    @return RoundData The round.
-    """
-    return RoundData(
-        round=convert(packed >> ROUND_SHIFT, uint64),
-        price=packed & PRICE_MASK,
-        timestamp=convert((packed >> TIME_SHIFT) & U64_MASK, uint64),
-    )
-
-
-@internal
-@pure
-def _offence_key(feed_id: bytes32, round_id: uint64, member: address) -> bytes32:
-    """
-    @dev The replay key of an equivocation proof.
-    @param feed_id The feed.
-    @param round_id The round.
-    @param member The member.
-    @return bytes32 keccak256(abi_encode(feed, round, member)).
-    """
-    return keccak256(abi_encode(feed_id, round_id, member))
-
-
-@internal
-@view
-def _observation_digest(feed_id: bytes32, round_id: uint64, o: ReportObservation) -> bytes32:
-    """
-    @dev The EIP-712 digest of a report observation as the member signed it.
-    @param feed_id The report's feed.
-    @param round_id The report's round.
-    @param o The observation.
-    @return bytes32 The `Observation` digest.
-    """
-    return eip712._observation_digest(
-        eip712.Observation(feed_id=feed_id, round=round_id, price=o.price, timestamp=o.timestamp,
-                           expiry=o.expiry)
-    )
-
-
-@internal
-@view
-def _observations_hash(report: Report) -> bytes32:
-    """
-    @dev keccak256 of the concatenated observation digests, in report order.
-    @param report The report.
-    @return bytes32 The `observationsHash` member of the report digest.
-    """
-    digests: DynArray[bytes32, MAX_MEMBERS] = []
-    for o: ReportObservation in report.observations:
-        digests.append(self._observation_digest(report.feed_id, report.round, o))
-    # `abi_encode` of one dynamic array is head offset (32) || length (32) || elements.
-    return keccak256(slice(abi_encode(digests), 64, 32 * len(digests)))
-
-
-@internal
-@view
-def _report_digest(report: Report, observations_hash: bytes32) -> bytes32:
-    """
-    @dev The EIP-712 digest of a report in this hub's domain.
-    @param report The report.
-    @param observations_hash Its `observationsHash`.
-    @return bytes32 The digest members sign.
-    """
-    return eip712._hash_typed_data(
-        keccak256(
-            abi_encode(REPORT_TYPEHASH, report.config_digest, report.feed_id, report.round,
-                       report.price, report.timestamp, observations_hash)
-        )
-    )
-
-
-@internal
-def _transmit(report: Report, signatures: DynArray[Bytes[65], MAX_MEMBERS]):
+def _transmit(
+    report: Report,
+    config: Config,
+    observers: uint256,
+    report_signatures: DynArray[Signature, MAX_MEMBERS],
+    signers: uint256,
+):
     """
     @dev Verifies a report (see `transmit` for the order of the checks) and stores its round.
+         The per-signature loops are written out in this one function: an internal call
+         copies its array arguments, which would cost more than the checks themselves.
     @param report The report.
-    @param signatures Member signatures over the report digest.
+    @param config The committee it claims (its digest is checked against the stored one).
+    @param observers The reference bytes of the observations' signers.
+    @param report_signatures Over the report digest.
+    @param signers Their signers' reference bytes.
     """
     feed_id: bytes32 = report.feed_id
-    f: uint256 = self._feeds[feed_id].f
-    assert f != 0, "oracle: unknown feed"
-    assert report.config_digest == self._feeds[feed_id].config_digest, "oracle: wrong config"
-    count: uint256 = self._feeds[feed_id].round_count
-    last: RoundData = empty(RoundData)
-    if count != 0:
-        # count >= 1 here, so count - 1 cannot underflow.
-        last = self._unpack(self._rounds[feed_id][unsafe_sub(count, 1)])
-        assert report.round > last.round, "oracle: old round"
+    head: Head = self._unpack_head(self._heads[feed_id])
+    assert head.version != 0, "oracle: unknown feed"
+    config_digest: bytes32 = keccak256(abi_encode(feed_id, config.version, config.f, config.members))
+    assert config.version == head.version and config_digest == self._digests[feed_id][head.version], \
+        "oracle: wrong config"
+    last: Round = self._last_round(feed_id, head.count)
+    round_id: uint256 = convert(report.round, uint256)
+    self._check_round_number(round_id, head.count, last)
+    f: uint256 = config.f
+    k: uint256 = len(report.observations)
     # f <= 10 (3f+1 <= MAX_MEMBERS): 2f+1 cannot overflow.
-    assert len(report.observations) >= unsafe_add(unsafe_add(f, f), 1), "oracle: too few observations"
-    assert len(signatures) >= unsafe_add(f, 1), "oracle: too few signatures"
+    assert k >= unsafe_add(unsafe_add(f, f), 1), "oracle: too few observations"
+    assert len(report_signatures) >= unsafe_add(f, 1), "oracle: too few signatures"
 
-    observations_hash: bytes32 = self._check_observations(report)
+    # Observations, each with its signature; the medians are checked after the loop.
+    separator: bytes32 = eip712._domain_separator()
+    n: uint256 = len(config.members)
+    removed: uint256 = head.removed
+    max_age: uint256 = head.max_age
+    t: uint256 = convert(report.timestamp, uint256)
+    # k >= 3, so k - 1 cannot underflow.
+    m: uint256 = unsafe_sub(k, 1) >> 1
+    seen: uint256 = 0
+    previous_price: uint256 = 0
+    at_or_below: uint256 = 0
+    at_or_above: uint256 = 0
+    j: uint256 = 0
+    digests: bytes32[MAX_MEMBERS] = empty(bytes32[MAX_MEMBERS])
+    for o: ReportObservation in report.observations:
+        packed: uint256 = o.packed
+        price: uint256 = packed >> 128
+        ts: uint256 = (packed >> 64) & U64_MASK
+        assert block.timestamp <= packed & U64_MASK, "eip712: expired"
+        assert ts <= block.timestamp, "oracle: future timestamp"
+        # ts < 2**64 and max_age < 2**32: no overflow.
+        assert unsafe_add(ts, max_age) >= block.timestamp, "oracle: stale observation"
+        assert price >= previous_price, "oracle: observations not sorted"
+        previous_price = price
+        digest: bytes32 = keccak256(slice(abi_encode(EIP712_PREFIX, separator, keccak256(abi_encode(
+            eip712.OBSERVATION_TYPEHASH, feed_id, round_id, price, ts, packed & U64_MASK))), 30, 66))
+        # j < 31, so 8 * j < 248 stays inside the word.
+        reference: uint256 = (observers >> unsafe_mul(j, 8)) & U8_MASK
+        r: uint256 = o.r
+        s: uint256 = o.s
+        # The canonical checks of `eip712._recover`, in its order (`v` is 27 or 28 by construction).
+        # 0 < r < n as one comparison: r - 1 wraps to 2**256 - 1 for r == 0.
+        assert unsafe_sub(r, 1) < SECP256K1_N - 1, "eip712: bad r"
+        assert s != 0, "eip712: bad s"
+        assert s <= HALF_N, "eip712: high s"
+        # reference < 256, so reference >> 7 is 0 or 1.
+        signer: address = ecrecover(digest, unsafe_add(27, reference >> PARITY_SHIFT), r, s)
+        assert signer != empty(address), "eip712: zero signer"
+        position: uint256 = reference & POSITION_MASK
+        assert position < n and (removed >> position) & 1 == 0 and \
+            config.members[position] == signer, "oracle: not a member"
+        bit: uint256 = 1 << position
+        assert seen & bit == 0, "oracle: duplicate observation"
+        seen |= bit
+        # Counters stay below 32: unsafe additions cannot overflow.
+        if ts <= t:
+            at_or_below = unsafe_add(at_or_below, 1)
+        if ts >= t:
+            at_or_above = unsafe_add(at_or_above, 1)
+        digests[j] = digest
+        j = unsafe_add(j, 1)
+    assert report.price == report.observations[m].packed >> 128, "oracle: wrong median"
+    # T is the lower median of k values iff at least m + 1 are <= T and at least k - m are >= T;
+    # m < k, so k - m cannot underflow.
+    assert at_or_below > m and at_or_above >= unsafe_sub(k, m), "oracle: wrong timestamp"
 
-    if count != 0:
-        assert convert(report.timestamp, uint256) >= convert(last.timestamp, uint256) + min_round_interval, \
-            "oracle: too soon"
-    assert report.price >= self._feeds[feed_id].min_price and \
-        report.price <= self._feeds[feed_id].max_price, "oracle: price out of bounds"
-    max_deviation_bps: uint256 = self._feeds[feed_id].max_deviation_bps
-    if count != 0 and max_deviation_bps != 0:
-        move: uint256 = max(report.price, last.price) - min(report.price, last.price)
-        assert move * BPS <= last.price * max_deviation_bps, "oracle: deviation too large"
+    self._check_next(feed_id, report.price, t, head, last)
 
-    self._check_signatures(feed_id, self._report_digest(report, observations_hash), signatures)
+    # Report signatures.
+    # `abi_encode` of a static array is its elements; the first k are the digests.
+    digest: bytes32 = self._report_digest(separator, config_digest, feed_id, round_id, report.price,
+                                          t, keccak256(slice(abi_encode(digests), 0, 32 * k)))
+    seen = 0
+    i: uint256 = 0
+    for signature: Signature in report_signatures:
+        # i < 31, so 8 * i < 248 stays inside the word.
+        reference: uint256 = (signers >> unsafe_mul(i, 8)) & U8_MASK
+        # As above: the canonical checks of `eip712._recover`.
+        assert unsafe_sub(signature.r, 1) < SECP256K1_N - 1, "eip712: bad r"
+        assert signature.s != 0, "eip712: bad s"
+        assert signature.s <= HALF_N, "eip712: high s"
+        signer: address = ecrecover(digest, unsafe_add(27, reference >> PARITY_SHIFT), signature.r,
+                                    signature.s)
+        assert signer != empty(address), "eip712: zero signer"
+        position: uint256 = reference & POSITION_MASK
+        assert position < n and (removed >> position) & 1 == 0 and \
+            config.members[position] == signer, "oracle: not a member"
+        bit: uint256 = 1 << position
+        assert seen & bit == 0, "oracle: duplicate signer"
+        seen |= bit
+        i = unsafe_add(i, 1)
 
-    self._rounds[feed_id][count] = (convert(report.round, uint256) << ROUND_SHIFT) | \
-        (convert(report.timestamp, uint256) << TIME_SHIFT) | report.price
-    self._feeds[feed_id].round_count = count + 1
+    self._store(feed_id, head, round_id, report.price, t, 0)
     log NewRound(feed_id=feed_id, round=report.round, price=report.price,
                  timestamp=report.timestamp, transmitter=msg.sender)
 
 
 @internal
 @view
-def _check_observations(report: Report) -> bytes32:
+def _check_round_number(round_id: uint256, count: uint256, last: Round):
     """
-    @dev Checks every observation of a report (unexpired, not in the future,
-         at most `max_age` old, sorted by price, signed by a distinct active
-         member) and that the report's price and timestamp are their lower
-         medians. The timestamp median is checked without sorting: `T` is the
-         lower median of `k` values iff at least `m + 1` are `<= T` and at
-         least `k - m` are `>= T`, with `m = (k - 1) // 2`.
-    @param report The report.
-    @return bytes32 The report's `observationsHash`.
+    @dev A new round is newer than the last stored one and at most `MAX_ROUND_GAP` ahead of it
+         (of zero for a feed's first round).
+    @param round_id The new round number.
+    @param count The feed's round count.
+    @param last The last stored round (zeros if none).
     """
-    feed_id: bytes32 = report.feed_id
-    max_age: uint256 = self._feeds[feed_id].max_age
-    k: uint256 = len(report.observations)
-    # k >= 2f+1 >= 3 (checked by the caller), so k - 1 cannot underflow.
-    m: uint256 = unsafe_sub(k, 1) >> 1
-    t: uint256 = convert(report.timestamp, uint256)
-    seen: uint256 = 0
-    previous_price: uint256 = 0
-    at_or_below: uint256 = 0
-    at_or_above: uint256 = 0
-    digests: DynArray[bytes32, MAX_MEMBERS] = []
-    for o: ReportObservation in report.observations:
-        eip712._check_expiry(o.expiry)
-        ts: uint256 = convert(o.timestamp, uint256)
-        assert ts <= block.timestamp, "oracle: future timestamp"
-        assert ts + max_age >= block.timestamp, "oracle: stale observation"
-        assert o.price >= previous_price, "oracle: observations not sorted"
-        previous_price = o.price
-        digest: bytes32 = self._observation_digest(feed_id, report.round, o)
-        slot: uint256 = self._member_slot[feed_id][eip712._recover(digest, o.signature)]
-        assert slot != 0, "oracle: not a member"
-        # 1 <= slot <= MAX_MEMBERS = 31: the shift stays inside the word.
-        bit: uint256 = 1 << unsafe_sub(slot, 1)
-        assert seen & bit == 0, "oracle: duplicate observation"
-        seen |= bit
-        if ts <= t:
-            at_or_below += 1
-        if ts >= t:
-            at_or_above += 1
-        digests.append(digest)
-    assert report.price == report.observations[m].price, "oracle: wrong median"
-    # m < k, so k - m cannot underflow.
-    assert at_or_below > m and at_or_above >= unsafe_sub(k, m), "oracle: wrong timestamp"
-    return keccak256(slice(abi_encode(digests), 64, 32 * len(digests)))
+    if count != 0:
+        assert round_id > last.round, "oracle: old round"
+    # last.round < 2**64, so the sum cannot overflow.
+    assert round_id <= unsafe_add(last.round, MAX_ROUND_GAP), "oracle: round too far ahead"
 
 
 @internal
 @view
-def _check_signatures(feed_id: bytes32, digest: bytes32, signatures: DynArray[Bytes[65], MAX_MEMBERS]):
+def _check_next(feed_id: bytes32, price: uint256, timestamp: uint256, head: Head, last: Round):
     """
-    @dev Every report signature recovers to a distinct active member.
+    @dev The checks a new round makes against the last one and the feed's
+         limits: `min_round_interval` after it, inside the bounds, within the
+         deviation limit of the last round (unless that one was found invalid).
     @param feed_id The feed.
-    @param digest The report digest.
-    @param signatures The signatures.
+    @param price The new price.
+    @param timestamp The new timestamp.
+    @param head The feed's head.
+    @param last The last stored round (zeros if none).
     """
-    seen: uint256 = 0
-    for signature: Bytes[65] in signatures:
-        slot: uint256 = self._member_slot[feed_id][eip712._recover(digest, signature)]
-        assert slot != 0, "oracle: not a member"
-        # 1 <= slot <= MAX_MEMBERS = 31: the shift stays inside the word.
-        bit: uint256 = 1 << unsafe_sub(slot, 1)
-        assert seen & bit == 0, "oracle: duplicate signer"
-        seen |= bit
+    if head.count != 0:
+        assert timestamp >= last.timestamp + min_round_interval, "oracle: too soon"
+    limits: uint256 = self._limits[feed_id]
+    assert price >= limits & PRICE_MASK and price <= limits >> 128, "oracle: price out of bounds"
+    if head.count != 0 and head.max_deviation_bps != 0 and last.status & STATUS_INVALID == 0:
+        move: uint256 = max(price, last.price) - min(price, last.price)
+        assert move * BPS <= last.price * head.max_deviation_bps, "oracle: deviation too large"
+
+
+@internal
+def _store(feed_id: bytes32, head: Head, round_id: uint256, price: uint256, timestamp: uint256,
+           status: uint256):
+    """
+    @dev Appends a round and bumps the count.
+    @param feed_id The feed.
+    @param head The feed's head (count and version used, count written back).
+    @param round_id The round number.
+    @param price The price (below 2**128: within the feed's bounds).
+    @param timestamp The timestamp (below 2**40: at most block.timestamp).
+    @param status Status bits (poster included) of an optimistic round, 0 otherwise.
+    """
+    self._rounds[feed_id][head.count] = (round_id << ROUND_SHIFT) | (head.version << VERSION_SHIFT) | \
+        (status << STATUS_SHIFT) | (timestamp << TIME_SHIFT) | price
+    head.count += 1
+    self._heads[feed_id] = self._pack_head(head)
+
+
+@internal
+def _post(feed_id: bytes32, round_id_: uint64, price: uint256, timestamp_: uint64):
+    """
+    @dev See `post`.
+    @param feed_id The feed.
+    @param round_id_ The round.
+    @param price The stated price.
+    @param timestamp_ The stated timestamp.
+    """
+    head: Head = self._unpack_head(self._heads[feed_id])
+    assert head.version != 0, "oracle: unknown feed"
+    slot: uint256 = self._member_slot[feed_id][msg.sender]
+    assert slot != 0, "oracle: not a member"
+    assert self._stake_of(msg.sender) >= self.min_stake, "oracle: insufficient stake"
+    last: Round = self._last_round(feed_id, head.count)
+    round_id: uint256 = convert(round_id_, uint256)
+    self._check_round_number(round_id, head.count, last)
+    timestamp: uint256 = convert(timestamp_, uint256)
+    assert timestamp <= block.timestamp, "oracle: future timestamp"
+    assert timestamp + head.max_age >= block.timestamp, "oracle: stale observation"
+    self._check_next(feed_id, price, timestamp, head, last)
+    # slot - 1 < 31 fits the 5 poster bits.
+    self._store(feed_id, head, round_id, price, timestamp,
+                STATUS_OPTIMISTIC | (unsafe_sub(slot, 1) << POSTER_SHIFT))
+    log OptimisticRound(feed_id=feed_id, round=round_id_, price=price, timestamp=timestamp_,
+                        poster=msg.sender)
+
+
+@internal
+@pure
+def _observation_digest(separator: bytes32, feed_id: bytes32, round_id: uint256, packed: uint256) -> bytes32:
+    """
+    @dev The EIP-712 digest of a packed report observation as the member signed it.
+    @param separator The hub's domain separator.
+    @param feed_id The report's feed.
+    @param round_id The report's round.
+    @param packed `price << 128 | timestamp << 64 | expiry`.
+    @return bytes32 The `Observation` digest.
+    """
+    return keccak256(slice(abi_encode(EIP712_PREFIX, separator, keccak256(abi_encode(
+        eip712.OBSERVATION_TYPEHASH, feed_id, round_id, packed >> 128, (packed >> 64) & U64_MASK,
+        packed & U64_MASK))), 30, 66))
+
+
+@internal
+@pure
+def _hash_digests(digests: DynArray[bytes32, MAX_MEMBERS]) -> bytes32:
+    """
+    @dev keccak256 of the concatenated observation digests, in report order.
+    @param digests The digests.
+    @return bytes32 The `observationsHash` member of the report digest.
+    """
+    # `abi_encode` of one dynamic array is head offset (32) || length (32) || elements.
+    return keccak256(slice(abi_encode(digests), 64, 32 * len(digests)))
+
+
+@internal
+@pure
+def _report_digest(
+    separator: bytes32,
+    config_digest: bytes32,
+    feed_id: bytes32,
+    round_id: uint256,
+    price: uint256,
+    timestamp: uint256,
+    observations_hash: bytes32,
+) -> bytes32:
+    """
+    @dev The EIP-712 digest of a report in this hub's domain.
+    @param separator The hub's domain separator.
+    @param config_digest The committee's digest.
+    @param feed_id The feed.
+    @param round_id The round.
+    @param price The price.
+    @param timestamp The timestamp.
+    @param observations_hash Its `observationsHash`.
+    @return bytes32 The digest members sign.
+    """
+    return keccak256(slice(abi_encode(EIP712_PREFIX, separator, keccak256(abi_encode(
+        REPORT_TYPEHASH, config_digest, feed_id, round_id, price, timestamp, observations_hash))),
+        30, 66))
+
+
+# --- internals: equivocation, members ------------------------------------------------------
 
 
 @internal
@@ -828,13 +1170,137 @@ def _prove_equivocation(
 @internal
 def _remove_member(feed_id: bytes32, member: address, banned: bool):
     """
-    @dev Stops counting `member`'s observations and signatures for the feed.
+    @dev Stops counting `member`'s observations and signatures for the feed:
+         clears its slot and marks its position removed in the head.
     @param feed_id The feed.
     @param member An active member.
     @param banned Whether it is removed for a proven fault.
     """
+    # slot >= 1 for an active member (the callers check), so slot - 1 cannot underflow.
+    position: uint256 = unsafe_sub(self._member_slot[feed_id][member], 1)
     self._member_slot[feed_id][member] = 0
+    self._heads[feed_id] |= 1 << (HEAD_REMOVED_SHIFT + position)
     log MemberRemoved(feed_id=feed_id, member=member, banned=banned)
+
+
+@internal
+@view
+def _check_admin():
+    """
+    @dev Reverts unless the caller is the admin.
+    """
+    assert msg.sender == self.admin, "oracle: not admin"
+
+
+@internal
+@view
+def _stake_of(who: address) -> uint256:
+    """
+    @dev Active oracle-role stake of `who` in `Bonds`.
+    @param who The (prospective) member.
+    @return uint256 Token base units.
+    """
+    return staticcall IOracleBonds(bonds).stake_of(who, oracle_role)
+
+
+@internal
+@pure
+def _offence_key(feed_id: bytes32, round_id: uint64, member: address) -> bytes32:
+    """
+    @dev The replay key of an equivocation proof.
+    @param feed_id The feed.
+    @param round_id The round.
+    @param member The member.
+    @return bytes32 keccak256(abi_encode(feed, round, member)).
+    """
+    return keccak256(abi_encode(feed_id, round_id, member))
+
+
+# --- internals: storage layout -------------------------------------------------------------
+
+
+@internal
+@pure
+def _unpack_head(packed: uint256) -> Head:
+    """
+    @dev Unpacks a feed's head slot (see HEAD_VERSION_SHIFT).
+    @param packed The slot.
+    @return Head The fields.
+    """
+    return Head(
+        count=packed & U64_MASK,
+        version=(packed >> HEAD_VERSION_SHIFT) & U16_MASK,
+        f=(packed >> HEAD_F_SHIFT) & U8_MASK,
+        removed=(packed >> HEAD_REMOVED_SHIFT) & U32_MASK,
+        max_deviation_bps=(packed >> HEAD_DEVIATION_SHIFT) & U24_MASK,
+        max_age=(packed >> HEAD_AGE_SHIFT) & U32_MASK,
+        max_staleness=(packed >> HEAD_STALENESS_SHIFT) & U32_MASK,
+    )
+
+
+@internal
+@pure
+def _pack_head(head: Head) -> uint256:
+    """
+    @dev Packs a feed's head; every field is within its width (checked where it is set).
+    @param head The fields.
+    @return uint256 The slot.
+    """
+    return head.count | (head.version << HEAD_VERSION_SHIFT) | (head.f << HEAD_F_SHIFT) | \
+        (head.removed << HEAD_REMOVED_SHIFT) | (head.max_deviation_bps << HEAD_DEVIATION_SHIFT) | \
+        (head.max_age << HEAD_AGE_SHIFT) | (head.max_staleness << HEAD_STALENESS_SHIFT)
+
+
+@internal
+@pure
+def _unpack_round(packed: uint256) -> Round:
+    """
+    @dev Unpacks a stored round (see ROUND_SHIFT).
+    @param packed The slot.
+    @return Round The fields.
+    """
+    status: uint256 = (packed >> STATUS_SHIFT) & U8_MASK
+    return Round(
+        round=packed >> ROUND_SHIFT,
+        price=packed & PRICE_MASK,
+        timestamp=(packed >> TIME_SHIFT) & TIME_MASK,
+        version=(packed >> VERSION_SHIFT) & U16_MASK,
+        status=status & 7,
+        poster=status >> POSTER_SHIFT,
+    )
+
+
+@internal
+@pure
+def _round_data(packed: uint256) -> RoundData:
+    """
+    @dev The public view of a stored round.
+    @param packed The slot.
+    @return RoundData (round, price, timestamp).
+    """
+    return RoundData(
+        round=convert(packed >> ROUND_SHIFT, uint64),
+        price=packed & PRICE_MASK,
+        timestamp=convert((packed >> TIME_SHIFT) & TIME_MASK, uint64),
+    )
+
+
+@internal
+@view
+def _last_round(feed_id: bytes32, count: uint256) -> Round:
+    """
+    @dev The last stored round of a feed (zeros if none).
+    @param feed_id The feed.
+    @param count Its round count.
+    @return Round The round.
+    """
+    if count == 0:
+        return empty(Round)
+    # count >= 1 here, so count - 1 cannot underflow.
+    return self._unpack_round(self._rounds[feed_id][unsafe_sub(count, 1)])
+
+
+# --- internals: TWAP -----------------------------------------------------------------------
 
 
 @internal
@@ -848,40 +1314,50 @@ def _twap(feed_id: bytes32, start: uint256, end: uint256, cap: uint256) -> uint2
     @param cap The settlement cap.
     @return uint256 The clamped TWAP.
     """
-    assert self._feeds[feed_id].max_price != 0, "oracle: unknown feed"
+    assert self._limits[feed_id] != 0, "oracle: unknown feed"
     assert start <= end, "oracle: bad window"
     assert end - start <= max_twap_window, "oracle: window too long"
-    # A round stored at block time B has a timestamp of at least B - max_age, so once
-    # block.timestamp > end + max_age no later round can land in the window: the TWAP is final.
-    assert end + self._feeds[feed_id].max_age < block.timestamp, "oracle: window not final"
-    count: uint256 = self._feeds[feed_id].round_count
-    assert count != 0, "oracle: no rounds in window"
-    hi: uint256 = self._last_at_or_before(feed_id, count, end)
+    # A round stored at block time B has a timestamp of at least B - max_age >= B - dispute_window,
+    # and can be disputed until its timestamp + dispute_window: once block.timestamp > end +
+    # dispute_window no round can land in the window or be disputed there. The TWAP is final.
+    assert end + dispute_window < block.timestamp, "oracle: window not final"
+    head: uint256 = self._heads[feed_id]
+    count: uint256 = head & U64_MASK
+    hi: uint256 = 0
+    if count != 0:
+        hi = self._last_at_or_before(feed_id, count, end)
     # `hi` is one past the last round at or before `end`: 0 means none.
     assert hi != 0, "oracle: no rounds in window"
-    last: RoundData = self._unpack(self._rounds[feed_id][hi - 1])
-    assert end <= convert(last.timestamp, uint256) + self._feeds[feed_id].max_staleness, "oracle: stale"
-    assert convert(last.timestamp, uint256) >= start, "oracle: no rounds in window"
+    last_time: uint256 = (self._rounds[feed_id][hi - 1] >> TIME_SHIFT) & TIME_MASK
+    assert end <= last_time + ((head >> HEAD_STALENESS_SHIFT) & U32_MASK), "oracle: stale"
 
     weighted: uint256 = 0
     total: uint256 = 0
     next_time: uint256 = end
+    latest_price: uint256 = 0
+    found: bool = False
     index: uint256 = hi
     for _: uint256 in range(MAX_TWAP_ROUNDS):
         if index == 0:
             break
         # index >= 1 here, so index - 1 cannot underflow.
         index = unsafe_sub(index, 1)
-        r: RoundData = self._unpack(self._rounds[feed_id][index])
-        t: uint256 = convert(r.timestamp, uint256)
-        if t < start:
+        r: Round = self._unpack_round(self._rounds[feed_id][index])
+        if r.timestamp < start:
             break
+        assert r.status & STATUS_DISPUTED == 0, "oracle: window under dispute"
+        if r.status & STATUS_INVALID != 0:
+            continue
+        if not found:
+            found = True
+            latest_price = r.price
         # Stored timestamps strictly increase and `next_time` starts at `end >= t`, so no underflow.
-        weight: uint256 = unsafe_sub(next_time, t)
+        weight: uint256 = unsafe_sub(next_time, r.timestamp)
         weighted += r.price * weight
         total += weight
-        next_time = t
-    price: uint256 = last.price
+        next_time = r.timestamp
+    assert found, "oracle: no rounds in window"
+    price: uint256 = latest_price
     if total != 0:
         price = weighted // total
     return min(price, cap)
@@ -899,7 +1375,7 @@ def _last_at_or_before(feed_id: bytes32, count: uint256, time: uint256) -> uint2
     @param time The cut-off, unix seconds.
     @return uint256 The number of rounds at or before `time`.
     """
-    if (self._rounds[feed_id][count - 1] >> TIME_SHIFT) & U64_MASK <= time:
+    if (self._rounds[feed_id][count - 1] >> TIME_SHIFT) & TIME_MASK <= time:
         return count
     lo: uint256 = 0
     hi: uint256 = count - 1
@@ -909,7 +1385,7 @@ def _last_at_or_before(feed_id: bytes32, count: uint256, time: uint256) -> uint2
             break
         # lo + hi < 2 * count < 2**65: the addition cannot overflow.
         mid: uint256 = unsafe_add(lo, hi) >> 1
-        if (self._rounds[feed_id][mid] >> TIME_SHIFT) & U64_MASK > time:
+        if (self._rounds[feed_id][mid] >> TIME_SHIFT) & TIME_MASK > time:
             hi = mid
         else:
             lo = mid + 1

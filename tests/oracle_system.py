@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from clearhouse.errors import ContractRevert, InvalidMessage, OracleError
 from clearhouse.oracle import (
+    Committee,
     SignedObservation,
     SignedReport,
     StoredRound,
@@ -40,17 +41,30 @@ def observe(system: OracleSystem, key: bytes, round_id: int, price: int, *,
     return sign_observation(system.domain, obs, key)
 
 
+COMMITTEES: dict[bytes, Committee] = {}
+"""Committees reports were built under, by config digest (the transport needs the member list)."""
+
+
+def other_committee(system: OracleSystem, version: int = 99) -> Committee:
+    """The feed's members under a config version the hub never set: its digest is wrong."""
+    c = system.committee
+    return Committee(feed_id=c.feed_id, members=c.members, f=c.f, version=version)
+
+
 def build_report(system: OracleSystem, round_id: int, observations: Sequence[SignedObservation],
                  signer_keys: Sequence[bytes], *, sort: bool = True, price: int | None = None,
-                 timestamp: int | None = None, config_digest: bytes | None = None,
+                 timestamp: int | None = None, committee: Committee | None = None,
                  feed_id: bytes | None = None) -> SignedReport:
     """A report over ``observations`` (sorted by price unless told not to), signed by ``signer_keys``.
 
-    Price and timestamp default to the lower medians; override them to build wrong reports.
+    Price and timestamp default to the lower medians; override them to build wrong reports, or
+    name another ``committee`` (default: the system's) to build one under a wrong config.
     """
     chosen = sorted(observations, key=lambda s: s.observation.price) if sort else list(observations)
+    under = committee or system.committee
+    COMMITTEES[bytes(under.config_digest)] = under
     report = Report(
-        config_digest=Digest(config_digest or system.committee.config_digest),
+        config_digest=Digest(under.config_digest),
         feed_id=FeedId(feed_id or system.committee.feed_id),
         round=RoundId(round_id),
         price=Price(price if price is not None
@@ -83,7 +97,7 @@ def python_verdict(system: OracleSystem, signed: SignedReport, last: StoredRound
 def chain_verdict(system: OracleSystem, signed: SignedReport) -> str | None:
     """The contract's revert reason for ``signed``, or ``None`` if it stored the round."""
     try:
-        system.transmit(signed)
+        system.transmit(signed, committee=COMMITTEES.get(bytes(signed.report.config_digest)))
     except ContractRevert as error:
         return error.reason
     return None

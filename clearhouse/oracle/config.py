@@ -21,7 +21,9 @@ __all__ = [
     "MAX_DEVIATION_BPS",
     "MAX_MEMBERS",
     "MAX_PRICE",
+    "MAX_ROUND_GAP",
     "MAX_TWAP_ROUNDS",
+    "MAX_WINDOW",
     "Committee",
     "FeedConfig",
     "HubParams",
@@ -44,8 +46,14 @@ BPS: Final = 10_000
 """Denominator of basis-point ratios."""
 MAX_DEVIATION_BPS: Final = 1_000_000
 """Largest deviation limit a feed may set (100×), so the contract's products stay in 256 bits."""
+MAX_WINDOW: Final = 2**32 - 1
+"""Largest ``max_staleness`` and ``dispute_window`` (seconds): they are packed in 32 bits."""
+MAX_ROUND_GAP: Final = 2**16
+"""How far a new round number may run ahead of the last stored one (of 0 for a first round), so
+no faulty leader or poster can push a feed to the end of the uint64 range."""
 _NONE: Final = Amount(0)
 _NO_BPS: Final = BasisPoints(0)
+_HOUR: Final = Seconds(3_600)
 
 
 def compute_feed_id(pair: str) -> FeedId:
@@ -72,9 +80,9 @@ class FeedConfig:
     def __post_init__(self) -> None:
         if not (self.min_price <= self.max_price and 0 < self.max_price <= MAX_PRICE):
             raise InvalidCommittee("oracle: bad price bounds", field="max_price")
-        if not 0 < self.max_age < 2**64:
+        if not 0 < self.max_age <= MAX_WINDOW:
             raise InvalidCommittee("oracle: bad max age", field="max_age")
-        if not 0 < self.max_staleness < 2**64:
+        if not 0 < self.max_staleness <= MAX_WINDOW:
             raise InvalidCommittee("oracle: bad max staleness", field="max_staleness")
         if self.max_deviation_bps != 0 and self.min_price == 0:
             raise InvalidCommittee("oracle: deviation needs a positive min price",
@@ -96,7 +104,18 @@ class HubParams:
     slash_amount: Amount = _NONE
     """Stake taken per proven equivocation, token base units."""
     prover_reward_bps: BasisPoints = _NO_BPS
-    """Share of the slashed stake paid to whoever proves the equivocation."""
+    """Share of the slashed stake paid to whoever proves the fault (equivocation, a wrong optimistic
+    round, a round arbitration found wrong)."""
+    dispute_window: Seconds = _HOUR
+    """Seconds after a round's timestamp during which it can be disputed (``OracleDisputes``) or, if
+    optimistic, challenged; at least every feed's ``max_age``. Settlement of a window ending at ``E``
+    waits until ``E + dispute_window``."""
+    dispute_bond: Amount = _NONE
+    """``OracleDisputes``: the exact bond a round dispute posts through ``Assertions`` (and a
+    defender must match), token base units; at least ``Assertions.min_bond``."""
+    dispute_liveness: Seconds = _HOUR
+    """``OracleDisputes``: the exact liveness of a round dispute's assertion; at least
+    ``Assertions.min_liveness``."""
 
     def __post_init__(self) -> None:
         if self.min_round_interval <= 0:
@@ -106,6 +125,19 @@ class HubParams:
                                    field="max_twap_window")
         if not 0 <= self.prover_reward_bps <= BPS:
             raise InvalidCommittee("oracle: reward above 100%", field="prover_reward_bps")
+        if not 0 < self.dispute_window <= MAX_WINDOW:
+            raise InvalidCommittee("oracle: bad dispute window", field="dispute_window")
+        if self.dispute_liveness <= 0:
+            raise InvalidCommittee("oracle: zero dispute liveness", field="dispute_liveness")
+
+    def hub_args(self, bonds: str, name: str, version: str) -> tuple[object, ...]:
+        """``OracleHub`` constructor arguments."""
+        return (bonds, name, version, self.min_stake, self.slash_amount, self.prover_reward_bps,
+                self.min_round_interval, self.max_twap_window, self.dispute_window)
+
+    def disputes_args(self, hub: str, assertions: str) -> tuple[object, ...]:
+        """``OracleDisputes`` constructor arguments."""
+        return (hub, assertions, self.dispute_bond, self.dispute_liveness)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,13 +14,14 @@ from clearhouse.errors import (
     Equivocation,
     ExpiredMessage,
     NotAMember,
+    PriceRejected,
     StaleRound,
     WrongConfig,
 )
 from clearhouse.messages import Domain, Observation, compute_observation_digest, sign_digest
 from clearhouse.messages.checks import compute_checksum_address
 from clearhouse.messages.fast import REASON_EXPIRED, recover_address_bytes
-from clearhouse.oracle.config import Committee, FeedConfig, is_member
+from clearhouse.oracle.config import MAX_PRICE, Committee, FeedConfig, is_member
 from clearhouse.types import Address, Digest, FeedId, Price, RoundId, Seconds, Timestamp
 
 __all__ = [
@@ -99,12 +100,15 @@ def process_observation(domain: Domain, committee: Committee, feed: FeedConfig,
                         signed: SignedObservation, round_id: RoundId, now: Timestamp) -> Address:
     """Check an observation a leader received for ``round_id``; return its signer.
 
-    The checklist a leader runs before counting it: the committee's feed and this round, unexpired,
+    The checklist a leader runs before counting it: a price that fits a report (at most
+    ``MAX_PRICE``), the committee's feed and this round, unexpired,
     not in the future, not older than ``max_age``, a canonical signature by ``signed.signer`` who
     is an active member. The same facts the contract checks, plus feed and round, which on-chain
     come from the report itself.
     """
     obs = signed.observation
+    if obs.price > MAX_PRICE:
+        raise PriceRejected("oracle: price out of bounds", field="price", signer=signed.signer)
     if bytes(obs.feed_id) != bytes(committee.feed_id):
         raise WrongConfig("oracle: wrong feed", field="feed_id", signer=signed.signer)
     if obs.round != round_id:

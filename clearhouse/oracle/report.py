@@ -36,6 +36,8 @@ from clearhouse.messages.eip712 import keccak256
 from clearhouse.messages.fast import REASON_EXPIRED, recover_address_bytes
 from clearhouse.oracle.config import (
     BPS,
+    MAX_PRICE,
+    MAX_ROUND_GAP,
     Committee,
     FeedConfig,
     HubParams,
@@ -53,10 +55,13 @@ __all__ = [
     "Report",
     "ReportObservation",
     "SignedReport",
+    "check_next_round",
+    "check_round_number",
     "compute_lower_median",
     "compute_observations_hash",
     "compute_report",
     "compute_report_digest",
+    "compute_report_digest_of",
     "compute_report_observation",
     "is_report_acceptable",
     "process_report",
@@ -86,10 +91,6 @@ class ReportObservation:
     signature: bytes
     """The member's signature over the full ``Observation`` digest."""
 
-    def to_abi(self) -> tuple[int, int, int, bytes]:
-        """The ``ReportObservation`` tuple ``OracleHub`` takes."""
-        return (int(self.price), int(self.timestamp), int(self.expiry), bytes(self.signature))
-
 
 @dataclass(frozen=True, slots=True)
 class Report:
@@ -106,12 +107,8 @@ class Report:
     timestamp: Timestamp
     """Lower median of the observations' timestamps: the round's time in the TWAP."""
     observations: tuple[ReportObservation, ...]
-    """At least ``2f+1`` observations of distinct members, sorted by price (ties in any order)."""
-
-    def to_abi(self) -> tuple[bytes, bytes, int, int, int, list[tuple[int, int, int, bytes]]]:
-        """The ``Report`` tuple ``OracleHub.transmit`` takes."""
-        return (bytes(self.config_digest), bytes(self.feed_id), int(self.round), int(self.price),
-                int(self.timestamp), [o.to_abi() for o in self.observations])
+    """At least ``2f+1`` observations of distinct members, sorted by price (ties in any order);
+    how they travel on-chain is :mod:`clearhouse.oracle.encoding`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,14 +153,23 @@ def compute_observations_hash(domain: Domain, report: Report) -> Digest:
 
 def compute_report_digest(domain: Domain, report: Report) -> Digest:
     """The EIP-712 digest members sign for ``report`` (``OracleHub.report_digest``)."""
+    return compute_report_digest_of(domain, report.config_digest, report.feed_id, report.round,
+                                    report.price, report.timestamp,
+                                    compute_observations_hash(domain, report))
+
+
+def compute_report_digest_of(domain: Domain, config_digest: Digest, feed_id: FeedId, round_id: RoundId,
+                             price: Price, timestamp: Timestamp, observations_hash: Digest) -> Digest:
+    """The report digest from its fields and its ``observationsHash``: what a round dispute checks
+    the report signatures against, without the observations themselves."""
     struct_hash = keccak256(b"".join((
         REPORT_TYPEHASH,
-        bytes(report.config_digest),
-        bytes(report.feed_id),
-        report.round.to_bytes(32, "big"),
-        report.price.to_bytes(32, "big"),
-        report.timestamp.to_bytes(32, "big"),
-        compute_observations_hash(domain, report),
+        bytes(config_digest),
+        bytes(feed_id),
+        round_id.to_bytes(32, "big"),
+        price.to_bytes(32, "big"),
+        timestamp.to_bytes(32, "big"),
+        bytes(observations_hash),
     )))
     return keccak256(b"\x19\x01" + domain.separator + struct_hash)
 
@@ -254,19 +260,35 @@ def _check_header(committee: Committee | None, report: Report, last: StoredRound
         raise UnknownFeed("oracle: unknown feed", field="feed_id")
     if report.config_digest != committee.config_digest:
         raise WrongConfig("oracle: wrong config", field="config_digest")
-    if last is not None and report.round <= last.round:
-        raise StaleRound("oracle: old round", field="round", round=report.round, last=last.round)
+    check_round_number(report.round, last)
     if len(report.observations) < compute_observation_quorum(committee.f):
         raise InsufficientQuorum("oracle: too few observations", field="observations")
     return committee
 
 
+def check_round_number(round_id: RoundId, last: StoredRound | None) -> None:
+    """A new round is newer than the last stored one and at most :data:`MAX_ROUND_GAP` ahead of it
+    (of 0 for a feed's first round)."""
+    if last is not None and round_id <= last.round:
+        raise StaleRound("oracle: old round", field="round", round=round_id, last=last.round)
+    if round_id > (last.round if last is not None else 0) + MAX_ROUND_GAP:
+        raise StaleRound("oracle: round too far ahead", field="round", round=round_id)
+
+
+def check_next_round(feed: FeedConfig, hub: HubParams, last: StoredRound | None, price: Price,
+                     timestamp: Timestamp) -> None:
+    """What any new round (verified or optimistic) must satisfy against the last one and the feed's
+    limits: ``min_round_interval`` after it, inside the bounds, within the deviation limit of the
+    last round unless that one was found invalid."""
+    if last is not None and timestamp < last.timestamp + hub.min_round_interval:
+        raise StaleRound("oracle: too soon", field="timestamp")
+    _check_price(feed, price, last)
+
+
 def _check_body(domain: Domain, committee: Committee, feed: FeedConfig, hub: HubParams,
                 last: StoredRound | None, report: Report, now: Timestamp) -> None:
     _check_observations(domain, committee, feed, report, now)
-    if last is not None and report.timestamp < last.timestamp + hub.min_round_interval:
-        raise StaleRound("oracle: too soon", field="timestamp")
-    _check_price(feed, report.price, last)
+    check_next_round(feed, hub, last, report.price, report.timestamp)
 
 
 def _count_once(committee: Committee, signer: Address, seen: set[Address], duplicate: str) -> None:
@@ -282,6 +304,8 @@ def _check_observations(domain: Domain, committee: Committee, feed: FeedConfig, 
     seen: set[Address] = set()
     previous = 0
     for o in report.observations:
+        if o.price > MAX_PRICE:  # cannot travel (128 bits): the leader drops it like any invalid one
+            raise PriceRejected("oracle: price out of bounds", field="price", price=o.price)
         if now > o.expiry:
             raise ExpiredMessage(REASON_EXPIRED, field="expiry", expiry=o.expiry, now=now)
         if o.timestamp > now:
@@ -304,7 +328,7 @@ def _check_observations(domain: Domain, committee: Committee, feed: FeedConfig, 
 def _check_price(feed: FeedConfig, price: Price, last: StoredRound | None) -> None:
     if not feed.min_price <= price <= feed.max_price:
         raise PriceRejected("oracle: price out of bounds", field="price", price=price)
-    if (last is not None and feed.max_deviation_bps != 0
+    if (last is not None and not last.invalid and feed.max_deviation_bps != 0
             and abs(price - last.price) * BPS > last.price * feed.max_deviation_bps):
         raise PriceRejected("oracle: deviation too large", field="price", price=price,
                             previous=last.price)

@@ -1,10 +1,12 @@
 """Stored rounds, staleness, and the settlement TWAP (the spec of ``OracleHub.twap``).
 
-Over the rounds stored in ``[start, end]`` (timestamps ``t_1 < … < t_k``), round ``i`` weighs
+Over the valid rounds stored in ``[start, end]`` (timestamps ``t_1 < … < t_k``), round ``i`` weighs
 ``t_{i+1} - t_i`` and the last one ``end - t_k``; the TWAP is ``floor(Σ p_i·w_i / Σ w_i)`` (the last
-price if every weight is zero), clamped to ``[0, cap]``. It is final ``max_age`` seconds after ``end``
-(no later report can add a round to the window). Settlement reverts if the feed is stale at ``end``
-or no round lies in the window; exits never need a price.
+price if every weight is zero), clamped to ``[0, cap]``. Rounds found invalid (a proven challenge or
+a decided dispute) are skipped as if never stored: the price before them holds. The TWAP is final
+``dispute_window`` seconds after ``end`` (no report can add a round to the window, no round in it can
+still be disputed); it refuses while a round in the window is disputed. Settlement reverts if the
+feed is stale at ``end`` or no valid round lies in the window; exits never need a price.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from clearhouse.errors import StaleFeed
-from clearhouse.oracle.config import MAX_TWAP_ROUNDS, FeedConfig
+from clearhouse.oracle.config import MAX_TWAP_ROUNDS, FeedConfig, HubParams
 from clearhouse.types import Price, RoundId, Seconds, Timestamp
 
 __all__ = ["StoredRound", "compute_twap", "get_fresh_price", "is_stale"]
@@ -29,6 +31,19 @@ class StoredRound:
     """The report's median price."""
     timestamp: Timestamp
     """The report's median observation time (strictly increasing per feed)."""
+    optimistic: bool = False
+    """Stored by ``post`` (one member's word) rather than a verified report."""
+    disputed: bool = False
+    """A dispute about it is open: a TWAP over a window holding it waits."""
+    invalid: bool = False
+    """Found wrong (proven challenge or decided dispute): the TWAP skips it."""
+    poster: int = 0
+    """Committee position of the member that posted an optimistic round (0 otherwise)."""
+
+    @property
+    def is_valid(self) -> bool:
+        """Whether it counts for the TWAP (not found wrong)."""
+        return not self.invalid
 
 
 def is_stale(last: StoredRound | None, now: Timestamp, max_staleness: Seconds) -> bool:
@@ -37,10 +52,13 @@ def is_stale(last: StoredRound | None, now: Timestamp, max_staleness: Seconds) -
 
 
 def get_fresh_price(rounds: Sequence[StoredRound], now: Timestamp, max_staleness: Seconds) -> Price:
-    """The last price unless the feed is stale (``OracleHub.fresh_price``)."""
+    """The last price unless the feed is stale or that round is disputed or invalid
+    (``OracleHub.fresh_price``); an optimistic round still open to challenge counts."""
     last = rounds[-1] if rounds else None
     if last is None or is_stale(last, now, max_staleness):
         raise StaleFeed("oracle: stale", field="feed_id")
+    if last.disputed or last.invalid:
+        raise StaleFeed("oracle: last round disputed", field="feed_id", round=last.round)
     return last.price
 
 
@@ -56,37 +74,44 @@ def _count_at_or_before(rounds: Sequence[StoredRound], time: int) -> int:
 
 
 def compute_twap(rounds: Sequence[StoredRound], start: Timestamp, end: Timestamp, cap: Price,
-                 now: Timestamp, feed: FeedConfig, max_window: Seconds) -> Price:
+                 now: Timestamp, feed: FeedConfig, hub: HubParams) -> Price:
     """The clamped TWAP of ``rounds`` (a feed's stored rounds, in order) over ``[start, end]`` at ``now``.
 
     Raises :class:`StaleFeed` with the contract's reason, checked in the contract's order:
-    ``bad window``, ``window too long``, ``window not final`` (``now <= end + max_age``: a report
-    landing now could still carry a round at or before ``end``), ``no rounds in window`` (none at
-    or before ``end``), ``stale`` (the last one is more than ``max_staleness`` before ``end``),
-    ``no rounds in window`` (the last one is before ``start``).
+    ``bad window``, ``window too long``, ``window not final`` (``now <= end + dispute_window``: a
+    report landing now could still carry a round at or before ``end``, or a round in the window
+    still be disputed), ``no rounds in window`` (none at or before ``end``), ``stale`` (the last one
+    is more than ``max_staleness`` before ``end``), ``window under dispute`` (walking back from
+    ``end``, a round in the window is disputed), ``no rounds in window`` (no valid round in it).
     """
     if start > end:
         raise StaleFeed("oracle: bad window", field="start")
-    if end - start > max_window:
+    if end - start > hub.max_twap_window:
         raise StaleFeed("oracle: window too long", field="start")
-    if now <= end + feed.max_age:
+    if now <= end + hub.dispute_window:
         raise StaleFeed("oracle: window not final", field="end")
     hi = _count_at_or_before(rounds, end)
     if hi == 0:
         raise StaleFeed("oracle: no rounds in window", field="start")
-    last = rounds[hi - 1]
-    if end > last.timestamp + feed.max_staleness:
+    if end > rounds[hi - 1].timestamp + feed.max_staleness:
         raise StaleFeed("oracle: stale", field="end")
-    if last.timestamp < start:
-        raise StaleFeed("oracle: no rounds in window", field="start")
     weighted = total = 0
     next_time: int = end
+    latest: Price | None = None
     for r in reversed(rounds[max(0, hi - MAX_TWAP_ROUNDS):hi]):
         if r.timestamp < start:
             break
+        if r.disputed:
+            raise StaleFeed("oracle: window under dispute", field="start", round=r.round)
+        if r.invalid:
+            continue
+        if latest is None:
+            latest = r.price
         weight = next_time - r.timestamp
         weighted += r.price * weight
         total += weight
         next_time = r.timestamp
-    price = weighted // total if total else last.price
+    if latest is None:
+        raise StaleFeed("oracle: no rounds in window", field="start")
+    price = weighted // total if total else latest
     return Price(min(price, cap))

@@ -1,8 +1,9 @@
-"""Deploy and drive a bonded oracle committee on a chain: token, Bonds, OracleHub, ``3f+1`` staked
-members with deterministic keys, one configured feed.
+"""Deploy and drive a bonded oracle committee on a chain: token, Bonds, Arbitration, Assertions,
+OracleHub and its dispute module OracleDisputes, ``3f+1`` staked members with deterministic keys,
+one configured feed.
 
 Used by the contract tests, the oracle benchmark and the demo; the rules themselves live in
-:mod:`clearhouse.oracle` and never touch a chain.
+:mod:`clearhouse.oracle` and :mod:`clearhouse.disputes` and never touch a chain.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from clearhouse.chain import Chain, Contract, Receipt
+from clearhouse.disputes import DisputeParams, Role, compute_vote_commitment
 from clearhouse.messages import Domain
 from clearhouse.messages.eip712 import keccak256
 from clearhouse.oracle import (
@@ -22,9 +24,16 @@ from clearhouse.oracle import (
     EquivocationProof,
     FeedConfig,
     HubParams,
+    ReportEvidence,
+    SignedObservation,
     SignedReport,
     StoredRound,
     compute_feed_id,
+)
+from clearhouse.oracle.encoding import (
+    compute_challenge_args,
+    compute_dispute_args,
+    compute_transmit_args,
 )
 from clearhouse.params import load_params
 from clearhouse.types import (
@@ -39,6 +48,7 @@ from clearhouse.types import (
 )
 
 __all__ = [
+    "DEFAULT_DISPUTES",
     "DEFAULT_FEED",
     "DEFAULT_HUB",
     "USDC",
@@ -52,8 +62,8 @@ PARAMS = load_params("devnet")
 """The protocol parameters the hub's EIP-712 domain name and version come from."""
 USDC = 10**6
 """Base units per whole collateral token (6 decimals)."""
-WEEK = Seconds(7 * 86_400)
-"""Default unbonding delay of the test Bonds registry."""
+HOUR = Seconds(3_600)
+DAY = Seconds(86_400)
 
 DEFAULT_FEED = FeedConfig(
     min_price=Price(1 * USDC),
@@ -70,9 +80,26 @@ DEFAULT_HUB = HubParams(
     min_stake=Amount(10_000 * USDC),
     slash_amount=Amount(5_000 * USDC),
     prover_reward_bps=BasisPoints(2_000),
+    dispute_window=Seconds(600),
+    dispute_bond=Amount(1_000 * USDC),
+    dispute_liveness=HOUR,
 )
 """Rounds at least 8 s apart, 30-minute TWAP windows (≤ 226 rounds), 10k USDC stake, 5k slashed per
-equivocation of which 20 % goes to the prover."""
+proven fault of which 20 % goes to the prover; rounds disputable for 10 minutes with a 1k USDC bond
+and a one-hour liveness."""
+
+DEFAULT_DISPUTES = DisputeParams(
+    unbonding_delay=Seconds(7 * DAY),
+    commit_period=HOUR,
+    reveal_period=HOUR,
+    penalty_window=DAY,
+    quorum_bps=BasisPoints(2_000),
+    voter_slash_bps=BasisPoints(1_000),
+    min_bond=Amount(100 * USDC),
+    min_liveness=HOUR,
+    voter_reward_bps=BasisPoints(2_500),
+)
+"""Bonds, Arbitration and Assertions of the oracle system: a week's unbonding, one-hour phases."""
 
 
 def compute_member_keys(n: int, seed: bytes = b"clearhouse oracle member") -> list[bytes]:
@@ -82,20 +109,28 @@ def compute_member_keys(n: int, seed: bytes = b"clearhouse oracle member") -> li
 
 @dataclass
 class OracleSystem:
-    """A deployed hub with one feed and its committee."""
+    """A deployed hub with one feed, its committee and the dispute machinery."""
 
     chain: Chain
     """The chain it lives on."""
     token: Contract
-    """The stake token (a test token)."""
+    """The stake and bond token (a test token)."""
     bonds: Contract
-    """The Bonds registry; the hub is a slasher for its oracle role."""
+    """The Bonds registry; the hub and the dispute module slash oracle stake, Arbitration voters'."""
+    arbitration: Contract
+    """Commit-reveal arbitration; Assertions is its requester."""
+    assertions: Contract
+    """Optimistic assertions; round disputes go through it."""
     hub: Contract
     """The OracleHub."""
+    disputes: Contract
+    """OracleDisputes, the hub's registered dispute module."""
     feed: FeedConfig
     """The feed's configuration."""
     params: HubParams
     """The hub's constants."""
+    dispute_params: DisputeParams
+    """The constants of Bonds, Arbitration and Assertions."""
     committee: Committee
     """The feed's current committee."""
     keys: list[bytes]
@@ -119,10 +154,22 @@ class OracleSystem:
         account: LocalAccount = Account.from_key(key)
         return account
 
-    def transmit(self, signed: SignedReport, sender: LocalAccount | None = None) -> Receipt:
-        """Send a report to ``OracleHub.transmit``."""
-        return self.hub.transact("transmit", signed.report.to_abi(), list(signed.signatures),
-                                 sender=sender)
+    def fund(self, who: str, amount: int, spender: Contract, sender: LocalAccount) -> None:
+        """Mint ``amount`` to ``who`` and approve ``spender`` for it (``sender`` is ``who``)."""
+        self.token.transact("mint", who, amount)
+        self.token.transact("approve", spender.address, amount, sender=sender)
+
+    def transmit(self, signed: SignedReport, sender: LocalAccount | None = None,
+                 committee: Committee | None = None) -> Receipt:
+        """Send a report to ``OracleHub.transmit`` (built under ``committee``, default the current one)."""
+        args = compute_transmit_args(self.domain, committee or self.committee, signed)
+        return self.hub.transact("transmit", *args.to_abi(), sender=sender)
+
+    def post(self, key: bytes, round_id: int, price: int, timestamp: int | None = None) -> Receipt:
+        """An optimistic post by the member holding ``key``."""
+        at = int(self.now()) if timestamp is None else timestamp
+        return self.hub.transact("post", self.committee.feed_id, round_id, price, at,
+                                 sender=self.account(key))
 
     def prove(self, proof: EquivocationProof, sender: LocalAccount | None = None) -> Receipt:
         """Send an equivocation proof."""
@@ -130,15 +177,69 @@ class OracleSystem:
         return self.hub.transact("prove_equivocation", observation_abi(a.observation), a.signature,
                                  observation_abi(b.observation), b.signature, sender=sender)
 
+    def challenge(self, index: int, observations: Sequence[SignedObservation],
+                  sender: LocalAccount | None = None, committee: Committee | None = None) -> Receipt:
+        """Challenge optimistic round ``index`` with ``observations``."""
+        args = compute_challenge_args(self.domain, committee or self.committee, index,
+                                      self.round_state(index), observations)
+        return self.disputes.transact("challenge", *args.to_abi(), sender=sender)
+
+    def dispute(self, index: int, evidence: ReportEvidence | None, sender: LocalAccount,
+                committee: Committee | None = None) -> int:
+        """Fund ``sender`` with the dispute bond, dispute round ``index``; return the assertion id."""
+        self.fund(sender.address, self.params.dispute_bond, self.disputes, sender)
+        args = compute_dispute_args(self.domain, committee or self.committee, index,
+                                    self.round_state(index), evidence)
+        receipt = self.disputes.transact("dispute_round", *args.to_abi(), sender=sender)
+        return int(receipt.events_named("RoundDisputed")[0].args["assertion_id"])
+
+    def counter(self, assertion_id: int, sender: LocalAccount) -> int:
+        """Fund ``sender`` and dispute the assertion in Assertions (defend the round); return the
+        arbitration dispute id."""
+        self.fund(sender.address, self.params.dispute_bond, self.assertions, sender)
+        receipt = self.assertions.transact("dispute", assertion_id, sender=sender)
+        return int(receipt.events_named("ClaimDisputed")[0].args["dispute_id"])
+
+    def resolve(self, index: int, sender: LocalAccount | None = None,
+                committee: Committee | None = None) -> Receipt:
+        """Resolve the dispute of round ``index``."""
+        config = (committee or self.committee)
+        return self.disputes.transact("resolve_dispute", self.committee.feed_id, index,
+                                      (config.version, config.f, list(config.members)), sender=sender)
+
+    def bond_arbitrator(self, who: LocalAccount, amount: int) -> None:
+        """Mint, approve and bond arbitrator stake for ``who``."""
+        self.fund(who.address, amount, self.bonds, who)
+        self.bonds.transact("bond", int(Role.ARBITRATOR), amount, sender=who)
+
+    def vote(self, dispute_id: int, votes: dict[LocalAccount, bool], salt: bytes) -> None:
+        """Commit every vote, move to the reveal phase, reveal them all, move past it."""
+        for voter, vote in votes.items():
+            commitment = compute_vote_commitment(vote, keccak256(salt + voter.address.encode()),
+                                                 Address(voter.address))
+            self.arbitration.transact("commit", dispute_id, commitment, sender=voter)
+        self.chain.time_travel(self.dispute_params.commit_period)
+        for voter, vote in votes.items():
+            self.arbitration.transact("reveal", dispute_id, voter.address, vote,
+                                      keccak256(salt + voter.address.encode()), sender=voter)
+        self.chain.time_travel(self.dispute_params.reveal_period)
+
+    def round_state(self, index: int) -> StoredRound:
+        """Round ``index`` with its status."""
+        values = self.hub.call("round_state", self.committee.feed_id, index)
+        round_id, price, timestamp, _version, optimistic, disputed, invalid, poster = values
+        return StoredRound(RoundId(round_id), Price(price), Timestamp(timestamp), bool(optimistic),
+                           bool(disputed), bool(invalid), int(poster))
+
     def rounds(self) -> list[StoredRound]:
-        """Every stored round of the feed, oldest first."""
+        """Every stored round of the feed with its status, oldest first."""
         count = int(self.hub.call("round_count", self.committee.feed_id))
-        return [_round(self.hub.call("round_at", self.committee.feed_id, i)) for i in range(count)]
+        return [self.round_state(i) for i in range(count)]
 
     def last(self) -> StoredRound | None:
-        """The last stored round, or ``None``."""
-        latest = _round(self.hub.call("latest", self.committee.feed_id))
-        return None if latest.round == 0 and latest.timestamp == 0 else latest
+        """The last stored round with its status, or ``None``."""
+        count = int(self.hub.call("round_count", self.committee.feed_id))
+        return self.round_state(count - 1) if count else None
 
     def now(self) -> Timestamp:
         """The time the next transaction sees."""
@@ -151,11 +252,6 @@ def observation_abi(observation: Any) -> tuple[bytes, int, int, int, int]:
             int(observation.timestamp), int(observation.expiry))
 
 
-def _round(values: Sequence[int]) -> StoredRound:
-    round_id, price, timestamp = values
-    return StoredRound(RoundId(round_id), Price(price), Timestamp(timestamp))
-
-
 def deploy_oracle_system(
     chain: Chain,
     f: int,
@@ -164,22 +260,28 @@ def deploy_oracle_system(
     feed: FeedConfig = DEFAULT_FEED,
     params: HubParams = DEFAULT_HUB,
     stake: Amount | None = None,
-    unbonding_delay: Seconds = WEEK,
+    disputes: DisputeParams = DEFAULT_DISPUTES,
 ) -> OracleSystem:
-    """Deploy token, Bonds and OracleHub; bond ``3f+1`` members; configure one feed and its committee.
+    """Deploy token, Bonds, Arbitration, Assertions, OracleHub and OracleDisputes and wire them;
+    bond ``3f+1`` members; configure one feed and its committee.
 
     ``accounts[0]`` deploys and administers everything. Members get deterministic keys, some ether
     for gas, and ``stake`` (default ``params.min_stake``) of oracle-role stake.
     """
     admin = chain.accounts[0]
     token = chain.deploy("mocks/TestToken", "Test USD", "tUSD")
-    bonds = chain.deploy("Bonds", token.address, unbonding_delay)
-    hub = chain.deploy("OracleHub", bonds.address, PARAMS.eip712_name, PARAMS.eip712_version,
-                       params.min_stake,
-                       params.slash_amount, params.prover_reward_bps, params.min_round_interval,
-                       params.max_twap_window)
+    bonds = chain.deploy("Bonds", *disputes.bonds_args(token.address))
+    arbitration = chain.deploy("Arbitration", *disputes.arbitration_args(bonds.address))
+    assertions = chain.deploy("Assertions", *disputes.assertions_args(arbitration.address))
+    hub = chain.deploy("OracleHub", *params.hub_args(bonds.address, PARAMS.eip712_name,
+                                                     PARAMS.eip712_version))
+    module = chain.deploy("OracleDisputes", *params.disputes_args(hub.address, assertions.address))
     role = int(bonds.call("ROLE_ORACLE"))
     bonds.transact("set_slasher", hub.address, role, True)
+    bonds.transact("set_slasher", module.address, role, True)
+    bonds.transact("set_slasher", arbitration.address, int(Role.ARBITRATOR), True)
+    arbitration.transact("set_requester", assertions.address, True)
+    hub.transact("set_dispute_module", module.address)
     bonded = Amount(params.min_stake if stake is None else stake)
     keys = compute_member_keys(3 * f + 1)
     for key in keys:
@@ -195,4 +297,5 @@ def deploy_oracle_system(
     members = [Address(Account.from_key(k).address) for k in keys]
     hub.transact("set_committee", feed_id, members, f)
     committee = Committee(feed_id=feed_id, members=tuple(members), f=f, version=1)
-    return OracleSystem(chain, token, bonds, hub, feed, params, committee, keys, bonded)
+    return OracleSystem(chain, token, bonds, arbitration, assertions, hub, module, feed, params, disputes,
+                        committee, keys, bonded)

@@ -15,6 +15,7 @@ from oracle_system import (
     chain_verdict,
     honest_report,
     observe,
+    other_committee,
     python_verdict,
 )
 
@@ -31,6 +32,7 @@ from clearhouse.oracle import (
     compute_report_digest,
     compute_twap,
 )
+from clearhouse.oracle.encoding import compute_report_args
 from clearhouse.sim.oracle_hub import (
     DEFAULT_FEED,
     DEFAULT_HUB,
@@ -71,20 +73,23 @@ def _revert(fn: Callable[[], object]) -> str | None:
 
 def test_constructor_checks_its_parameters(chain: Chain) -> None:
     s = deploy_oracle_system(chain, 1)
-    args = ["clearhouse", "1", 1, 1, 0, 8, 1800]
+    args = ["clearhouse", "1", 1, 1, 0, 8, 1800, 600]
     zero = "0x" + "00" * 20
     assert _revert(lambda: chain.deploy("OracleHub", zero, *args)) == "oracle: zero bonds"
     bad_reward = [*args[:4], 10_001, *args[5:]]
     assert _revert(lambda: chain.deploy("OracleHub", s.bonds.address, *bad_reward)) == \
         "oracle: reward above 100%"
-    assert _revert(lambda: chain.deploy("OracleHub", s.bonds.address, *args[:5], 0, 1800)) == \
+    assert _revert(lambda: chain.deploy("OracleHub", s.bonds.address, *args[:5], 0, 1800, 600)) == \
         "oracle: zero round interval"
-    assert _revert(lambda: chain.deploy("OracleHub", s.bonds.address, *args[:5], 8, 0)) == \
+    assert _revert(lambda: chain.deploy("OracleHub", s.bonds.address, *args[:5], 8, 0, 600)) == \
         "oracle: zero twap window"
     # 255 intervals of 8 s: a 2041 s window could hold 257 rounds, above the loop bound.
-    assert _revert(lambda: chain.deploy("OracleHub", s.bonds.address, *args[:5], 8, 255 * 8 + 1)) == \
-        "oracle: twap window too long for the loop bound"
-    chain.deploy("OracleHub", s.bonds.address, *args[:5], 8, 255 * 8)
+    assert _revert(lambda: chain.deploy("OracleHub", s.bonds.address, *args[:5], 8, 255 * 8 + 1,
+                                        600)) == "oracle: twap window too long for the loop bound"
+    for window in (0, 2**32):
+        assert _revert(lambda w=window: chain.deploy("OracleHub", s.bonds.address, *args[:7], w)) == \
+            "oracle: bad dispute window"
+    chain.deploy("OracleHub", s.bonds.address, *args[:5], 8, 255 * 8, 2**32 - 1)
 
 
 def test_public_parameters(system: OracleSystem) -> None:
@@ -97,7 +102,10 @@ def test_public_parameters(system: OracleSystem) -> None:
     assert hub.call("prover_reward_bps") == DEFAULT_HUB.prover_reward_bps
     assert hub.call("min_round_interval") == DEFAULT_HUB.min_round_interval
     assert hub.call("max_twap_window") == DEFAULT_HUB.max_twap_window
+    assert hub.call("dispute_window") == DEFAULT_HUB.dispute_window
+    assert hub.call("dispute_module") == system.disputes.address
     assert hub.call("MAX_MEMBERS") == 31
+    assert hub.call("MAX_ROUND_GAP") == 2**16
     assert hub.call("MAX_TWAP_ROUNDS") == 256
     assert hub.call("REPORT_TYPEHASH") == keccak256(
         b"Report(bytes32 configDigest,bytes32 feedId,uint64 round,uint256 price,uint64 timestamp,"
@@ -109,6 +117,9 @@ def test_committee_digest_version_and_members_match_the_rules(system: OracleSyst
     c = system.committee
     feed = system.hub.call("get_feed", c.feed_id)
     assert feed[5:8] == (1, 1, c.config_digest)
+    assert feed[8:] == (0, 0)  # no rounds, nobody removed
+    assert system.hub.call("config_digest", c.feed_id, 1) == c.config_digest
+    assert system.hub.call("config_digest", c.feed_id, 2) == b"\x00" * 32
     assert c.config_digest == keccak256(abi_encode(
         ["bytes32", "uint256", "uint256", "address[]"], [c.feed_id, 1, 1, list(c.members)]))
     assert system.hub.call("members", c.feed_id) == list(c.members)
@@ -125,6 +136,8 @@ def test_configure_feed_is_admin_only_and_checks_bounds(system: OracleSystem) ->
         ((0, 0, 0, 60, 60), "oracle: bad price bounds"),
         ((1, 2**128, 0, 60, 60), "oracle: bad price bounds"),
         ((1, 10, 0, 0, 60), "oracle: bad max age"),
+        ((1, 10, 0, DEFAULT_HUB.dispute_window + 1, 60), "oracle: bad max age"),
+        ((1, 10, 0, 60, 2**32), "oracle: bad max staleness"),
         ((1, 10, 0, 60, 0), "oracle: bad max staleness"),
         ((0, 10, 100, 60, 60), "oracle: deviation needs a positive min price"),
         ((1, 10, 1_000_001, 60, 60), "oracle: bad deviation"),
@@ -177,7 +190,8 @@ def test_transmit_stores_the_median_round(system: OracleSystem) -> None:
     prices = [P + 7, P - 3, P + 1]
     signed = honest_report(system, 5, prices)
     assert python_verdict(system, signed, None) is None
-    assert system.hub.call("report_digest", signed.report.to_abi()) == \
+    assert system.hub.call("report_digest", signed.report.config_digest,
+                           compute_report_args(signed.report)) == \
         compute_report_digest(system.domain, signed.report)
     receipt = system.transmit(signed, sender=system.chain.accounts[3])
     event = receipt.events_named("NewRound")[0].args
@@ -224,8 +238,9 @@ REFUSALS: dict[str, tuple[str, Mutation]] = {
         s, 2, [_obs(s, i, P) for i in range(3)], s.keys[:2],
         feed_id=compute_feed_id("BTC/USDC"))),
     "wrong config": ("oracle: wrong config", lambda s, last, now: build_report(
-        s, 2, [_obs(s, i, P) for i in range(3)], s.keys[:2],
-        config_digest=b"\x01" * 32)),
+        s, 2, [_obs(s, i, P) for i in range(3)], s.keys[:2], committee=other_committee(s))),
+    "round too far ahead": ("oracle: round too far ahead", lambda s, last, now: honest_report(
+        s, 1 + 2**16 + 1, [P, P, P])),
     "old round": ("oracle: old round", lambda s, last, now: honest_report(s, 1, [P, P, P])),
     "too few observations": ("oracle: too few observations",
                              lambda s, last, now: honest_report(s, 2, [P, P])),
@@ -269,7 +284,13 @@ REFUSALS: dict[str, tuple[str, Mutation]] = {
     "signatures over another report": ("oracle: not a member", lambda s, last, now: SignedReport(
         honest_report(s, 2, [P, P, P]).report, honest_report(s, 2, [P, P, P + 1]).signatures)),
     "high-s signature": ("eip712: high s", lambda s, last, now: _high_s(honest_report(s, 2, [P, P, P]))),
+    "zero r": ("eip712: bad r", lambda s, last, now: _zero_r(honest_report(s, 2, [P, P, P]))),
 }
+
+
+def _zero_r(signed: SignedReport) -> SignedReport:
+    sig = signed.signatures[1]
+    return SignedReport(signed.report, (signed.signatures[0], b"\x00" * 32 + sig[32:]))
 
 
 def _high_s(signed: SignedReport) -> SignedReport:
@@ -327,15 +348,16 @@ def test_twap_matches_the_python_spec_and_clamps(system: OracleSystem) -> None:
     for round_id, (price, gap) in enumerate([(P, 40), (P + 600, 100), (P - 300, 9), (P + 50, 200)], 1):
         _store(system, round_id, [price] * 3)
         system.chain.time_travel(gap)
+    system.chain.time_travel(DEFAULT_HUB.dispute_window)  # every window below is final
     rounds = system.rounds()
     now = int(system.now())
-    final = now - DEFAULT_FEED.max_age - 1  # the latest final window end
+    final = now - DEFAULT_HUB.dispute_window - 1  # the latest final window end
     for window in [(start, rounds[-1].timestamp + 30), (start - 100, final),
                    (rounds[1].timestamp, rounds[2].timestamp), (rounds[1].timestamp + 1, final),
                    (rounds[-1].timestamp, rounds[-1].timestamp)]:
         for cap in (10**15, P):
             expected = compute_twap(rounds, Timestamp(window[0]), Timestamp(window[1]), Price(cap),
-                                    Timestamp(now), DEFAULT_FEED, DEFAULT_HUB.max_twap_window)
+                                    Timestamp(now), DEFAULT_FEED, DEFAULT_HUB)
             assert system.hub.call("twap", feed, window[0], window[1], cap) == expected
     # by hand: weights 40, 100, 9 from the first round to the fourth, then 30 s of the fourth
     t = [r.timestamp for r in rounds]
@@ -352,12 +374,12 @@ def test_twap_refuses_stale_empty_and_bad_windows(system: OracleSystem) -> None:
     twap = system.hub
     assert _revert(lambda: twap.call("twap", compute_feed_id("X/Y"), now - 10, now, P)) == \
         "oracle: unknown feed"
-    assert _revert(lambda: twap.call("twap", feed, now - 300, now - 200, P)) == \
+    assert _revert(lambda: twap.call("twap", feed, now - 900, now - 800, P)) == \
         "oracle: no rounds in window"
     stored = _store(system, 1, [P] * 3)
-    system.chain.time_travel(DEFAULT_FEED.max_staleness + 300)
+    system.chain.time_travel(DEFAULT_FEED.max_staleness + 900)
     now = int(system.now())
-    assert _revert(lambda: twap.call("twap", feed, now - 200, now - 150, P)) == "oracle: stale"
+    assert _revert(lambda: twap.call("twap", feed, now - 800, now - 750, P)) == "oracle: stale"
     assert _revert(lambda: twap.call("twap", feed, stored.timestamp - 100, stored.timestamp - 1, P)) == \
         "oracle: no rounds in window"
     # fresh at the window's end, but the only round is before the window
@@ -368,7 +390,7 @@ def test_twap_refuses_stale_empty_and_bad_windows(system: OracleSystem) -> None:
     assert _revert(lambda: twap.call("twap", feed, t, t + DEFAULT_HUB.max_twap_window + 1, P)) == \
         "oracle: window too long"
     assert _revert(lambda: twap.call("twap", feed, now - 10, now + 10, P)) == "oracle: window not final"
-    assert _revert(lambda: twap.call("twap", feed, now - 200, now - DEFAULT_FEED.max_age, P)) == \
+    assert _revert(lambda: twap.call("twap", feed, now - 700, now - DEFAULT_HUB.dispute_window, P)) == \
         "oracle: window not final"
 
 
@@ -381,7 +403,7 @@ def test_twap_is_final_only_once_no_late_report_can_land_in_the_window(system: O
     system.chain.time_travel(50)  # the window is over, but a report made before `end` can still land
     assert _revert(lambda: system.hub.call("twap", feed, t0, end, 10**15)) == "oracle: window not final"
     system.transmit(build_report(system, 2, late, system.keys[:2]))
-    system.chain.time_travel(DEFAULT_FEED.max_age)
+    system.chain.time_travel(DEFAULT_HUB.dispute_window)
     assert system.hub.call("twap", feed, t0, end, 10**15) == (P * 15 + 2 * P * 1) // 16
 
 
@@ -504,7 +526,8 @@ def test_banned_member_is_ejectable_from_other_feeds(system: OracleSystem) -> No
 
 def test_admin_setters(system: OracleSystem) -> None:
     hub, other = system.hub, system.chain.accounts[1]
-    for fn, args in [("set_slashing", (1, 2)), ("set_min_stake", (5,)), ("transfer_admin", (other.address,))]:
+    for fn, args in [("set_slashing", (1, 2)), ("set_min_stake", (5,)), ("transfer_admin", (other.address,)),
+                     ("set_dispute_module", (other.address,))]:
         assert _revert(lambda f=fn, a=args: hub.transact(f, *a, sender=other)) == "oracle: not admin"
     assert _revert(lambda: hub.transact("set_slashing", 1, 10_001)) == "oracle: reward above 100%"
     hub.transact("set_slashing", 7, 500)

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 import pytest
 from hypothesis import event, given
 from hypothesis import strategies as st
-from oracle_system import build_report, chain_verdict, honest_report, observe, python_verdict
+from oracle_system import (
+    build_report,
+    chain_verdict,
+    honest_report,
+    observe,
+    other_committee,
+    python_verdict,
+)
 
 from clearhouse.chain import Chain, InProcessChain
 from clearhouse.errors import ClearhouseError, ContractRevert
@@ -229,7 +236,7 @@ def test_refusals_with_their_reasons(chain: Chain, f: int) -> None:
          build_report(s, 2, [*obs[:-1], observe(s, s.keys[q - 1], 2, p, timestamp=now + 60)],
                       s.keys[:f + 1])),
         ("oracle: price out of bounds", honest_report(s, 2, [DEFAULT_FEED.max_price + 1] * q)),
-        ("oracle: wrong config", build_report(s, 2, obs, s.keys[:f + 1], config_digest=b"\x07" * 32)),
+        ("oracle: wrong config", build_report(s, 2, obs, s.keys[:f + 1], committee=other_committee(s))),
     ]
     for reason, signed in cases:
         assert python_verdict(s, signed, last) == reason
@@ -276,13 +283,13 @@ def test_committee_rounds_on_chain_then_stale_feed_blocks_settlement(chain: Chai
     rounds = s.rounds()
     assert len(rounds) >= 5
     end = rounds[-1].timestamp + 5
-    chain.time_travel(DEFAULT_FEED.max_age + 5)
+    chain.time_travel(DEFAULT_HUB.dispute_window + 5)
     window = (max(start, end - DEFAULT_HUB.max_twap_window), end)
     cap = Price(10**15)
     expected = compute_twap(rounds, Timestamp(window[0]), Timestamp(window[1]), cap, s.now(),
-                            DEFAULT_FEED, DEFAULT_HUB.max_twap_window)
+                            DEFAULT_FEED, DEFAULT_HUB)
     assert s.hub.call("twap", s.committee.feed_id, *window, cap) == expected
     chain.time_travel(DEFAULT_FEED.max_staleness + 60)
-    late = int(s.now()) - DEFAULT_FEED.max_age - 1
+    late = int(s.now()) - DEFAULT_HUB.dispute_window - 1
     with pytest.raises(ContractRevert, match="oracle: stale"):
         s.hub.call("twap", s.committee.feed_id, late - 600, late, cap)

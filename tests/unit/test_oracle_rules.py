@@ -109,7 +109,10 @@ DOMAIN = Domain("clearhouse", "1", ChainId(31337), Address("0x" + "ab" * 20))
 LIMITS = FeedConfig(Price(1), Price(10**15), BasisPoints(0), Seconds(120), Seconds(600))
 HUB = HubParams(Seconds(8), Seconds(1800))
 TWAP_FEED = FeedConfig(Price(1), Price(10**15), BasisPoints(0), Seconds(20), Seconds(60))
-"""Observations at most 20 s old (a window is final 20 s after its end), stale after 60 s."""
+"""Observations at most 20 s old, stale after 60 s."""
+TWAP_HUB = HubParams(Seconds(4), Seconds(1000), dispute_window=Seconds(20))
+"""A window is final 20 s after its end."""
+LONG_HUB = HubParams(Seconds(4_000), Seconds(10**6), dispute_window=Seconds(20))
 
 
 def _committee(f: int = 1, version: int = 1, removed: frozenset[Address] = frozenset()) -> Committee:
@@ -412,19 +415,19 @@ def test_twap_by_hand() -> None:
     rounds = _rounds([(100, 10), (110, 20), (140, 40)])
     # [100, 160]: 10·10 + 20·30 + 40·20 over 60
     assert compute_twap(rounds, Timestamp(100), Timestamp(160), Price(10**9), Timestamp(200),
-                        TWAP_FEED, Seconds(1000)) == (100 + 600 + 800) // 60
+                        TWAP_FEED, TWAP_HUB) == (100 + 600 + 800) // 60
     # starting mid-way: weighting starts at the first round in the window
     assert compute_twap(rounds, Timestamp(105), Timestamp(160), Price(10**9), Timestamp(200),
-                        TWAP_FEED, Seconds(1000)) == (600 + 800) // 50
+                        TWAP_FEED, TWAP_HUB) == (600 + 800) // 50
     # a single round exactly at the end weighs zero: its price
     assert compute_twap(rounds, Timestamp(140), Timestamp(140), Price(10**9), Timestamp(200),
-                        TWAP_FEED, Seconds(1000)) == 40
+                        TWAP_FEED, TWAP_HUB) == 40
     # clamped to the cap
     assert compute_twap(rounds, Timestamp(100), Timestamp(160), Price(25), Timestamp(200),
-                        TWAP_FEED, Seconds(1000)) == 25
+                        TWAP_FEED, TWAP_HUB) == 25
     # later rounds than `end` do not count
     assert compute_twap(rounds, Timestamp(100), Timestamp(120), Price(10**9), Timestamp(200),
-                        TWAP_FEED, Seconds(1000)) == (100 + 200) // 20
+                        TWAP_FEED, TWAP_HUB) == (100 + 200) // 20
 
 
 @pytest.mark.parametrize(("start", "end", "now", "reason"), [
@@ -439,9 +442,9 @@ def test_twap_refusals(start: int, end: int, now: int, reason: str) -> None:
     rounds = _rounds([(100, 10), (110, 20), (140, 40)])
     with pytest.raises(StaleFeed, match=reason):
         compute_twap(rounds, Timestamp(start), Timestamp(end), Price(10**9), Timestamp(now),
-                     TWAP_FEED, Seconds(1000))
+                     TWAP_FEED, TWAP_HUB)
     with pytest.raises(StaleFeed, match="no rounds in window"):
-        compute_twap([], Timestamp(1), Timestamp(2), Price(1), Timestamp(100), TWAP_FEED, Seconds(9))
+        compute_twap([], Timestamp(1), Timestamp(2), Price(1), Timestamp(100), TWAP_FEED, TWAP_HUB)
 
 
 @given(data=st.data())
@@ -459,7 +462,7 @@ def test_twap_equals_a_per_second_integral(data: st.DataObject) -> None:
     in_force = [next(r.price for r in reversed(rounds) if r.timestamp <= s) for s in range(first, end)]
     expected = sum(in_force) // len(in_force) if in_force else rounds[-1].price
     assert compute_twap(rounds, Timestamp(start), Timestamp(end), Price(cap), Timestamp(end + 21),
-                        TWAP_FEED, Seconds(10**6)) == min(expected, cap)
+                        TWAP_FEED, LONG_HUB) == min(expected, cap)
 
 
 def test_staleness() -> None:
