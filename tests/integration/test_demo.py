@@ -20,6 +20,10 @@ def _check(summary: dict[str, object]) -> None:
     assert summary["bad_signatures_refused"] == 5
     assert summary["merkle_proofs_verified_onchain"] == 2
     assert summary["batch_verified"] == 2000
+    assert summary["oracle_rounds"] >= 10
+    assert summary["equivocations_slashed"] == 1
+    assert summary["disputes_arbitrated"] == 1
+    assert isinstance(summary["settlement_price"], int) and summary["settlement_price"] > 0
 
 
 def test_demo_through_the_cli_on_the_inprocess_chain(tmp_path: Path,
