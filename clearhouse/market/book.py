@@ -6,6 +6,12 @@ An order is matched in two steps. :func:`get_match_plan` walks the opposite side
 oldest first, and risk-checks every fill for both sides (cumulatively) without changing anything;
 :func:`apply_match_plan` then commits the plan in one step. A refused order raises and leaves the
 book, the nonces and the ledger exactly as they were. Rules: ``docs/protocol.md`` § Trading.
+
+Layout for speed: each side is a dict of price levels plus a sorted list of its prices (bisect),
+each level a FIFO deque of order hashes. Removing an order is O(1): it leaves ``Book.resting``
+and its hash stays in its level's deque until it reaches the front (lazy deletion) or the series'
+deques are compacted; the front of every deque is always a resting order, so an empty level is
+deleted at once and readers and the matcher skip the hashes that are no longer resting.
 """
 
 from __future__ import annotations
@@ -13,9 +19,10 @@ from __future__ import annotations
 import bisect
 import heapq
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 
 from clearhouse.errors import (
     DuplicateOrder,
@@ -31,6 +38,7 @@ from clearhouse.errors import (
 )
 from clearhouse.market.collateral import Listing, Listings, PositionDelta, RiskHook, get_listing
 from clearhouse.market.instruments import (
+    MAX_QUANTITY,
     compute_premium_amount,
     validate_premium,
     validate_quantity,
@@ -84,7 +92,8 @@ __all__ = [
     "validate_order",
 ]
 
-_Pending = dict[Address, tuple[tuple[PositionDelta, ...], int]]
+_NO_NONCES: Mapping[int, int] = MappingProxyType({})
+_MIN_STALE = 64  # stale hashes a series may hold before compaction is considered
 
 
 class CloseReason(StrEnum):
@@ -175,13 +184,16 @@ class SeriesBook:
     series_id: SeriesId
     """The series."""
     bids: dict[Price, deque[Digest]] = field(default_factory=dict)
-    """Buy orders per price, oldest first."""
+    """Buy orders per price, oldest first (the first is resting; later hashes may have left)."""
     asks: dict[Price, deque[Digest]] = field(default_factory=dict)
-    """Sell orders per price, oldest first."""
+    """Sell orders per price, oldest first (the first is resting; later hashes may have left)."""
     bid_prices: list[Price] = field(default_factory=list)
     """Bid levels, ascending (the best bid is last)."""
     ask_prices: list[Price] = field(default_factory=list)
     """Ask levels, ascending (the best ask is first)."""
+    stale: int = 0
+    """Hashes in the deques that have left the book; the deques are compacted once there are more
+    of them than orders resting on the whole book (amortised O(1), memory bounded)."""
 
 
 @dataclass(slots=True)
@@ -276,12 +288,21 @@ def _iter_levels(series_book: SeriesBook, side: Side) -> Iterator[tuple[Price, d
         yield price, levels[price]
 
 
+def _iter_live(book: Book, queue: deque[Digest]) -> Iterator[RestingOrder]:
+    """The resting orders of one level, oldest first (skipping hashes that have left)."""
+    resting = book.resting
+    for digest in queue:
+        order = resting.get(digest)
+        if order is not None:
+            yield order
+
+
 def _get_best(book: Book, series_id: SeriesId, side: Side, now: Timestamp) -> Price | None:
     series_book = book.series.get(series_id)
     if series_book is None:
         return None
     for price, queue in _iter_levels(series_book, side):
-        if any(not is_expired(book.resting[d].signed.message.expiry, now) for d in queue):
+        if any(not is_expired(r.signed.message.expiry, now) for r in _iter_live(book, queue)):
             return price
     return None
 
@@ -304,7 +325,8 @@ def get_depth(book: Book, series_id: SeriesId, side: Side, now: Timestamp
         return ()
     depth = []
     for price, queue in _iter_levels(series_book, side):
-        live = [d for d in queue if not is_expired(book.resting[d].signed.message.expiry, now)]
+        live = [r.signed.digest for r in _iter_live(book, queue)
+                if not is_expired(r.signed.message.expiry, now)]
         if live:
             depth.append((price, Quantity(sum(get_remaining(book, d) for d in live))))
     return tuple(depth)
@@ -319,8 +341,7 @@ def _iter_crossing(book: Book, order: Order) -> Iterator[RestingOrder]:
     for price, queue in _iter_levels(series_book, opposite):
         if not is_crossing(order, price):
             return
-        for digest in queue:
-            yield book.resting[digest]
+        yield from _iter_live(book, queue)
 
 
 # --- validation --------------------------------------------------------------------------------
@@ -331,10 +352,10 @@ def _validate_order_hash(book: Book, signed: Signed[Order]) -> None:
     order, digest = signed.message, signed.digest
     if digest in book.resting:
         raise DuplicateOrder("order is already on the book", field="orderHash", digest=digest)
-    if get_filled(book, digest) >= order.quantity:
+    if book.filled.get(digest, 0) >= order.quantity:
         raise Overfill("order is already completely filled", field="quantity", digest=digest)
     reason = book.closed.get(digest)
-    if reason is None and (order.account, digest) in book.precancelled:
+    if reason is None and book.precancelled and (order.account, digest) in book.precancelled:
         reason = CloseReason.CANCELLED
     if reason is not None:
         raise OrderCancelled(f"order is closed ({reason})", field="orderHash", digest=digest,
@@ -344,8 +365,12 @@ def _validate_order_hash(book: Book, signed: Signed[Order]) -> None:
 def _validate_listing(listing: Listing, order: Order, now: Timestamp) -> None:
     if now >= listing.series.expiry:
         raise InvalidOrder("the series has expired", field="seriesId", series_id=order.series_id)
-    validate_premium(listing.rules, order.price)
-    validate_quantity(order.quantity)
+    price, quantity = order.price, order.quantity
+    # the common valid case without calls; anything else gets the canonical check and its error
+    if not (type(price) is int and price > 0 and price % listing.rules.premium_tick == 0):
+        validate_premium(listing.rules, price)
+    if not (type(quantity) is int and 0 < quantity <= MAX_QUANTITY):
+        validate_quantity(quantity)
 
 
 def validate_order(book: Book, signed: Signed[Order], now: Timestamp) -> Listing:
@@ -357,11 +382,11 @@ def validate_order(book: Book, signed: Signed[Order], now: Timestamp) -> Listing
     """
     order = signed.message
     _validate_order_hash(book, signed)
-    if is_expired(order.expiry, now):
+    if now > order.expiry:
         raise OrderExpired("order is past its expiry", field="expiry", expiry=order.expiry, now=now)
-    listing = get_listing(book.listings, order.series_id)
+    listing = book.listings.get(order.series_id) or get_listing(book.listings, order.series_id)
     _validate_listing(listing, order, now)
-    if is_nonce_used(book.nonces.get(order.account, {}), order.nonce):
+    if is_nonce_used(book.nonces.get(order.account, _NO_NONCES), order.nonce):
         raise ReplayedMessage(f"nonce {order.nonce} already used", field="nonce", nonce=order.nonce)
     premium = compute_premium_amount(order.price, order.quantity, listing.rules.contract_unit)
     delta, cash = compute_fill_flow(order.side, order.series_id, order.quantity, premium)
@@ -371,14 +396,14 @@ def validate_order(book: Book, signed: Signed[Order], now: Timestamp) -> Listing
 
 # --- matching ----------------------------------------------------------------------------------
 
+_Fill = tuple[RestingOrder, Quantity, Amount]
+"""A planned fill in the hot path: (maker order, contract units, premium)."""
+_Flow = tuple[tuple[PositionDelta, ...], int]
+"""An account's pending position deltas and cash over the fills planned so far."""
+_NO_FLOW: _Flow = ((), 0)
 
-def _add_pending(pending: _Pending, account: Address, delta: PositionDelta, cash: int
-                 ) -> tuple[tuple[PositionDelta, ...], int]:
-    deltas, total = pending.get(account, ((), 0))
-    return (*deltas, delta), total + cash
 
-
-def _get_post_only_plan(book: Book, signed: Signed[Order], now: Timestamp) -> MatchPlan:
+def _get_post_only_removals(book: Book, signed: Signed[Order], now: Timestamp) -> list[Removal]:
     """A post-only order takes nothing: refused if any live opposite order crosses it."""
     removals = []
     for resting in _iter_crossing(book, signed.message):
@@ -387,7 +412,66 @@ def _get_post_only_plan(book: Book, signed: Signed[Order], now: Timestamp) -> Ma
             raise PostOnlyWouldTake(f"post-only order crosses a resting order at {maker.price}",
                                     field="price", digest=signed.digest)
         removals.append(Removal(resting.signed.digest, maker.account, CloseReason.EXPIRED))
-    return MatchPlan((), tuple(removals), Quantity(0), None)
+    return removals
+
+
+def _iter_crossed_levels(series_book: SeriesBook, order: Order) -> Iterator[deque[Digest]]:
+    """The opposite levels ``order`` crosses, best price first."""
+    limit = order.price
+    if order.side is Side.BUY:
+        for price in series_book.ask_prices:
+            if price > limit:
+                return
+            yield series_book.asks[price]
+    else:
+        for price in reversed(series_book.bid_prices):
+            if price < limit:
+                return
+            yield series_book.bids[price]
+
+
+def _compute_plan(book: Book, signed: Signed[Order], unit: int, now: Timestamp
+                  ) -> tuple[list[_Fill], list[Removal], Quantity, InsufficientCollateral | None]:
+    """The walk behind :func:`get_match_plan` on plain tuples: ``(fills, removals, quantity
+    filled, taker short)``. One loop with local state because it runs for every order."""
+    order = signed.message
+    fills: list[_Fill] = []
+    if order.time_in_force is TimeInForce.POST_ONLY:
+        return fills, _get_post_only_removals(book, signed, now), Quantity(0), None
+    removals: list[Removal] = []
+    series_book = book.series.get(order.series_id)
+    if series_book is None:
+        return fills, removals, Quantity(0), None
+    resting_orders, filled = book.resting, book.filled
+    left: int = order.quantity
+    taker: _Flow = _NO_FLOW
+    makers: dict[Address, _Flow] = {}
+    for queue in _iter_crossed_levels(series_book, order):
+        for digest in queue:
+            resting = resting_orders.get(digest)
+            if resting is None:  # left the book; its hash waits to reach the front
+                continue
+            maker = resting.signed.message
+            reason = _get_skip_reason(order, maker, now)
+            if reason is not None:
+                removals.append(Removal(digest, maker.account, reason))
+                continue
+            quantity = Quantity(min(left, maker.quantity - filled.get(digest, 0)))
+            # exact: the price is on the premium tick, a multiple of contract_unit (listing rule)
+            premium = Amount(maker.price * quantity // unit)
+            checked = _check_planned_fill(book, order, maker, quantity, premium, taker, makers)
+            if isinstance(checked, InsufficientCollateral):
+                return fills, removals, Quantity(order.quantity - left), checked
+            if checked is None:
+                removals.append(Removal(digest, maker.account,
+                                        CloseReason.INSUFFICIENT_COLLATERAL))
+                continue
+            taker = checked
+            fills.append((resting, quantity, premium))
+            left -= quantity
+            if not left:
+                return fills, removals, order.quantity, None
+    return fills, removals, Quantity(order.quantity - left), None
 
 
 def get_match_plan(book: Book, signed: Signed[Order], listing: Listing, now: Timestamp
@@ -398,51 +482,24 @@ def get_match_plan(book: Book, signed: Signed[Order], listing: Listing, now: Tim
     removal and skipped; a fill the maker cannot carry removes that maker order and matching goes
     on; a fill the taker cannot carry stops matching.
     """
-    if signed.message.time_in_force is TimeInForce.POST_ONLY:
-        return _get_post_only_plan(book, signed, now)
-    order = signed.message
-    left = order.quantity
-    fills: list[PlannedFill] = []
-    removals: list[Removal] = []
-    pending: _Pending = {}
-    for resting in _iter_crossing(book, order):
-        if left == 0:
-            break
-        step = _get_plan_step(book, order, resting, Quantity(left), listing, pending, now)
-        if isinstance(step, InsufficientCollateral):
-            return MatchPlan(tuple(fills), tuple(removals), Quantity(order.quantity - left), step)
-        if isinstance(step, Removal):
-            removals.append(step)
-        else:
-            fills.append(step)
-            left = Quantity(left - step.quantity)
-    return MatchPlan(tuple(fills), tuple(removals), Quantity(order.quantity - left), None)
+    fills, removals, quantity, short = _compute_plan(book, signed, listing.rules.contract_unit,
+                                                     now)
+    return MatchPlan(tuple(PlannedFill(*fill) for fill in fills), tuple(removals), quantity, short)
 
 
-def _get_plan_step(book: Book, order: Order, resting: RestingOrder, left: Quantity,
-                   listing: Listing, pending: _Pending, now: Timestamp
-                   ) -> PlannedFill | Removal | InsufficientCollateral:
-    """What matching ``order`` against one resting order does; records the fill in ``pending``."""
-    maker, digest = resting.signed.message, resting.signed.digest
-    reason = _get_skip_reason(order, maker, now)
-    if reason is not None:
-        return Removal(digest, maker.account, reason)
-    quantity = Quantity(min(left, maker.quantity - get_filled(book, digest)))
-    premium = compute_premium_amount(maker.price, quantity, listing.rules.contract_unit)
-    fill = PlannedFill(resting, quantity, premium)
-    refusal = _check_planned_fill(book, order, fill, pending)
-    return fill if refusal is None else refusal
-
-
-def _check_planned_fill(book: Book, order: Order, fill: PlannedFill, pending: _Pending
-                        ) -> Removal | InsufficientCollateral | None:
-    """Risk-check both sides of ``fill`` on top of their earlier planned fills (taker first: a
-    taker short of collateral is not the maker's fault); on success add it to ``pending``."""
-    maker = fill.maker.signed.message
-    taker_next = _add_pending(pending, order.account, *compute_fill_flow(
-        order.side, order.series_id, fill.quantity, fill.premium))
-    maker_next = _add_pending(pending, maker.account, *compute_fill_flow(
-        maker.side, order.series_id, fill.quantity, fill.premium))
+def _check_planned_fill(book: Book, order: Order, maker: Order, quantity: Quantity,
+                        premium: Amount, taker: _Flow, makers: dict[Address, _Flow]
+                        ) -> _Flow | InsufficientCollateral | None:
+    """Risk-check both sides of one fill on top of their earlier planned fills (taker first: a
+    taker short of collateral is not the maker's fault). Returns the taker's flow with the fill
+    (and records the maker's in ``makers``), the taker's shortfall, or ``None`` if the maker
+    cannot carry it."""
+    buys = order.side is Side.BUY
+    bought, paid = (quantity, -premium) if buys else (-quantity, premium)
+    taker_next = ((*taker[0], PositionDelta(order.series_id, Quantity(bought))), taker[1] + paid)
+    maker_deltas, maker_cash = makers.get(maker.account, _NO_FLOW)
+    maker_next = ((*maker_deltas, PositionDelta(order.series_id, Quantity(-bought))),
+                  maker_cash - paid)
     try:
         book.risk.check_fill(order.account, *taker_next)
     except InsufficientCollateral as short:
@@ -450,42 +507,80 @@ def _check_planned_fill(book: Book, order: Order, fill: PlannedFill, pending: _P
     try:
         book.risk.check_fill(maker.account, *maker_next)
     except InsufficientCollateral:
-        return Removal(fill.maker.signed.digest, maker.account, CloseReason.INSUFFICIENT_COLLATERAL)
-    pending[order.account], pending[maker.account] = taker_next, maker_next
-    return None
+        return None
+    makers[maker.account] = maker_next
+    return taker_next
 
 
 def _get_skip_reason(order: Order, maker: Order, now: Timestamp) -> CloseReason | None:
-    if is_expired(maker.expiry, now):
+    if now > maker.expiry:
         return CloseReason.EXPIRED
     if maker.account == order.account:
         return CloseReason.SELF_TRADE
     return None
 
 
-def _validate_plan(signed: Signed[Order], plan: MatchPlan) -> None:
+def _validate_plan(signed: Signed[Order], fills: list[_Fill], quantity: Quantity,
+                   short: InsufficientCollateral | None) -> None:
     order = signed.message
-    if order.time_in_force is TimeInForce.FOK and plan.quantity < order.quantity:
-        raise FillOrKillUnfilled(f"only {plan.quantity} of {order.quantity} can fill now",
-                                 field="quantity", digest=signed.digest, fillable=plan.quantity)
-    if plan.taker_short is not None and not plan.fills:
-        raise plan.taker_short
+    if order.time_in_force is TimeInForce.FOK and quantity < order.quantity:
+        raise FillOrKillUnfilled(f"only {quantity} of {order.quantity} can fill now",
+                                 field="quantity", digest=signed.digest, fillable=quantity)
+    if short is not None and not fills:
+        raise short
+
+
+def _validate_fills(book: Book, signed: Signed[Order], fills: list[_Fill]) -> None:
+    """No fill of a (possibly stale) plan may take an order beyond its signed quantity: checked
+    for every fill before anything changes."""
+    taker_total = book.filled.get(signed.digest, 0)
+    for resting, quantity, _ in fills:
+        maker = resting.signed
+        before = book.filled.get(maker.digest, 0)
+        if before + quantity > maker.message.quantity:
+            raise Overfill(f"fill of {quantity} would exceed the signed {maker.message.quantity}",
+                           field="quantity", digest=maker.digest, filled=before)
+        taker_total += quantity
+    if taker_total > signed.message.quantity:
+        raise Overfill(f"fills would exceed the signed {signed.message.quantity}",
+                       field="quantity", digest=signed.digest)
 
 
 # --- state changes -----------------------------------------------------------------------------
 
 
 def _remove_resting(book: Book, digest: Digest) -> RestingOrder:
+    """Take an order off the book in O(1): its hash leaves its level's deque once it is first."""
     resting = book.resting.pop(digest)
     order = resting.signed.message
-    levels, prices = _get_side(book.series[order.series_id], order.side)
+    series_book = book.series[order.series_id]
+    levels, prices = _get_side(series_book, order.side)
     queue = levels[order.price]
-    queue.remove(digest)
-    if not queue:
-        del levels[order.price]
-        del prices[bisect.bisect_left(prices, order.price)]
+    if queue[0] == digest:
+        live = book.resting
+        queue.popleft()
+        while queue and queue[0] not in live:
+            queue.popleft()
+            series_book.stale -= 1
+        if not queue:
+            del levels[order.price]
+            del prices[bisect.bisect_left(prices, order.price)]
+    else:
+        series_book.stale += 1
+        if series_book.stale > _MIN_STALE + len(book.resting):
+            _compact(book, series_book)
     book.by_nonce.pop((order.account, order.nonce), None)
     return resting
+
+
+def _compact(book: Book, series_book: SeriesBook) -> None:
+    """Drop every hash that has left the book from the series' deques (fronts stay resting)."""
+    for levels in (series_book.bids, series_book.asks):
+        for queue in levels.values():
+            live = [digest for digest in queue if digest in book.resting]
+            queue.clear()
+            queue.extend(live)
+    series_book.stale = 0
 
 
 def _close_resting(book: Book, digest: Digest, reason: CloseReason) -> None:
@@ -507,65 +602,81 @@ def _rest(book: Book, signed: Signed[Order]) -> None:
     heapq.heappush(book.expiries, (order.expiry, book.sequence, signed.digest))
 
 
-def _record_fill(book: Book, digest: Digest, signed_quantity: int, quantity: Quantity) -> Quantity:
-    """Add ``quantity`` to the cumulative fill of ``digest``; returns the fill before."""
-    before = get_filled(book, digest)
-    if before + quantity > signed_quantity:
-        raise Overfill(f"fill of {quantity} would exceed the signed {signed_quantity}",
-                       field="quantity", digest=digest, filled=before)
-    book.filled[digest] = Quantity(before + quantity)
-    return before
+def _apply_fills(book: Book, taker: Signed[Order], fills: list[_Fill], now: Timestamp
+                 ) -> tuple[Trade, ...]:
+    """Record every fill, close the makers filled up, move the ledger (one call per account,
+    with its fills netted: makers first, then the taker), and return the trades."""
+    order, filled = taker.message, book.filled
+    series_id, sign = order.series_id, 1 if order.side is Side.BUY else -1
+    trades: list[Trade] = []
+    makers: dict[Address, tuple[int, int]] = {}
+    bought = paid = 0  # the taker's
+    for resting, quantity, premium in fills:
+        maker, maker_order = resting.signed, resting.signed.message
+        before = filled.get(maker.digest, 0)
+        filled[maker.digest] = Quantity(before + quantity)
+        if before + quantity == maker_order.quantity:
+            _close_resting(book, maker.digest, CloseReason.FILLED)
+        held, cash = makers.get(maker_order.account, (0, 0))
+        makers[maker_order.account] = (held - sign * quantity, cash + sign * premium)
+        bought, paid = bought + sign * quantity, paid + sign * premium
+        trades.append(Trade(compute_book_fill_id(taker.digest, maker.digest, Quantity(before)),
+                            0, 1, series_id, maker_order.price, quantity, premium,
+                            maker_order.account, order.account, maker_order.side, order.side,
+                            maker, taker, now))
+    filled[taker.digest] = Quantity(filled.get(taker.digest, 0) + sign * bought)
+    for account, (held, cash) in makers.items():
+        book.risk.apply_fill(account, (PositionDelta(series_id, Quantity(held)),), cash)
+    book.risk.apply_fill(order.account, (PositionDelta(series_id, Quantity(bought)),), -paid)
+    return tuple(trades)
 
 
-def _apply_fill(book: Book, taker: Signed[Order], fill: PlannedFill, now: Timestamp) -> Trade:
-    maker, order = fill.maker.signed, taker.message
-    before = _record_fill(book, maker.digest, maker.message.quantity, fill.quantity)
-    _record_fill(book, taker.digest, order.quantity, fill.quantity)
-    for account, side in ((maker.message.account, maker.message.side), (order.account, order.side)):
-        delta, cash = compute_fill_flow(side, order.series_id, fill.quantity, fill.premium)
-        book.risk.apply_fill(account, (delta,), cash)
-    if before + fill.quantity == maker.message.quantity:
-        _close_resting(book, maker.digest, CloseReason.FILLED)
-    return Trade(compute_book_fill_id(taker.digest, maker.digest, before), 0, 1, order.series_id,
-                 maker.message.price, fill.quantity, fill.premium, maker.message.account,
-                 order.account, maker.message.side, order.side, maker, taker, now)
-
-
-def _get_close_reason(order: Order, plan: MatchPlan) -> CloseReason | None:
-    if plan.quantity == order.quantity:
+def _get_close_reason(order: Order, quantity: Quantity, short: InsufficientCollateral | None
+                      ) -> CloseReason | None:
+    if quantity == order.quantity:
         return CloseReason.FILLED
-    if plan.taker_short is not None:
+    if short is not None:
         return CloseReason.INSUFFICIENT_COLLATERAL
     if order.time_in_force is TimeInForce.IOC:
         return CloseReason.UNFILLED_REMAINDER
     return None
 
 
-def apply_match_plan(book: Book, signed: Signed[Order], plan: MatchPlan, now: Timestamp
-                     ) -> OrderResult:
-    """Commit a plan: consume the order's nonce, take off the planned removals, make the fills,
-    then rest the remainder (GTC, post-only) or close the order."""
+def _apply_plan(book: Book, signed: Signed[Order], fills: list[_Fill],
+                removals: tuple[Removal, ...], quantity: Quantity,
+                short: InsufficientCollateral | None, now: Timestamp) -> OrderResult:
     order = signed.message
+    _validate_fills(book, signed, fills)
     use_nonce(_get_bitmap(book, order.account), order.nonce)
-    for removal in plan.removals:
+    for removal in removals:
         _close_resting(book, removal.digest, removal.reason)
-    trades = tuple(_apply_fill(book, signed, fill, now) for fill in plan.fills)
-    closed = _get_close_reason(order, plan)
+    trades = _apply_fills(book, signed, fills, now) if fills else ()
+    closed = _get_close_reason(order, quantity, short)
     if closed is None:
         _rest(book, signed)
     else:
         book.closed[signed.digest] = closed
-    resting = Quantity(0 if closed else order.quantity - plan.quantity)
-    return OrderResult(signed.digest, trades, plan.removals, resting, closed)
+    resting = Quantity(0 if closed else order.quantity - quantity)
+    return OrderResult(signed.digest, trades, removals, resting, closed)
+
+
+def apply_match_plan(book: Book, signed: Signed[Order], plan: MatchPlan, now: Timestamp
+                     ) -> OrderResult:
+    """Commit a plan: check no fill overfills (a stale plan is refused before anything changes),
+    consume the order's nonce, take off the planned removals, make the fills, then rest the
+    remainder (GTC, post-only) or close the order."""
+    fills = [(f.maker, f.quantity, f.premium) for f in plan.fills]
+    return _apply_plan(book, signed, fills, plan.removals, plan.quantity, plan.taker_short, now)
 
 
 def process_verified_order(book: Book, signed: Signed[Order], now: Timestamp) -> OrderResult:
     """Accept and match an order whose signature the caller has verified (``verify_signed`` or
     the coordinator's batch verification)."""
     listing = validate_order(book, signed, now)
-    plan = get_match_plan(book, signed, listing, now)
-    _validate_plan(signed, plan)
-    return apply_match_plan(book, signed, plan, now)
+    fills, removals, quantity, short = _compute_plan(book, signed, listing.rules.contract_unit,
+                                                     now)
+    _validate_plan(signed, fills, quantity, short)
+    return _apply_plan(book, signed, fills, tuple(removals), quantity, short, now)
 
 
 def process_order(book: Book, order: Order, signature: bytes, now: Timestamp) -> OrderResult:
@@ -574,7 +685,6 @@ def process_order(book: Book, order: Order, signature: bytes, now: Timestamp) ->
         raise OrderExpired("order is past its expiry", field="expiry", expiry=order.expiry, now=now)
     return process_verified_order(book, verify_signed(book.domain, order, signature, order.account),
                                   now)
-
 
 # --- cancels and time --------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """The risk hook matching calls before every fill, listed series, and :class:`Portfolios`: an
 in-memory balance-and-positions store that implements the hook with the exact max-loss
-requirement of :mod:`clearhouse.risk.maxloss`.
+requirement of :mod:`clearhouse.risk.maxloss`, kept incrementally (:mod:`clearhouse.risk.incremental`)
+so a check costs O(kinks of one expiry).
 
 A fill is checked for both sides *before* anything changes (``check_fill``) and applied only once
 every party has passed (``apply_fill``). Checks are cumulative: a caller that plans several fills
@@ -14,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from clearhouse.errors import RiskError, UnlistedInstrument
+from clearhouse.errors import InsufficientCollateral, RiskError, UnlistedInstrument
 from clearhouse.market.instruments import (
     ListingRules,
     Market,
@@ -22,12 +23,17 @@ from clearhouse.market.instruments import (
     compute_series_id,
     validate_series,
 )
-from clearhouse.risk.maxloss import (
-    ExpiryKey,
-    compute_requirement,
-    get_expiry_key,
-    validate_collateral,
+from clearhouse.risk.incremental import (
+    RequirementCache,
+    apply_move,
+    apply_moves,
+    compute_net_moves,
+    compute_requirement_after,
+    compute_requirement_after_move,
+    get_account_payoffs,
+    is_covered_after_move,
 )
+from clearhouse.risk.maxloss import ExpiryKey, get_expiry_key
 from clearhouse.types import Address, Amount, Price, Quantity, SeriesId
 
 __all__ = [
@@ -39,6 +45,7 @@ __all__ = [
     "apply_fill",
     "compute_caps_of",
     "compute_listing",
+    "compute_moves",
     "compute_positions_after",
     "compute_series_portfolio",
     "get_balance",
@@ -113,7 +120,11 @@ def get_listing(listings: Listings, series_id: SeriesId) -> Listing:
 
 @dataclass(slots=True)
 class Portfolios:
-    """Every account's balance (quote base units) and positions (contract units per series)."""
+    """Every account's balance (quote base units) and positions (contract units per series).
+
+    ``positions`` is written only by :func:`apply_fill` (the requirement cache follows it); a
+    ledger built with positions already in it caches each account on first use. Listings only grow.
+    """
 
     listings: Listings
     """Tradable series; a position in an unlisted series cannot be collateralised."""
@@ -123,10 +134,19 @@ class Portfolios:
     """Collateral per account, quote base units (premiums included)."""
     positions: dict[Address, dict[SeriesId, Quantity]] = field(default_factory=dict)
     """Open positions per account: series id -> signed quantity (no zero entries)."""
+    cache: RequirementCache = field(init=False, repr=False, compare=False)
+    """Each account's payoffs at the kinks and requirement, moved by every fill."""
+
+    def __post_init__(self) -> None:
+        self.cache = RequirementCache(self.contract_unit)
 
     def check_fill(self, account: Address, deltas: Sequence[PositionDelta], cash_delta: int) -> None:
-        """:class:`RiskHook`: see :func:`validate_fill`."""
-        validate_fill(self, account, deltas, cash_delta)
+        """:class:`RiskHook`: see :func:`validate_fill` (tried first with an exact O(1) bound)."""
+        single = ((deltas[0].series_id, deltas[0].quantity) if len(deltas) == 1
+                  else _get_single_move(deltas))
+        available = self.balances.get(account, 0) + cash_delta
+        if single is None or not is_covered_after_move(self.cache, account, *single, available):
+            validate_fill(self, account, deltas, cash_delta)
 
     def apply_fill(self, account: Address, deltas: Sequence[PositionDelta], cash_delta: int) -> None:
         """:class:`RiskHook`: see :func:`apply_fill`."""
@@ -168,21 +188,46 @@ def compute_caps_of(listings: Listings, series_ids: Iterable[SeriesId]) -> dict[
 
 
 def get_requirement(portfolios: Portfolios, account: Address) -> Amount:
-    """``account``'s exact max-loss requirement now."""
-    positions = portfolios.positions.get(account, {})
-    return compute_requirement(compute_series_portfolio(portfolios.listings, positions),
-                               compute_caps_of(portfolios.listings, positions),
-                               portfolios.contract_unit)
+    """``account``'s exact max-loss requirement now (``compute_requirement`` of its positions)."""
+    return Amount(get_account_payoffs(portfolios.cache, portfolios.listings, portfolios.positions,
+                                      account).total)
+
+
+def compute_moves(deltas: Sequence[PositionDelta]) -> dict[SeriesId, int]:
+    """``deltas`` netted per series, without the series that net to zero."""
+    return compute_net_moves((d.series_id, d.quantity) for d in deltas)
+
+
+def _get_single_move(deltas: Sequence[PositionDelta]) -> tuple[SeriesId, int] | None:
+    """``(series, net quantity)`` when every delta is in one series (a book match), else None."""
+    if not deltas:
+        return None
+    series_id, quantity = deltas[0].series_id, 0
+    for delta in deltas:
+        if delta.series_id != series_id:
+            return None
+        quantity += delta.quantity
+    return series_id, quantity
 
 
 def validate_fill(portfolios: Portfolios, account: Address, deltas: Sequence[PositionDelta],
                   cash_delta: int) -> Amount:
     """Raise ``InsufficientCollateral`` unless ``account``'s balance after ``cash_delta`` covers the
-    requirement of its positions after ``deltas``; return that requirement. Changes nothing."""
-    after = compute_positions_after(portfolios.positions.get(account, {}), deltas)
-    return validate_collateral(account, compute_series_portfolio(portfolios.listings, after),
-                               portfolios.balances.get(account, 0) + cash_delta,
-                               compute_caps_of(portfolios.listings, after), portfolios.contract_unit)
+    requirement of its positions after ``deltas``; return that requirement. Changes nothing.
+
+    ``UnlistedInstrument`` if the deltas move a series that is not listed."""
+    single = ((deltas[0].series_id, deltas[0].quantity) if len(deltas) == 1
+              else _get_single_move(deltas))
+    if single is not None:
+        required = compute_requirement_after_move(portfolios.cache, portfolios.listings,
+                                                  portfolios.positions, account, *single)
+    else:
+        required = compute_requirement_after(portfolios.cache, portfolios.listings,
+                                             portfolios.positions, account, compute_moves(deltas))
+    available = portfolios.balances.get(account, 0) + cash_delta
+    if available < required:
+        raise InsufficientCollateral(account, required, available)
+    return required
 
 
 def apply_fill(portfolios: Portfolios, account: Address, deltas: Sequence[PositionDelta],
@@ -192,11 +237,32 @@ def apply_fill(portfolios: Portfolios, account: Address, deltas: Sequence[Positi
     The caller has checked the fill with :func:`validate_fill`; this only writes.
     """
     portfolios.balances[account] = portfolios.balances.get(account, 0) + cash_delta
-    after = compute_positions_after(portfolios.positions.get(account, {}), deltas)
+    if len(deltas) == 1:  # a book match: one netted delta
+        series_id, quantity = deltas[0].series_id, deltas[0].quantity
+        if quantity:
+            apply_move(portfolios.cache, portfolios.listings, portfolios.positions, account,
+                       series_id, quantity)
+            _move_position(portfolios, account, series_id, quantity)
+        return
+    moves = compute_moves(deltas)
+    apply_moves(portfolios.cache, portfolios.listings, portfolios.positions, account, moves)
+    for moved_id, moved in moves.items():
+        _move_position(portfolios, account, moved_id, moved)
+
+
+def _move_position(portfolios: Portfolios, account: Address, series_id: SeriesId, quantity: int
+                   ) -> None:
+    """Write one position change (no zero entries, no empty accounts)."""
+    held = portfolios.positions.get(account)
+    if held is None:
+        held = portfolios.positions[account] = {}
+    after = held.get(series_id, 0) + quantity
     if after:
-        portfolios.positions[account] = after
+        held[series_id] = Quantity(after)
     else:
-        portfolios.positions.pop(account, None)
+        del held[series_id]
+        if not held:
+            del portfolios.positions[account]
 
 
 def process_deposit(portfolios: Portfolios, account: Address, amount: Amount) -> None:

@@ -57,7 +57,7 @@ _EPS = float(np.finfo(np.float64).eps)
 _SERIES_MAX_S = 0.3  # the small-s series is used for s < 0.3 and |x| < 0.5 (it converges fast there)
 _SERIES_MAX_X = 0.5
 _MAX_ITERATIONS = 64  # Householder converges in 2-3; bisection never needs more than ~60
-_CONVERGED = 1e-8  # a Householder step this small leaves an error of order its cube
+_CONVERGED = 1e-5  # relative Newton step that ends the iteration (see _iterate)
 # Coefficients of I(h, t) = ∫_0^t cosh(h(t-u)) e^{-u²/2} du = t Σ C[j,m] (ht)^{2j} t^{2m}
 _SERIES = np.array([[(-1) ** m * math.factorial(2 * m)
                      / (2**m * math.factorial(m) * math.factorial(2 * j + 2 * m + 1))
@@ -95,6 +95,13 @@ def _flat(*values: npt.ArrayLike) -> tuple[tuple[int, ...], list[FloatArray]]:
     return arrays[0].shape, [np.array(a, dtype=np.float64).ravel() for a in arrays]
 
 
+def _where(mask: npt.NDArray[np.bool_]) -> slice | npt.NDArray[np.intp]:
+    """Indices of ``mask``'s true entries, or the whole slice when all are true: gathering by a
+    boolean mask (or by indices) copies, a slice is a view, and most batches are all live."""
+    at = np.flatnonzero(mask)
+    return slice(None) if at.size == mask.size else at
+
+
 def _shaped(shape: tuple[int, ...], *values: FloatArray) -> Greeks:
     price, delta, gamma, vega, theta, rho = (np.asarray(v, dtype=np.float64).reshape(shape)
                                              for v in values)
@@ -112,12 +119,14 @@ def compute_year_fraction(now: Timestamp, expiry: Timestamp) -> float:
 def _series_scaled(h: FloatArray, t: FloatArray) -> FloatArray:
     """b / exp(-(h²+t²)/2) for small t and |ht|, from b = n(h)·[2 sinh(ht) Y(h) + 2 I(h, t)]."""
     p, q = (h * t) ** 2, t * t
-    total = np.zeros_like(t)
-    for row in _SERIES[::-1]:
-        inner = np.zeros_like(t)
-        for c in row[::-1]:
-            inner = inner * q + c
-        total = total * p + inner
+    total, inner = np.zeros_like(t), np.empty_like(t)
+    for row in _SERIES[::-1]:  # Horner in q then in p, in place (no temporaries)
+        inner.fill(row[-1])
+        for c in row[-2::-1]:
+            inner *= q
+            inner += c
+        total *= p
+        total += inner
     mills: FloatArray = _SQRT_HALF_PI * erfcx(-h * _SQRT_HALF)  # Y(h) = N(h)/n(h)
     return np.exp(0.5 * q) * (2.0 * np.sinh(h * t) * mills + 2.0 * t * total) / _SQRT_2PI
 
@@ -128,21 +137,38 @@ def _tail_scaled(h: FloatArray, t: FloatArray) -> FloatArray:
     return scaled
 
 
-def _otm_call(x: FloatArray, s: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Normalised out-of-the-money call (x ≤ 0, s > 0): ``(b, ln b, b'/b)``, accurate to a few ulps
-    in each of ``b`` and ``ln b`` even where ``b`` underflows (then ``ln b`` is still finite)."""
+def _otm_parts(x: FloatArray, s: FloatArray
+               ) -> tuple[FloatArray, FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+    """``(b, b·e^{(h²+t²)/2}, (h²+t²)/2, plain)`` of the normalised out-of-the-money call
+    (x ≤ 0, s > 0), where ``plain`` marks the points computed by the plain formula (there the
+    scaled value is not set)."""
     h, t = x / s, 0.5 * s
     with np.errstate(over="ignore"):
         half_sq = 0.5 * (h * h + t * t)  # +inf where b underflows anyway
-    series = (s < _SERIES_MAX_S) & (-x < _SERIES_MAX_X)
-    tail = ~series & (h + t < 0.0)
-    plain = ~(series | tail)
+    is_series = (s < _SERIES_MAX_S) & (-x < _SERIES_MAX_X)
+    is_tail = ~is_series & (h + t < 0.0)
+    plain = ~(is_series | is_tail)
+    # index arrays: gathering by a random boolean mask is several times slower
+    series, tail, plain_at = np.flatnonzero(is_series), np.flatnonzero(is_tail), np.flatnonzero(plain)
     scaled = np.ones_like(s)
     scaled[series] = _series_scaled(h[series], t[series])
     scaled[tail] = _tail_scaled(h[tail], t[tail])
     b = np.exp(-half_sq) * scaled
-    b[plain] = np.exp(0.5 * x[plain]) * ndtr(h[plain] + t[plain]) \
-        - np.exp(-0.5 * x[plain]) * ndtr(h[plain] - t[plain])
+    if plain_at.size:
+        xp, hp, tp = x[plain_at], h[plain_at], t[plain_at]
+        b[plain_at] = np.exp(0.5 * xp) * ndtr(hp + tp) - np.exp(-0.5 * xp) * ndtr(hp - tp)
+    return b, scaled, half_sq, plain
+
+
+def _otm_price(x: FloatArray, s: FloatArray) -> FloatArray:
+    """Normalised out-of-the-money call ``b`` (x ≤ 0, s > 0), accurate to a few ulps."""
+    return _otm_parts(x, s)[0]
+
+
+def _otm_call(x: FloatArray, s: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Normalised out-of-the-money call (x ≤ 0, s > 0): ``(b, ln b, b'/b)``, accurate to a few ulps
+    in each of ``b`` and ``ln b`` even where ``b`` underflows (then ``ln b`` is still finite)."""
+    b, scaled, half_sq, plain = _otm_parts(x, s)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         log_b = np.where(plain, np.log(b), np.log(scaled) - half_sq)
         ratio = np.where(plain, np.exp(-half_sq) / (_SQRT_2PI * b), 1.0 / (_SQRT_2PI * scaled))
@@ -163,8 +189,8 @@ def compute_normalised_black(x: npt.ArrayLike, s: npt.ArrayLike, is_call: npt.Ar
     theta = np.where(call != 0.0, 1.0, -1.0)
     intrinsic = np.maximum(theta * (np.exp(0.5 * x_) - np.exp(-0.5 * x_)), 0.0)
     out: FloatArray = intrinsic.copy()
-    live = s_ > 0.0
-    out[live] += _otm_call(-np.abs(x_[live]), s_[live])[0]
+    live = _where(s_ > 0.0)
+    out[live] += _otm_price(-np.abs(x_[live]), s_[live])
     out[s_ < 0.0] = np.nan
     return out.reshape(shape)
 
@@ -178,14 +204,19 @@ def compute_black76_price(forward: npt.ArrayLike, strike: npt.ArrayLike, years: 
     """Black-76 present value of a European option on a forward ``F`` (cash-settled at ``T``):
     ``e^{-rT} (θF N(θd₁) - θK N(θd₂))``, computed without cancellation; NaN outside the domain."""
     shape, (f, k, T, v, r, call) = _flat(forward, strike, years, vol, rate, is_call)
-    theta = np.where(call != 0.0, 1.0, -1.0)
+    return _black76_price(f, k, T, v, r, np.where(call != 0.0, 1.0, -1.0)).reshape(shape)
+
+
+def _black76_price(f: FloatArray, k: FloatArray, T: FloatArray, v: FloatArray, r: FloatArray,
+                   theta: FloatArray) -> FloatArray:
+    """:func:`compute_black76_price` on flat arrays (``theta`` = +1 call, -1 put)."""
     undiscounted = np.maximum(theta * (f - k), 0.0)
-    live = (T > 0.0) & (v > 0.0) & (f > 0.0) & (k > 0.0)
+    live = _where((T > 0.0) & (v > 0.0) & (f > 0.0) & (k > 0.0))
     x, s = np.log(f[live] / k[live]), v[live] * np.sqrt(T[live])
-    undiscounted[live] += np.sqrt(f[live] * k[live]) * _otm_call(-np.abs(x), s)[0]
+    undiscounted[live] += np.sqrt(f[live] * k[live]) * _otm_price(-np.abs(x), s)
     bad = (T < 0.0) | (v < 0.0) | (f <= 0.0) | (k <= 0.0) | np.isnan(f + k + T + v + r)
     price: FloatArray = np.where(bad, np.nan, np.exp(-r * np.maximum(T, 0.0)) * undiscounted)
-    return price.reshape(shape)
+    return price
 
 
 def compute_black_scholes_price(spot: npt.ArrayLike, strike: npt.ArrayLike, years: npt.ArrayLike,
@@ -212,8 +243,8 @@ def compute_black76_greeks(forward: npt.ArrayLike, strike: npt.ArrayLike, years:
                            is_call: npt.ArrayLike = True) -> Greeks:
     """Black-76 price and Greeks (delta and gamma to the forward; see :class:`Greeks` for units)."""
     shape, (f, k, T, v, r, call) = _flat(forward, strike, years, vol, rate, is_call)
-    price = compute_black76_price(f, k, T, v, r, call)
     theta_sign = np.where(call != 0.0, 1.0, -1.0)
+    price = _black76_price(f, k, T, v, r, theta_sign)
     d1, _, s = _d1_d2(f, k, T, v)
     df = np.exp(-r * T)
     density = df * np.exp(-0.5 * d1 * d1) / _SQRT_2PI
@@ -247,12 +278,14 @@ def compute_black_scholes_greeks(spot: npt.ArrayLike, strike: npt.ArrayLike, yea
 # --- implied volatility ------------------------------------------------------------------------
 
 
-def _householder(f: FloatArray, f1: FloatArray, f2: FloatArray, f3: FloatArray) -> FloatArray:
-    """Householder's third-order step for a root of f (falls back to Newton if it turns around)."""
+def _householder(f: FloatArray, f1: FloatArray, f2: FloatArray, f3: FloatArray
+                 ) -> tuple[FloatArray, FloatArray]:
+    """Householder's third-order step for a root of f (falls back to Newton if it turns around),
+    and the Newton step ``-f/f'`` (the first-order distance to the root: the convergence test)."""
     nu = -f / f1
     h2, h3 = f2 / f1, f3 / f1
     step = nu * (1.0 + 0.5 * h2 * nu) / (1.0 + nu * (h2 + h3 * nu / 6.0))
-    return np.where(np.isfinite(step) & (step * nu > 0.0), step, nu)
+    return np.where(np.isfinite(step) & (step * nu > 0.0), step, nu), nu
 
 
 def _curvature(x: FloatArray, s: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -269,70 +302,76 @@ def _log_derivatives(lam: FloatArray, a: FloatArray, a1: FloatArray
 
 
 def _lower_step(x: FloatArray, s: FloatArray, log_beta: FloatArray
-                ) -> tuple[FloatArray, FloatArray]:
+                ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Below the inflection point: Householder on ``1/ln b - 1/ln β`` (nearly linear in s)."""
     _, log_b, lam = _otm_call(x, s)
     l1, l2, l3 = _log_derivatives(lam, *_curvature(x, s))
     inv = 1.0 / log_b
     inv2 = inv * inv
-    step = _householder(inv - 1.0 / log_beta, -l1 * inv2, (2.0 * l1 * l1 * inv - l2) * inv2,
-                        (-l3 + 6.0 * l1 * l2 * inv - 6.0 * l1**3 * inv2) * inv2)
-    return log_b - log_beta, step
+    step, newton = _householder(inv - 1.0 / log_beta, -l1 * inv2,
+                                (2.0 * l1 * l1 * inv - l2) * inv2,
+                                (-l3 + 6.0 * l1 * l2 * inv - 6.0 * l1**3 * inv2) * inv2)
+    return log_b - log_beta, step, newton
 
 
-def _central_step(x: FloatArray, s: FloatArray, beta: FloatArray) -> tuple[FloatArray, FloatArray]:
+def _central_step(x: FloatArray, s: FloatArray, beta: FloatArray
+                  ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """From the inflection point to half the upper bound: Householder on ``b - β``."""
-    b = _otm_call(x, s)[0]
+    b = _otm_price(x, s)
     vega = np.exp(-0.5 * (x * x / (s * s) + 0.25 * s * s)) / _SQRT_2PI
     a, a1 = _curvature(x, s)
-    return b - beta, _householder(b - beta, vega, vega * a, vega * (a * a + a1))
+    return (b - beta, *_householder(b - beta, vega, vega * a, vega * (a * a + a1)))
 
 
 def _upper_step(x: FloatArray, s: FloatArray, log_gap: FloatArray
-                ) -> tuple[FloatArray, FloatArray]:
+                ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Near the upper bound: Householder on ``ln(b_max - b) - ln(b_max - β)``."""
     gap = _otm_gap(x, s)
     vega = np.exp(-0.5 * (x * x / (s * s) + 0.25 * s * s)) / _SQRT_2PI
     u1, u2, u3 = _log_derivatives(-vega / gap, *_curvature(x, s))
     log_g = np.log(gap)
-    return log_gap - log_g, _householder(log_g - log_gap, u1, u2, u3)
+    return (log_gap - log_g, *_householder(log_g - log_gap, u1, u2, u3))
 
 
-_Step = Callable[[FloatArray, FloatArray, FloatArray], tuple[FloatArray, FloatArray]]
+_Step = Callable[[FloatArray, FloatArray, FloatArray],
+                 tuple[FloatArray, FloatArray, FloatArray]]
 
 
 def _iterate(step_fn: _Step, x: FloatArray, target: FloatArray, s: FloatArray, lo: FloatArray,
              hi: FloatArray) -> FloatArray:
     """Safeguarded iterations on the still-active points: a step leaving the bracket [lo, hi]
-    (which only shrinks) is replaced by bisection; stop once a step is below 1e-8·s, which
-    Householder's cubic convergence turns into full precision."""
+    (which only shrinks) is replaced by bisection; a point stops once its Newton step is below
+    ``_CONVERGED``·s: the Householder step taken then leaves an error of order the fourth power
+    of that (far below an ulp). The Newton step, not the Householder one, is the test: near a
+    bad guess the Householder denominator can shrink a step that is still far from the root."""
     s = np.where(np.isfinite(s) & (s > lo) & (s <= hi), s,
                  np.where(np.isfinite(hi), 0.5 * (lo + hi), 2.0 * lo))
-    active = np.arange(x.size)
+    out = s  # finished points are written here; the working arrays shrink to the active ones
+    at = np.arange(x.size)
     for _ in range(_MAX_ITERATIONS):
-        xa, sa = x[active], s[active]
-        above, step = step_fn(xa, sa, target[active])
-        la = lo[active] = np.where(above < 0.0, sa, lo[active])
-        ha = hi[active] = np.where(above > 0.0, sa, hi[active])
-        new = sa + step
-        inside = (new > la) & (new < ha)
-        converged = np.abs(step) <= _CONVERGED * sa
-        bisect = np.where(np.isfinite(ha), 0.5 * (la + ha), 2.0 * sa)
-        s[active] = np.where(inside | converged, new, bisect)
-        done = converged | (above == 0.0) | (ha - la <= 4.0 * _EPS * la)
-        active = active[~done]
-        if active.size == 0:
+        above, step, newton = step_fn(x, s, target)
+        lo = np.where(above < 0.0, s, lo)
+        hi = np.where(above > 0.0, s, hi)
+        new = s + step
+        converged = np.abs(newton) <= _CONVERGED * s
+        bisect = np.where(np.isfinite(hi), 0.5 * (lo + hi), 2.0 * s)
+        s = np.where(((new > lo) & (new < hi)) | converged, new, bisect)
+        done = converged | (above == 0.0) | (hi - lo <= 4.0 * _EPS * lo)
+        out[at] = s
+        keep = np.flatnonzero(~done)
+        if keep.size == 0:
             break
-    return s
+        at, x, s, target, lo, hi = at[keep], x[keep], s[keep], target[keep], lo[keep], hi[keep]
+    return out
 
 
 def _lower_guess(x: FloatArray, log_beta: FloatArray, s_c: FloatArray) -> FloatArray:
-    """Invert the lower-tail asymptote ``ln b ≈ -x²/(2s²) + ln(s³/(√(2π) x²))`` (s ≪ s_c)."""
+    """Invert the lower-tail asymptote ``ln b ≈ -x²/(2s²) + ln(s³/(√(2π) x²))`` (s ≪ s_c) with
+    one fixed-point step: more steps cost more than the Householder iterations they save."""
     guess = -x / np.sqrt(-2.0 * log_beta)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        for _ in range(3):
-            correction = np.log(guess**3 / (_SQRT_2PI * x * x))
-            guess = -x / np.sqrt(np.maximum(2.0 * (correction - log_beta), 1e-300))
+        correction = np.log(guess**3 / (_SQRT_2PI * x * x))
+        guess = -x / np.sqrt(np.maximum(2.0 * (correction - log_beta), 1e-300))
     return np.where(guess < s_c, guess, 0.5 * s_c)
 
 
@@ -343,18 +382,19 @@ def _solve_otm(x: FloatArray, beta: FloatArray) -> FloatArray:
     b_max = np.exp(0.5 * x)
     b_c = 0.5 * b_max - ndtr(-s_c) / b_max  # b(x, s_c): h = -t there
     s = np.empty_like(x)
-    lower = beta < b_c
-    upper = ~lower & (beta > 0.5 * b_max)
-    central = ~(lower | upper)
-    if np.any(lower):
+    is_lower = beta < b_c
+    is_upper = ~is_lower & (beta > 0.5 * b_max)
+    lower, upper = np.flatnonzero(is_lower), np.flatnonzero(is_upper)
+    central = np.flatnonzero(~(is_lower | is_upper))
+    if lower.size:
         xl, log_beta, cl = x[lower], np.log(beta[lower]), s_c[lower]
         s[lower] = _iterate(_lower_step, xl, log_beta, _lower_guess(xl, log_beta, cl),
                             np.zeros_like(xl), cl.copy())
-    if np.any(central):
+    if central.size:
         xc, bc, cc = x[central], beta[central], s_c[central]
         guess = cc + (bc - b_c[central]) * _SQRT_2PI / b_max[central]  # tangent at s_c
         s[central] = _iterate(_central_step, xc, bc, guess, cc.copy(), np.full_like(xc, np.inf))
-    if np.any(upper):
+    if upper.size:
         xu, gap = x[upper], b_max[upper] - beta[upper]  # exact: β ≥ b_max/2 (Sterbenz)
         guess = -2.0 * ndtri(gap / (2.0 * np.cosh(0.5 * xu)))  # exact as s → ∞ and at x = 0
         s[upper] = _iterate(_upper_step, xu, np.log(gap), guess, s_c[upper].copy(),
@@ -375,9 +415,9 @@ def compute_normalised_implied_vol(beta: npt.ArrayLike, x: npt.ArrayLike,
 def _solve_normalised(beta_otm: FloatArray, x_otm: FloatArray) -> FloatArray:
     out = np.where(beta_otm == 0.0, 0.0, np.nan)
     with np.errstate(invalid="ignore"):
-        live = (beta_otm > 0.0) & (beta_otm < np.exp(0.5 * x_otm))
-    if np.any(live):
-        out[live] = _solve_otm(x_otm[live].ravel(), beta_otm[live].ravel())
+        live = np.flatnonzero((beta_otm > 0.0) & (beta_otm < np.exp(0.5 * x_otm)))
+    if live.size:
+        out.ravel()[live] = _solve_otm(x_otm.ravel()[live], beta_otm.ravel()[live])
     return out
 
 

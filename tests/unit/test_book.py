@@ -562,3 +562,73 @@ def test_trade_authorisation_detects_tampering(world: World) -> None:
     swapped = replace(trade.maker_auth, signature=trade.taker_auth.signature)
     assert not is_trade_authorised(DOMAIN, replace(trade, maker_auth=swapped))
     assert compute_trade_flows(result.trades, C) == ((), 0)
+
+
+# --- lazy deletion and stale plans ------------------------------------------------------------
+
+
+def test_a_cancel_inside_a_level_is_skipped_by_readers_and_matching(world: World) -> None:
+    _, first = place(world, A, Side.SELL, 150, 100)
+    _, middle = place(world, B, Side.SELL, 150, 100)
+    _, last = place(world, C, Side.SELL, 150, 100)
+    c = cancel(B, middle.digest, nonce_=4242)
+    process_cancel(world.book, c, signed(c, B), T)
+    s = world.series[0]
+    assert get_depth(world.book, s, Side.SELL, T) == ((px(150), 200),)
+    assert [r.signed.digest for r in get_resting_orders(world.book)] == [first.digest, last.digest]
+    _, taker = place(world, D, Side.BUY, 150, 200)
+    assert [t.maker_auth.digest for t in taker.trades] == [first.digest, last.digest]
+    assert not world.book.series[s].ask_prices and not world.book.series[s].asks
+
+
+def test_a_level_whose_live_orders_all_left_is_deleted(world: World) -> None:
+    _, front = place(world, A, Side.SELL, 150, 100)
+    _, back = place(world, B, Side.SELL, 150, 100)
+    place(world, C, Side.SELL, 151, 100)
+    for account, result, n in ((B, back, 1), (A, front, 2)):
+        c = cancel(account, result.digest, nonce_=5000 + n)
+        process_cancel(world.book, c, signed(c, account), T)
+    series_book = world.book.series[world.series[0]]
+    assert series_book.ask_prices == [px(151)] and list(series_book.asks) == [px(151)]
+    assert get_best_ask(world.book, world.series[0], T) == px(151)
+
+
+def test_a_stale_plan_is_refused_before_anything_changes(world: World) -> None:
+    place(world, A, Side.SELL, 150, 100)
+    first = order(world, B, Side.BUY, px(150), 100)
+    signed_first = verify_signed(DOMAIN, first, signed(first, B), B)
+    stale = get_match_plan(world.book, signed_first,
+                           validate_order(world.book, signed_first, T), T)
+    place(world, C, Side.BUY, 150, 100)
+    before = snapshot(world)
+    with pytest.raises(Overfill):
+        apply_match_plan(world.book, signed_first, stale, T)
+    assert snapshot(world) == before and not is_nonce_used(world.book.nonces.get(B, {}), first.nonce)
+
+
+def test_makers_hit_in_one_match_are_risk_checked_cumulatively(world: World) -> None:
+    world.portfolios.balances[A] = 14_000 * USDC  # one short call needs 7,000 - premium
+    place(world, A, Side.SELL, 150, 100)
+    place(world, A, Side.SELL, 151, 100)
+    place(world, B, Side.SELL, 152, 100)
+    process_withdrawal(world.portfolios, A, Amount(6_000 * USDC))  # now carries just one
+    _, result = place(world, C, Side.BUY, 152, 300)
+    assert [t.maker for t in result.trades] == [A, B]
+    assert [r.reason for r in result.removed] == [CloseReason.INSUFFICIENT_COLLATERAL]
+    assert get_balance(world.portfolios, A) >= get_requirement(world.portfolios, A)
+
+
+def test_stale_hashes_are_compacted_away(world: World) -> None:
+    _, front = place(world, A, Side.SELL, 150, 100)
+    behind = [place(world, B, Side.SELL, 150, 100)[1] for _ in range(80)]
+    for i, result in enumerate(behind[:-1]):
+        c = cancel(B, result.digest, nonce_=70_000 + i)
+        process_cancel(world.book, c, signed(c, B), T)
+    series_book = world.book.series[world.series[0]]
+    queue = series_book.asks[px(150)]
+    assert len(queue) < 80 and queue[0] == front.digest  # compacted at least once
+    assert series_book.stale == sum(d not in world.book.resting for d in queue)
+    assert get_depth(world.book, world.series[0], Side.SELL, T) == ((px(150), 200),)
+    _, taker = place(world, C, Side.BUY, 150, 200)
+    assert [t.maker_auth.digest for t in taker.trades] == [front.digest, behind[-1].digest]
+    assert not series_book.asks and series_book.stale == 0
