@@ -50,6 +50,7 @@ from clearhouse.messages import (
 )
 from clearhouse.messages.eip712 import keccak256
 from clearhouse.params import load_params
+from clearhouse.sim.market_scenario import run_market_scenario
 from clearhouse.sim.oracle_scenario import run_oracle_scenario
 from clearhouse.types import Address, Amount, ChainId, Digest, Nonce, Price, Quantity, Timestamp
 
@@ -209,6 +210,7 @@ def run_demo(chain_target: str = "inprocess", out_dir: Path = Path("out/demo"),
     log(f"Merkle: claims root 0x{claims.root.hex()[:16]}… proof verified on-chain: {ok_claim}; "
         f"state root 0x{state.root.hex()[:16]}… proof verified on-chain: {ok_sparse}")
 
+    market = run_market_scenario(domain, chain.accounts[1:7], now, log)
     oracle = run_oracle_scenario(chain, log)
 
     summary: dict[str, Any] = {
@@ -220,6 +222,7 @@ def run_demo(chain_target: str = "inprocess", out_dir: Path = Path("out/demo"),
         "batch_verified": sum(v.ok for v in verdicts),
         "bad_signatures_refused": len(rejections),
         "merkle_proofs_verified_onchain": int(bool(ok_claim)) + int(bool(ok_sparse)),
+        **{k: market[k] for k in ("rfqs", "rfq_quotes", "rfq_fills", "book_trades")},
         **{k: oracle[k] for k in ("oracle_rounds", "equivocations_slashed", "disputes_arbitrated",
                                   "settlement_price")},
     }

@@ -20,6 +20,8 @@ def _check(summary: dict[str, object]) -> None:
     assert summary["bad_signatures_refused"] == 5
     assert summary["merkle_proofs_verified_onchain"] == 2
     assert summary["batch_verified"] == 2000
+    assert (summary["rfqs"], summary["rfq_fills"]) == (1, 1)
+    assert summary["rfq_quotes"] >= 3 and summary["book_trades"] >= 3
     assert summary["oracle_rounds"] >= 10
     assert summary["equivocations_slashed"] == 1
     assert summary["disputes_arbitrated"] == 1
