@@ -11,17 +11,10 @@ challenge transaction must fit in.
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import replace
 from typing import Any
 
 from benchmarks._common import ROOT, write_result
-
-# The signed-operation builders live with the tests (fixed keys, RFC 6979 signatures).
-sys.path.insert(0, str(ROOT / "tests"))
-
-from settlement_world import E1, E2, NOW, USDC, deposit, make_ctx, px, rfq_fill, trade
-
 from clearhouse.chain import Contract, InProcessChain
 from clearhouse.market.instruments import OptionKind
 from clearhouse.params import load_params
@@ -48,6 +41,19 @@ from clearhouse.settlement import (
 )
 from clearhouse.settlement.state import encode_counters
 from clearhouse.settlement.witness import encode_operation_witness
+
+# The signed-operation builders live with the tests (fixed keys, RFC 6979 signatures).
+from clearhouse.sim.settlement_world import (
+    E1,
+    E2,
+    NOW,
+    USDC,
+    deposit,
+    make_ctx,
+    px,
+    rfq_fill,
+    trade,
+)
 from clearhouse.types import Price, Timestamp
 
 BLOCK_GAS = 30_000_000

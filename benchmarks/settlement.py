@@ -10,13 +10,6 @@ per trade is ``(post gas + finalize gas) / trades``. Figures are receipts' ``gas
 from __future__ import annotations
 
 import statistics
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from settlement_chain import T_FORCE, WINDOW, Posted, SettlementSystem, deploy
-from settlement_world import ADDRESSES, E1, KEYS, NOW, STRIKE, deposit, px, trade, withdrawal
 
 from benchmarks._common import write_result
 from clearhouse.chain import RpcChain
@@ -33,6 +26,18 @@ from clearhouse.settlement import (
     compute_series_id_of,
     encode_account,
     get_account_proof,
+)
+from clearhouse.sim.settlement_chain import T_FORCE, WINDOW, Posted, SettlementSystem, deploy
+from clearhouse.sim.settlement_world import (
+    ADDRESSES,
+    E1,
+    KEYS,
+    NOW,
+    STRIKE,
+    deposit,
+    px,
+    trade,
+    withdrawal,
 )
 from clearhouse.types import AccountId, Address, ChainId, Nonce, Quantity, Timestamp
 

@@ -11,17 +11,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from settlement_chain import (
-    BOND,
-    REWARD_BPS,
-    T_FORCE,
-    USDC,
-    WINDOW,
-    SettlementSystem,
-    deploy,
-    forge,
-)
-from settlement_world import NOW, deposit, make_ctx, px, trade, withdrawal
 
 from clearhouse.chain import Chain
 from clearhouse.errors import ContractRevert
@@ -36,6 +25,17 @@ from clearhouse.settlement import (
     encode_header,
     get_account_proof,
 )
+from clearhouse.sim.settlement_chain import (
+    BOND,
+    REWARD_BPS,
+    T_FORCE,
+    USDC,
+    WINDOW,
+    SettlementSystem,
+    deploy,
+    forge,
+)
+from clearhouse.sim.settlement_world import NOW, deposit, make_ctx, px, trade, withdrawal
 from clearhouse.types import AccountId, Address, Amount, BatchNumber, Timestamp
 
 COORD = 0
@@ -273,7 +273,7 @@ def test_served_forced_withdrawal_is_paid_and_prevents_freeze(system: Settlement
     built = build_batch(s.state, [QueuedForcedWithdrawal(AccountId(2), Address(s.users[2].address),
                                                          Amount(300 * USDC))],
                         make_ctx(NOW), {}, number=BatchNumber(2), k=4)
-    from settlement_chain import Posted
+    from clearhouse.sim.settlement_chain import Posted
 
     from clearhouse.settlement import encode_ops_data
     posted = Posted(built.result, encode_header(built.result.header), encode_ops_data(built.windows))
@@ -382,7 +382,7 @@ def test_reentrant_token_cannot_claim_twice(chain: Chain) -> None:
 
 
 def test_withdrawal_signed_for_another_chain_is_refused_by_the_spec() -> None:
-    from settlement_world import DOMAIN, KEYS
+    from clearhouse.sim.settlement_world import DOMAIN, KEYS
 
     from clearhouse.errors import SettlementError
     from clearhouse.messages import sign
@@ -456,7 +456,7 @@ def test_wrong_withdrawals_root_is_proven(system: SettlementSystem) -> None:
     with pytest.raises(ContractRevert, match="settlement: payouts are correct"):
         s.settlement.transact("challenge_payouts", 2, honest.header, honest.ops_data, order)
     # batch 3: the coordinator adds a payout to itself that no operation makes
-    from settlement_chain import Posted
+    from clearhouse.sim.settlement_chain import Posted
 
     from clearhouse.settlement import Payout, compute_withdrawals_root
     built = s.build([withdrawal(1, 5, nonce=9005)])

@@ -15,19 +15,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from settlement_world import (
-    E1,
-    E2,
-    NOW,
-    STRIKE,
-    USDC,
-    deposit,
-    make_ctx,
-    order_terms,
-    px,
-    trade,
-    withdrawal,
-)
 
 from clearhouse.chain import Chain, Contract, InProcessChain
 from clearhouse.errors import ContractRevert, SettlementError
@@ -51,6 +38,19 @@ from clearhouse.settlement import (
     verify_window,
 )
 from clearhouse.settlement.witness import WindowWitness, encode_operation_witness
+from clearhouse.sim.settlement_world import (
+    E1,
+    E2,
+    NOW,
+    STRIKE,
+    USDC,
+    deposit,
+    make_ctx,
+    order_terms,
+    px,
+    trade,
+    withdrawal,
+)
 from clearhouse.types import Amount, Price, Quantity, Timestamp
 
 VECTORS: dict[str, Any] = json.loads(

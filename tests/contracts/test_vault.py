@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from settlement_chain import USDC, SettlementSystem, deploy
 
 from clearhouse.chain import Chain
 from clearhouse.errors import ContractRevert
 from clearhouse.merkle.hashing import ZERO_DIGEST
 from clearhouse.settlement.state import compute_deposit_hash, compute_forced_hash
+from clearhouse.sim.settlement_chain import USDC, SettlementSystem, deploy
 from clearhouse.types import AccountId, Address, Amount, Digest
 
 

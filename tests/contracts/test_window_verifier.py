@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from settlement_world import DOMAIN, E1, E2, NOW, make_ctx
 
 from clearhouse.chain import Chain, Contract, InProcessChain
 from clearhouse.errors import ContractRevert
@@ -34,6 +33,7 @@ from clearhouse.settlement import (
 from clearhouse.settlement.header import BatchHeader
 from clearhouse.settlement.state import encode_counters
 from clearhouse.settlement.witness import encode_operation_witness
+from clearhouse.sim.settlement_world import DOMAIN, E1, E2, NOW, make_ctx
 from clearhouse.types import Digest
 
 K = 4

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 from hypothesis import given
 from hypothesis import strategies as st
-from market_world import ADDRESSES, NOW, cancel, make_world, px, signed
 
 from clearhouse.errors import ClearhouseError
 from clearhouse.market.book import Book, get_remaining, process_cancel, process_order
 from clearhouse.market.collateral import PositionDelta
 from clearhouse.messages import Order, Side, TimeInForce
+from clearhouse.sim.market_world import ADDRESSES, NOW, cancel, make_world, px, signed
 from clearhouse.types import Address, Digest, Nonce, Quantity, Timestamp
 
 T = Timestamp(NOW)

@@ -14,7 +14,6 @@ from __future__ import annotations
 from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-from market_world import ADDRESSES, DOMAIN, NOW, USDC, cancel, make_world, px, signed
 
 from clearhouse.errors import ClearhouseError, QuoteFaded
 from clearhouse.market.book import (
@@ -34,6 +33,7 @@ from clearhouse.market.rfq import (
 )
 from clearhouse.market.trades import Trade, is_trade_authorised, verify_signed
 from clearhouse.messages import RFQ, Accept, Leg, Order, Quote, QuoteLeg, Side, TimeInForce
+from clearhouse.sim.market_world import ADDRESSES, DOMAIN, NOW, USDC, cancel, make_world, px, signed
 from clearhouse.types import Address, Amount, Digest, Nonce, Quantity, Timestamp
 
 ACCOUNTS = ADDRESSES[:4]

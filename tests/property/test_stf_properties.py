@@ -25,23 +25,6 @@ from dataclasses import dataclass, field, replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from settlement_world import (
-    ADDRESSES,
-    DOMAIN,
-    E1,
-    E2,
-    EXPIRY,
-    KEYS,
-    NOW,
-    USDC,
-    deposit,
-    leg,
-    make_ctx,
-    order_terms,
-    px,
-    rfq_fill,
-    trade,
-)
 
 from clearhouse.errors import SettlementError
 from clearhouse.market.instruments import OptionKind, compute_intrinsic_value
@@ -81,6 +64,23 @@ from clearhouse.settlement import (
     verify_window,
 )
 from clearhouse.settlement.stf import BatchRun, compute_settlement_price
+from clearhouse.sim.settlement_world import (
+    ADDRESSES,
+    DOMAIN,
+    E1,
+    E2,
+    EXPIRY,
+    KEYS,
+    NOW,
+    USDC,
+    deposit,
+    leg,
+    make_ctx,
+    order_terms,
+    px,
+    rfq_fill,
+    trade,
+)
 from clearhouse.types import (
     AccountId,
     Address,

@@ -8,19 +8,6 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 import pytest
-from market_world import (
-    ADDRESSES,
-    DOMAIN,
-    EXPIRY,
-    NOW,
-    USDC,
-    World,
-    cancel,
-    make_world,
-    order,
-    px,
-    signed,
-)
 
 from clearhouse.errors import (
     ClearhouseError,
@@ -78,6 +65,19 @@ from clearhouse.market.trades import (
     verify_signed,
 )
 from clearhouse.messages import Order, Side, TimeInForce, is_nonce_used
+from clearhouse.sim.market_world import (
+    ADDRESSES,
+    DOMAIN,
+    EXPIRY,
+    NOW,
+    USDC,
+    World,
+    cancel,
+    make_world,
+    order,
+    px,
+    signed,
+)
 from clearhouse.types import Address, Amount, Price, Quantity, SeriesId, Timestamp
 
 A, B, C, D = ADDRESSES[:4]

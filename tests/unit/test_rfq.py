@@ -7,20 +7,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import pytest
-from market_world import (
-    ADDRESSES,
-    DOMAIN,
-    NOW,
-    USDC,
-    World,
-    accept,
-    cancel,
-    make_world,
-    px,
-    quote,
-    rfq,
-    signed,
-)
 
 from clearhouse.errors import (
     AcceptExpired,
@@ -62,6 +48,20 @@ from clearhouse.market.rfq import (
 )
 from clearhouse.market.trades import FadeReason, Signed, is_trade_authorised, verify_signed
 from clearhouse.messages import RFQ, Accept, Quote, Side
+from clearhouse.sim.market_world import (
+    ADDRESSES,
+    DOMAIN,
+    NOW,
+    USDC,
+    World,
+    accept,
+    cancel,
+    make_world,
+    px,
+    quote,
+    rfq,
+    signed,
+)
 from clearhouse.types import Address, Amount, Digest, Price, Quantity, SeriesId, Timestamp
 
 TAKER, M1, M2, M3 = ADDRESSES[:4]

@@ -17,27 +17,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from settlement_world import (
-    ADDRESSES,
-    CAP,
-    DOMAIN,
-    E1,
-    E2,
-    EXPIRY,
-    NOW,
-    STRIKE,
-    USDC,
-    cancel,
-    deposit,
-    leg,
-    make_ctx,
-    order_terms,
-    px,
-    rfq_fill,
-    trade,
-    withdrawal,
-)
-
 from clearhouse.errors import SettlementError
 from clearhouse.market.instruments import OptionKind
 from clearhouse.merkle.sparse_multi import MultiCompactProof
@@ -89,6 +68,26 @@ from clearhouse.settlement import (
 )
 from clearhouse.settlement.header import HEADER_FIXED_SIZE
 from clearhouse.settlement.state import MAX_UINT128
+from clearhouse.sim.settlement_world import (
+    ADDRESSES,
+    CAP,
+    DOMAIN,
+    E1,
+    E2,
+    EXPIRY,
+    NOW,
+    STRIKE,
+    USDC,
+    cancel,
+    deposit,
+    leg,
+    make_ctx,
+    order_terms,
+    px,
+    rfq_fill,
+    trade,
+    withdrawal,
+)
 from clearhouse.types import (
     AccountId,
     Amount,

@@ -7,39 +7,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from market_world import (
-    World,
-    accept,
-    make_world,
-    order,
-    quote,
-    rfq,
-    signed,
-)
-from settlement_world import (
-    ADDRESSES,
-    CAP,
-    CTX,
-    DOMAIN,
-    E1,
-    E2,
-    EXPIRY,
-    KEYS,
-    NOW,
-    STRIKE,
-    UNIT,
-    USDC,
-    cancel,
-    deposit,
-    funded,
-    leg,
-    make_ctx,
-    order_terms,
-    px,
-    rfq_fill,
-    trade,
-    withdrawal,
-)
 
 from clearhouse.errors import (
     AmountOverflow,
@@ -146,6 +113,39 @@ from clearhouse.settlement import (
     verify_window,
 )
 from clearhouse.settlement.state import compute_deposit_hash, compute_forced_hash
+from clearhouse.sim.market_world import (
+    World,
+    accept,
+    make_world,
+    order,
+    quote,
+    rfq,
+    signed,
+)
+from clearhouse.sim.settlement_world import (
+    ADDRESSES,
+    CAP,
+    CTX,
+    DOMAIN,
+    E1,
+    E2,
+    EXPIRY,
+    KEYS,
+    NOW,
+    STRIKE,
+    UNIT,
+    USDC,
+    cancel,
+    deposit,
+    funded,
+    leg,
+    make_ctx,
+    order_terms,
+    px,
+    rfq_fill,
+    trade,
+    withdrawal,
+)
 from clearhouse.types import (
     AccountId,
     Amount,

@@ -1,14 +1,12 @@
 """A settlement context, funded accounts and builders of signed operations for the STF tests.
 
-``tests/`` is on ``sys.path``, so tests import this as ``settlement_world``. Accounts are the
+Shared by the tests and the benchmarks. Accounts are the
 market world's keys; account id ``i`` belongs to ``ADDRESSES[i]`` (id 0 is the fee account).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-
-from market_world import ADDRESSES, CAP, DOMAIN, EXPIRY, KEYS, LATER, NOW, PAIR, UNIT, USDC
 
 from clearhouse.market.instruments import OptionKind
 from clearhouse.messages import (
@@ -43,6 +41,18 @@ from clearhouse.settlement import (
     compute_genesis_state,
     compute_series_id_of,
 )
+from clearhouse.sim.market_world import (
+    ADDRESSES,
+    CAP,
+    DOMAIN,
+    EXPIRY,
+    KEYS,
+    LATER,
+    NOW,
+    PAIR,
+    UNIT,
+    USDC,
+)
 from clearhouse.types import (
     AccountId,
     Address,
@@ -69,7 +79,7 @@ STRIKE = Price(3000 * USDC)
 FEE_BPS = BasisPoints(100)
 
 
-def make_ctx(timestamp: int = NOW, *, prices: dict[ExpiryId, int] | None = None,
+def make_ctx(timestamp: int = NOW, *, prices: dict[ExpiryId, Price] | None = None,
              max_positions: int | None = None, k: int | None = None) -> SettlementContext:
     """The tests' context: both expiries listed (with settlement prices if given), 1 % max fee."""
     expiries = [replace(e, settlement_price=None if prices is None else prices.get(e.expiry_id))

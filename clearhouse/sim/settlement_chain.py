@@ -1,6 +1,6 @@
 """Vault + Settlement deployed on a test chain, driven with batches built by the Python spec.
 
-``tests/`` is on ``sys.path``: tests import this as ``settlement_chain``. Users are the settlement
+Shared by the tests and the benchmarks. Users are the settlement
 world's keys (``KEYS[i]`` owns account id ``i`` when it deposits ``i``-th); they get ether for gas.
 The coordinator is ``chain.accounts[1]``, bonded; the admin is ``chain.accounts[0]``.
 """
@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from settlement_world import KEYS, NOW, make_ctx
 
 from clearhouse.chain import Chain, Contract, Receipt
 from clearhouse.settlement import (
@@ -28,6 +27,7 @@ from clearhouse.settlement import (
 )
 from clearhouse.settlement.header import compute_payout_tree
 from clearhouse.settlement.state import STATE_ROOT_PREFIX
+from clearhouse.sim.settlement_world import KEYS, NOW, make_ctx
 from clearhouse.types import BatchNumber
 
 __all__ = ["BOND", "MIN_STAKE", "REWARD_BPS", "T_FORCE", "USDC", "WINDOW", "K", "Posted", "SettlementSystem", "deploy", "forge"]

@@ -1,7 +1,6 @@
 """A small listed market, funded accounts and signing helpers for the book and RFQ tests.
 
-``tests/`` is on ``sys.path`` (it holds the root ``conftest.py``), so tests import this as
-``market_world``.
+Shared by the tests and the benchmarks.
 """
 
 from __future__ import annotations
