@@ -273,9 +273,8 @@ def test_served_forced_withdrawal_is_paid_and_prevents_freeze(system: Settlement
     built = build_batch(s.state, [QueuedForcedWithdrawal(AccountId(2), Address(s.users[2].address),
                                                          Amount(300 * USDC))],
                         make_ctx(NOW), {}, number=BatchNumber(2), k=4)
-    from clearhouse.sim.settlement_chain import Posted
-
     from clearhouse.settlement import encode_ops_data
+    from clearhouse.sim.settlement_chain import Posted
     posted = Posted(built.result, encode_header(built.result.header), encode_ops_data(built.windows))
     s.post_raw(posted)
     s.chain.time_travel(T_FORCE)
@@ -382,12 +381,11 @@ def test_reentrant_token_cannot_claim_twice(chain: Chain) -> None:
 
 
 def test_withdrawal_signed_for_another_chain_is_refused_by_the_spec() -> None:
-    from clearhouse.sim.settlement_world import DOMAIN, KEYS
-
     from clearhouse.errors import SettlementError
     from clearhouse.messages import sign
     from clearhouse.messages.domain import Domain
     from clearhouse.settlement import apply_batch, compute_genesis_state
+    from clearhouse.sim.settlement_world import DOMAIN, KEYS
     from clearhouse.types import ChainId, Nonce
     other = Domain(DOMAIN.name, DOMAIN.version, ChainId(1), DOMAIN.verifying_contract)
     state = apply_batch(compute_genesis_state(), [deposit(0, 10), TickOp(Timestamp(NOW))], make_ctx()).state
@@ -456,9 +454,8 @@ def test_wrong_withdrawals_root_is_proven(system: SettlementSystem) -> None:
     with pytest.raises(ContractRevert, match="settlement: payouts are correct"):
         s.settlement.transact("challenge_payouts", 2, honest.header, honest.ops_data, order)
     # batch 3: the coordinator adds a payout to itself that no operation makes
-    from clearhouse.sim.settlement_chain import Posted
-
     from clearhouse.settlement import Payout, compute_withdrawals_root
+    from clearhouse.sim.settlement_chain import Posted
     built = s.build([withdrawal(1, 5, nonce=9005)])
     payouts = (*built.result.payouts, Payout(Address(s.coordinator.address), Amount(10_000 * USDC)))
     header = replace(built.result.header, withdrawal_count=2,
