@@ -16,7 +16,7 @@ from eth_utils import to_canonical_address
 
 from clearhouse.disputes.config import BPS
 from clearhouse.errors import CommitmentMismatch, DuplicateAction, MalformedMessage, OutsideWindow
-from clearhouse.messages.eip712 import keccak256
+from clearhouse.messages.keccak import keccak256
 from clearhouse.types import Address, Amount, BasisPoints, Digest, Timestamp
 
 __all__ = [

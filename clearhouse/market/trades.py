@@ -14,9 +14,8 @@ from typing import Generic, TypeVar
 
 from clearhouse.market.collateral import PositionDelta
 from clearhouse.messages import RFQ, Accept, Cancel, Domain, Order, Quote, Side
-from clearhouse.messages.eip712 import keccak256
 from clearhouse.messages.fast import compute_message_digest
-from clearhouse.messages.keccak import keccak256 as _lean_keccak256
+from clearhouse.messages.keccak import keccak256
 from clearhouse.messages.signing import verify_digest
 from clearhouse.types import Address, Amount, Digest, Price, Quantity, SeriesId, Timestamp
 
@@ -142,7 +141,7 @@ def compute_book_fill_id(taker: Digest, maker: Digest, maker_filled_before: Quan
     """A book fill's id: unique because the maker's cumulative fill grows with every fill.
 
     Hashed with the fast path's lean Keccak binding (one per book fill; equal to the public one)."""
-    return Digest(_lean_keccak256(_FILL_TAG + taker + maker + maker_filled_before.to_bytes(32, "big")))
+    return Digest(keccak256(_FILL_TAG + taker + maker + maker_filled_before.to_bytes(32, "big")))
 
 
 def compute_trade_flows(trades: Sequence[Trade], account: Address

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from Crypto.Hash import keccak as _public
+
+from clearhouse.types import Digest
 
 __all__ = ["LEAN", "keccak256"]
 
@@ -59,5 +61,6 @@ def _bind_lean() -> Callable[[bytes], bytes] | None:
 _LEAN = _bind_lean()
 LEAN: Final = _LEAN is not None
 """Whether the lean binding passed its self-check (else :func:`keccak256` is the public API)."""
-keccak256: Final[Callable[[bytes], bytes]] = _LEAN or _public_keccak
-"""Keccak-256 of ``data`` (32 bytes)."""
+# typed as returning a Digest: both implementations return exactly 32 bytes
+keccak256: Final[Callable[[bytes], Digest]] = cast(Callable[[bytes], Digest], _LEAN or _public_keccak)
+"""Keccak-256 of ``data`` (32 bytes): the one hash every rule module uses outside the reference encoder."""

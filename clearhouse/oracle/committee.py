@@ -17,7 +17,7 @@ from coincurve import PrivateKey
 from clearhouse.errors import ClearhouseError, InsufficientQuorum
 from clearhouse.messages import Domain
 from clearhouse.messages.checks import compute_checksum_address
-from clearhouse.messages.eip712 import keccak256
+from clearhouse.messages.keccak import keccak256
 from clearhouse.oracle.config import Committee, FeedConfig, HubParams, get_leader, get_member_index
 from clearhouse.oracle.observations import (
     SignedObservation,

@@ -13,7 +13,7 @@ from typing import Final
 
 from clearhouse.errors import InvalidCommittee, NotAMember
 from clearhouse.messages.checks import check_address
-from clearhouse.messages.eip712 import keccak256
+from clearhouse.messages.keccak import keccak256
 from clearhouse.types import Address, Amount, BasisPoints, Digest, FeedId, Price, RoundId, Seconds
 
 __all__ = [

@@ -42,8 +42,8 @@ from clearhouse.errors import (
 )
 from clearhouse.messages import Domain, Observation, compute_observation_digest
 from clearhouse.messages.checks import compute_checksum_address
-from clearhouse.messages.eip712 import keccak256
 from clearhouse.messages.fast import recover_address_bytes
+from clearhouse.messages.keccak import keccak256
 from clearhouse.oracle.config import (
     BPS,
     Committee,

@@ -32,8 +32,8 @@ from clearhouse.errors import (
 )
 from clearhouse.messages import Domain, Observation, compute_observation_digest, sign_digest
 from clearhouse.messages.checks import compute_checksum_address
-from clearhouse.messages.eip712 import keccak256
 from clearhouse.messages.fast import REASON_EXPIRED, recover_address_bytes
+from clearhouse.messages.keccak import keccak256
 from clearhouse.oracle.config import (
     BPS,
     MAX_PRICE,

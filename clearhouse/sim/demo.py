@@ -48,7 +48,7 @@ from clearhouse.messages import (
     verify,
     verify_batch,
 )
-from clearhouse.messages.eip712 import keccak256
+from clearhouse.messages.keccak import keccak256
 from clearhouse.params import load_params
 from clearhouse.sim.market_scenario import run_market_scenario
 from clearhouse.sim.oracle_scenario import run_oracle_scenario

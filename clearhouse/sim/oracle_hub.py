@@ -18,7 +18,7 @@ from eth_account.signers.local import LocalAccount
 from clearhouse.chain import Chain, Contract, Receipt
 from clearhouse.disputes import DisputeParams, Role, compute_vote_commitment
 from clearhouse.messages import Domain
-from clearhouse.messages.eip712 import keccak256
+from clearhouse.messages.keccak import keccak256
 from clearhouse.oracle import (
     Committee,
     EquivocationProof,
