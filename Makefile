@@ -8,7 +8,7 @@ JS := tools/js
 ANVIL := $(JS)/node_modules/.bin/anvil
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench lint typecheck setup setup-js clean devnet help
+.PHONY: demo test bench lint typecheck setup setup-js setup-browser clean devnet help
 
 help:
 	@echo "make demo   - run the end-to-end demo (in-process chain, SQLite)"
@@ -32,11 +32,14 @@ $(VENV)/.bench-installed: $(VENV)/.installed benchmarks/requirements.txt
 
 setup: $(VENV)/.installed
 setup-js: $(ANVIL)
+# Debian's Chromium for the dashboard's browser tests (apt-get when missing).
+setup-browser:
+	@tools/chromium.sh >/dev/null
 
 demo: setup
 	$(VENV)/bin/clearhouse demo
 
-test: setup setup-js lint
+test: setup setup-js setup-browser lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: setup $(VENV)/.bench-installed
