@@ -1,0 +1,290 @@
+// clearhouse dashboard: one page, hash routes, data from the node's public API.
+// No framework and no build step: the node serves these files as they are.
+"use strict";
+
+const API = {
+  overview: "/v1/views/overview",
+  series: "/v1/series",
+  book: (id) => `/v1/book/${encodeURIComponent(id)}`,
+  rfqs: "/v1/rfqs",
+  trades: "/v1/trades",
+  batches: "/v1/batches",
+  account: (a) => `/v1/accounts/${encodeURIComponent(a)}`,
+  oracle: "/v1/views/oracle",
+  disputes: "/v1/views/disputes",
+  stake: "/v1/views/stake",
+  trust: "/v1/views/trust",
+};
+const REFRESH_MS = 5000;
+
+const $main = document.getElementById("main");
+let timer = null;
+let pending = null;
+
+// --- helpers -------------------------------------------------------------------------------
+
+function esc(value) {
+  return String(value ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+}
+
+async function getJSON(path) {
+  const response = await fetch(path, { headers: { Accept: "application/json" } });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const why = body.code ? `${body.code}${body.field ? ` (${body.field})` : ""}: ${body.message || ""}` : response.statusText;
+    throw new Error(`${path}: ${response.status} ${why}`);
+  }
+  return body;
+}
+
+function short(hex, n = 6) {
+  const s = String(hex ?? "");
+  return s.length > 2 * n + 2 ? `${s.slice(0, n + 2)}…${s.slice(-n)}` : s;
+}
+
+function time(seconds) {
+  if (seconds === null || seconds === undefined || seconds === "") return "";
+  return new Date(Number(seconds) * 1000).toISOString().replace("T", " ").slice(0, 19);
+}
+
+function duration(seconds) {
+  const s = Number(seconds);
+  if (!Number.isFinite(s)) return "";
+  if (s >= 86400) return `${(s / 86400).toFixed(1)} d`;
+  if (s >= 3600) return `${(s / 3600).toFixed(1)} h`;
+  if (s >= 60) return `${(s / 60).toFixed(0)} min`;
+  return `${s} s`;
+}
+
+function tag(text) {
+  return `<span class="tag ${esc(String(text).toLowerCase())}">${esc(text)}</span>`;
+}
+
+function cards(items) {
+  return `<div class="cards">${items.map(([label, value, id]) =>
+    `<div class="card"><div class="label">${esc(label)}</div><div class="value"${id ? ` data-key="${esc(id)}"` : ""}>${esc(value)}</div></div>`).join("")}</div>`;
+}
+
+// columns: [header, (row) => html, "num"?]
+function table(rows, columns, empty = "Nothing yet.") {
+  if (!rows || rows.length === 0) return `<div class="empty">${esc(empty)}</div>`;
+  const head = columns.map(([h, , cls]) => `<th class="${cls || ""}">${esc(h)}</th>`).join("");
+  const body = rows.map((r) => `<tr>${columns.map(([, f, cls]) => `<td class="${cls || ""}">${f(r)}</td>`).join("")}</tr>`).join("");
+  return `<table><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
+}
+
+function lineChart(points, { invalid = () => false } = {}) {
+  if (points.length === 0) return `<div class="empty">No rounds yet.</div>`;
+  const W = 720, H = 220, P = 28, L = 64;
+  const xs = points.map((p) => p[0]), ys = points.map((p) => p[1]);
+  const x0 = Math.min(...xs), x1 = Math.max(...xs) || x0 + 1;
+  let y0 = Math.min(...ys), y1 = Math.max(...ys);
+  if (y0 === y1) { y0 -= 1; y1 += 1; }
+  const sx = (x) => L + ((x - x0) / (x1 - x0 || 1)) * (W - L - P);
+  const sy = (y) => H - P - ((y - y0) / (y1 - y0)) * (H - 2 * P);
+  const path = points.map((p, i) => `${i ? "L" : "M"}${sx(p[0]).toFixed(1)},${sy(p[1]).toFixed(1)}`).join("");
+  const grid = [y0, (y0 + y1) / 2, y1].map((y) =>
+    `<line class="grid" x1="${L}" x2="${W - P}" y1="${sy(y)}" y2="${sy(y)}"/><text x="${L - 6}" y="${sy(y) + 4}" text-anchor="end">${y.toFixed(2)}</text>`).join("");
+  const dots = points.map((p, i) => `<circle class="dot${invalid(i) ? " invalid" : ""}" cx="${sx(p[0])}" cy="${sy(p[1])}" r="2.5"/>`).join("");
+  return `<svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-label="price chart">${grid}<path class="line" d="${path}"/>${dots}` +
+    `<text x="${L}" y="${H - 6}">${esc(time(x0))}</text><text x="${W - P}" y="${H - 6}" text-anchor="end">${esc(time(x1))}</text></svg>`;
+}
+
+// --- pages ---------------------------------------------------------------------------------
+
+const pages = {
+  async overview() {
+    const v = await getJSON(API.overview);
+    return `<h1>Overview</h1>${cards(v.cards.map((c) => [c.label, c.value, c.key]))}
+      <h2>Latest batches</h2>${batchTable(v.batches || [])}
+      <h2>Latest trades</h2>${tradeTable(v.trades || [])}`;
+  },
+
+  async markets(params) {
+    const series = await getJSON(API.series);
+    const selected = params.get("series") || (series[0] && series[0].series_id);
+    let book = "";
+    if (selected) {
+      const b = await getJSON(API.book(selected));
+      const side = (levels, cls) => table(levels, [
+        ["price", (l) => `<span class="${cls}">${esc(l.price)}</span>`, "num"],
+        ["quantity", (l) => esc(l.quantity), "num"],
+        ["orders", (l) => esc(l.orders ?? ""), "num"],
+      ], "No orders.");
+      book = `<h2>Book ${esc(b.name || selected)}</h2><div class="split"><div><h2>Bids</h2>${side(b.bids, "bid")}</div><div><h2>Asks</h2>${side(b.asks, "ask")}</div></div>`;
+    }
+    return `<h1>Markets</h1>${table(series, [
+      ["series", (s) => `<a href="#/markets?series=${encodeURIComponent(s.series_id)}">${esc(s.name)}</a>`],
+      ["expiry", (s) => esc(time(s.expiry))],
+      ["strike", (s) => esc(s.strike), "num"],
+      ["kind", (s) => esc(s.kind)],
+      ["best bid", (s) => `<span class="bid">${esc(s.best_bid ?? "")}</span>`, "num"],
+      ["best ask", (s) => `<span class="ask">${esc(s.best_ask ?? "")}</span>`, "num"],
+    ], "No series listed.")}${book}`;
+  },
+
+  async rfqs() {
+    const v = await getJSON(API.rfqs);
+    return `<h1>RFQs and quotes</h1>${table(v, [
+      ["rfq", (r) => `<span class="mono">${esc(short(r.digest))}</span>`],
+      ["taker", (r) => `<span class="mono">${esc(short(r.taker))}</span>`],
+      ["legs", (r) => esc((r.legs || []).map((l) => `${l.ratio}× ${l.name || short(l.series_id)}`).join(", "))],
+      ["size", (r) => esc(r.size), "num"],
+      ["quotes", (r) => esc((r.quotes || []).length), "num"],
+      ["best quote", (r) => esc(r.best_quote ?? ""), "num"],
+      ["status", (r) => tag(r.status)],
+      ["expires", (r) => esc(time(r.expiry))],
+    ], "No RFQs.")}`;
+  },
+
+  async trades() {
+    return `<h1>Trades</h1>${tradeTable(await getJSON(API.trades))}`;
+  },
+
+  async batches() {
+    return `<h1>Batches</h1>${batchTable(await getJSON(API.batches))}`;
+  },
+
+  async oracle() {
+    const v = await getJSON(API.oracle);
+    if (!v.feeds || v.feeds.length === 0) return `<h1>Oracle feeds</h1><div class="empty">No feeds configured.</div>`;
+    return `<h1>Oracle feeds</h1>` + v.feeds.map((f) => `
+      <h2>${esc(f.pair)} <span class="tag">n = ${esc(f.committee_size)}, f = ${esc(f.f)}</span></h2>
+      ${cards([["latest price", f.latest_price ?? "–"], ["rounds", f.rounds.length], ["disputed", f.rounds.filter((r) => r.disputed).length], ["invalid", f.rounds.filter((r) => r.invalid).length]])}
+      ${lineChart(f.rounds.map((r) => [Number(r.timestamp), Number(r.price)]), { invalid: (i) => f.rounds[i].invalid })}
+      ${table(f.rounds.slice(-10).reverse(), [
+        ["round", (r) => esc(r.round), "num"],
+        ["price", (r) => esc(r.price), "num"],
+        ["time", (r) => esc(time(r.timestamp))],
+        ["kind", (r) => esc(r.optimistic ? "optimistic" : "verified")],
+        ["status", (r) => tag(r.invalid ? "invalid" : r.disputed ? "disputed" : "ok")],
+      ])}`).join("");
+  },
+
+  async disputes() {
+    const v = await getJSON(API.disputes);
+    return `<h1>Disputes and arbitration</h1>${table(v.assertions, [
+      ["id", (a) => `<span class="mono">${esc(short(a.id))}</span>`],
+      ["claim", (a) => esc(a.claim)],
+      ["asserter", (a) => `<span class="mono">${esc(short(a.asserter))}</span>`],
+      ["disputer", (a) => `<span class="mono">${esc(short(a.disputer || ""))}</span>`],
+      ["bond", (a) => esc(a.bond), "num"],
+      ["phase", (a) => tag(a.phase)],
+      ["outcome", (a) => (a.outcome === null || a.outcome === undefined ? "" : tag(a.outcome ? "true" : "false"))],
+    ], "No assertions.")}`;
+  },
+
+  async accounts(params) {
+    const who = params.get("address") || "";
+    let body = "";
+    if (who) {
+      const a = await getJSON(API.account(who));
+      body = `${cards([["balance", a.balance], ["requirement", a.requirement], ["free collateral", a.free_collateral], ["positions", (a.positions || []).length]])}
+        ${a.greeks ? `<h2>Greeks</h2>${cards(Object.entries(a.greeks))}` : ""}
+        <h2>Positions</h2>${table(a.positions, [
+          ["series", (p) => esc(p.name || short(p.series_id))],
+          ["quantity", (p) => esc(p.quantity), "num"],
+        ], "No open positions.")}`;
+    }
+    return `<h1>Accounts</h1>
+      <form class="lookup" onsubmit="location.hash = '#/accounts?address=' + encodeURIComponent(this.address.value); return false;">
+        <input name="address" placeholder="0x… account address" value="${esc(who)}" aria-label="account address">
+        <button type="submit">Look up</button></form>${body}`;
+  },
+
+  async stake() {
+    const v = await getJSON(API.stake);
+    return `<h1>Stake and reputation</h1>` + v.roles.map((r) => `
+      <h2>${esc(r.role)}</h2>
+      ${cards([["stakers", r.stakers], ["total stake", r.total_stake], ["Nakamoto coefficient", r.nakamoto ?? "–"], ["HHI", r.hhi ?? "–"]])}
+      ${table(r.members, [
+        ["address", (m) => `<span class="mono">${esc(m.address)}</span>`],
+        ["stake", (m) => esc(m.stake), "num"],
+        ["share", (m) => esc(m.share), "num"],
+        ["reputation", (m) => esc(m.reputation ?? "–"), "num"],
+      ], "No stakers.")}`).join("");
+  },
+
+  async trust() {
+    const v = await getJSON(API.trust);
+    return `<h1>Who must be honest for what</h1>
+      ${cards([["time for a user to exit", duration(v.exit_time_seconds)], ["challenge window", duration(v.challenge_window_seconds)], ["bonded watchers", v.watchers ?? "–"]])}
+      ${table(v.actors, [
+        ["actor", (a) => `<strong>${esc(a.actor)}</strong>`],
+        ["does", (a) => esc(a.does)],
+        ["bonded", (a) => esc(a.bonded)],
+        ["trusted for", (a) => esc(a.trusted_for)],
+        ["live numbers", (a) => Object.entries(a.numbers || {}).map(([k, val]) => `${esc(k)}: <strong>${esc(val)}</strong>`).join("<br>")],
+      ])}`;
+  },
+};
+
+function tradeTable(rows) {
+  return table(rows, [
+    ["series", (t) => esc(t.name || short(t.series_id))],
+    ["quantity", (t) => esc(t.quantity), "num"],
+    ["price", (t) => esc(t.price), "num"],
+    ["maker", (t) => `<span class="mono">${esc(short(t.maker))}</span>`],
+    ["taker", (t) => `<span class="mono">${esc(short(t.taker))}</span>`],
+    ["source", (t) => esc(t.source || "")],
+  ], "No trades yet.");
+}
+
+function batchTable(rows) {
+  return table(rows, [
+    ["batch", (b) => esc(b.number), "num"],
+    ["status", (b) => tag(b.status)],
+    ["operations", (b) => esc(b.operations ?? ""), "num"],
+    ["trades", (b) => esc(b.trades ?? ""), "num"],
+    ["gas", (b) => esc(b.gas_used ?? ""), "num"],
+    ["gas / trade", (b) => esc(b.gas_per_trade ?? ""), "num"],
+    ["challenge window ends", (b) => esc(time(b.challenge_ends))],
+    ["state root", (b) => `<span class="mono">${esc(short(b.state_root))}</span>`],
+  ], "No batches yet.");
+}
+
+// --- router and live updates ---------------------------------------------------------------
+
+async function render() {
+  const [path, query] = (location.hash.slice(2) || "overview").split("?");
+  const page = pages[path] ? path : "overview";
+  document.querySelectorAll("#nav a").forEach((a) => a.classList.toggle("active", a.getAttribute("href") === `#/${page}`));
+  try {
+    $main.innerHTML = await pages[page](new URLSearchParams(query || ""));
+    $main.dataset.page = page;
+    $main.dataset.loaded = String(Date.now());
+  } catch (err) {
+    $main.innerHTML = `<div class="error">${esc(err.message)}</div>`;
+    $main.dataset.page = "error";
+  }
+}
+
+function schedule() {
+  clearInterval(timer);
+  timer = setInterval(() => { if (!document.hidden && !document.activeElement?.matches("input")) render(); }, REFRESH_MS);
+}
+
+function connect() {
+  const badge = document.getElementById("live");
+  let ws;
+  try {
+    ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/ws`);
+  } catch {
+    return;
+  }
+  ws.onopen = () => {
+    badge.textContent = "live"; badge.classList.add("on");
+    ws.send(JSON.stringify({ op: "subscribe", channels: ["trades", "batches", "oracle", "disputes"] }));
+  };
+  ws.onmessage = () => {
+    // Coalesce bursts of events into one redraw.
+    if (pending) return;
+    pending = setTimeout(() => { pending = null; if (!document.activeElement?.matches("input")) render(); }, 500);
+  };
+  ws.onclose = () => { badge.textContent = "offline"; badge.classList.remove("on"); setTimeout(connect, 3000); };
+}
+
+window.addEventListener("hashchange", render);
+render();
+schedule();
+connect();

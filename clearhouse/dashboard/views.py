@@ -1,0 +1,289 @@
+"""Read-only views of the chain for the dashboard, and the routes that serve them with the page.
+
+Every number is read from the contracts at request time (``ChainSource``); nothing is cached, so
+the page shows what a user would find by calling the contracts themselves. Amounts are exact
+decimal strings in whole token units (``"5000"``, ``"3021.5"``); times are unix seconds.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from clearhouse.chain import Chain, Contract
+from clearhouse.disputes.bonds import Role
+from clearhouse.incentives.metrics import (
+    compute_hhi,
+    compute_nakamoto_coefficient,
+    compute_share_bps,
+)
+
+__all__ = ["STATIC", "ChainSource", "DashboardSource", "SystemContracts", "format_units", "mount_dashboard"]
+
+STATIC = Path(__file__).parent / "static"
+"""The page, its script and its style."""
+
+MAX_ROUNDS = 200
+"""Rounds per feed the oracle view returns (the latest ones)."""
+MAX_ASSERTIONS = 50
+"""Assertions the disputes view returns (the latest ones)."""
+
+_TRUST = (
+    ("trader", "deposits; signs RFQs, quotes, orders, cancels, withdrawals", "no", "nothing"),
+    ("coordinator", "sequences and matches, posts batches, serves data and proofs", "yes (slashable)",
+     "liveness only, never safety"),
+    ("oracle member", "signs price observations; the round leader posts reports", "yes",
+     "f+1 of 3f+1 honest for safety"),
+    ("watcher", "re-executes every batch from chain data, challenges bad ones", "optional", "1-of-N honest"),
+    ("arbitrator", "votes commit-reveal on disputed assertions", "yes", "stake-weighted honest majority"),
+    ("voter", "signs governance votes", "voting power from stake", "majority, bounded by timelock + exit"),
+)
+
+
+def format_units(value: int, decimals: int) -> str:
+    """``value`` base units as an exact decimal string in whole units, without trailing zeros."""
+    sign = "-" if value < 0 else ""
+    whole, frac = divmod(abs(int(value)), 10**decimals)
+    text = f"{whole}.{frac:0{decimals}d}".rstrip("0").rstrip(".") if frac else str(whole)
+    return sign + text
+
+
+class DashboardSource(Protocol):
+    """What the view routes read; ``ChainSource`` is the real one."""
+
+    def get_overview(self) -> dict[str, Any]: ...
+    def get_oracle(self) -> dict[str, Any]: ...
+    def get_disputes(self) -> dict[str, Any]: ...
+    def get_stake(self) -> dict[str, Any]: ...
+    def get_trust(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class SystemContracts:
+    """The deployed contracts the views read; any may be absent (its view is then empty)."""
+
+    token: Contract | None = None
+    """The vault's quote token (its ``decimals`` format every amount)."""
+    vault: Contract | None = None
+    settlement: Contract | None = None
+    bonds: Contract | None = None
+    oracle_hub: Contract | None = None
+    assertions: Contract | None = None
+    feeds: Sequence[tuple[str, bytes]] = ()
+    """(pair name, feed id) of each oracle feed to show."""
+
+
+@dataclass
+class ChainSource:
+    """Dashboard views computed from the contracts at request time."""
+
+    chain: Chain
+    contracts: SystemContracts
+    market: Callable[[], Mapping[str, Any]] | None = None
+    """The node's own overview (latest batches and trades, open orders…), merged in when given."""
+    decimals: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        token = self.contracts.token
+        self.decimals = int(token.call("decimals")) if token is not None else 6
+
+    def _units(self, value: int) -> str:
+        return format_units(int(value), self.decimals)
+
+    # --- stake --------------------------------------------------------------------------------
+
+    def _stakes(self) -> dict[Role, dict[str, int]]:
+        """Current stake per role and staker: every address that ever bonded, read back now."""
+        bonds = self.contracts.bonds
+        out: dict[Role, dict[str, int]] = {role: {} for role in Role}
+        if bonds is None:
+            return out
+        seen = {(event.args["who"], int(event.args["role"]))
+                for _, event in self.chain.get_events(bonds.address) if event.name == "Bonded"}
+        for who, role in sorted(seen):
+            stake = int(bonds.call("stake_of", who, role))
+            if stake:
+                out[Role(role)][who] = stake
+        return out
+
+    def get_stake(self) -> dict[str, Any]:
+        roles = []
+        for role, stakers in self._stakes().items():
+            total = sum(stakers.values())
+            ranked = sorted(stakers.items(), key=lambda kv: (-kv[1], kv[0]))
+            roles.append({
+                "role": role.name.lower(),
+                "stakers": len(stakers),
+                "total_stake": self._units(total),
+                "nakamoto": compute_nakamoto_coefficient(stakers.values(), 5_000),
+                "hhi": compute_hhi(stakers.values()),
+                "members": [{"address": who, "stake": self._units(stake),
+                             "share": f"{compute_share_bps(stake, total) / 100:.2f} %"} for who, stake in ranked],
+            })
+        insurance = self.contracts.bonds.call("insurance_fund") if self.contracts.bonds is not None else 0
+        return {"roles": roles, "insurance_fund": self._units(int(insurance))}
+
+    # --- oracle -------------------------------------------------------------------------------
+
+    def get_oracle(self) -> dict[str, Any]:
+        hub = self.contracts.oracle_hub
+        feeds = []
+        for pair, feed_id in self.contracts.feeds if hub is not None else ():
+            assert hub is not None
+            feed = hub.call("get_feed", feed_id)
+            count = int(feed[8])
+            members = list(hub.call("members", feed_id))
+            rounds = []
+            for index in range(max(0, count - MAX_ROUNDS), count):
+                r = hub.call("round_state", feed_id, index)
+                rounds.append({"index": index, "round": int(r[0]), "price": self._units(int(r[1])),
+                               "timestamp": int(r[2]), "optimistic": bool(r[4]),
+                               "disputed": bool(r[5]), "invalid": bool(r[6])})
+            valid = [r for r in rounds if not r["invalid"]]
+            feeds.append({"pair": pair, "feed_id": "0x" + bytes(feed_id).hex(), "committee_size": len(members),
+                          "f": int(feed[5]), "members": members, "rounds": rounds,
+                          "latest_price": valid[-1]["price"] if valid else None})
+        return {"feeds": feeds}
+
+    # --- disputes -----------------------------------------------------------------------------
+
+    def get_disputes(self) -> dict[str, Any]:
+        assertions = self.contracts.assertions
+        if assertions is None:
+            return {"assertions": []}
+        count = int(assertions.call("assertion_count"))
+        now = self.chain.now()
+        out = []
+        for i in range(count, max(0, count - MAX_ASSERTIONS), -1):
+            a = assertions.call("get_assertion", i)
+            asserter, _, claim, bond, _, expires_at, disputer, dispute_id, settled, truthful = a[:10]
+            disputed = disputer != "0x0000000000000000000000000000000000000000"
+            phase = "settled" if settled else "arbitration" if disputed else \
+                "liveness" if now < int(expires_at) else "settleable"
+            out.append({"id": str(i), "claim": "0x" + bytes(claim).hex(), "asserter": asserter,
+                        "disputer": disputer if disputed else None, "dispute_id": int(dispute_id),
+                        "bond": self._units(int(bond)), "expires_at": int(expires_at), "phase": phase,
+                        "outcome": bool(truthful) if settled else None})
+        return {"assertions": out}
+
+    # --- trust and overview -------------------------------------------------------------------
+
+    def get_trust(self) -> dict[str, Any]:
+        settlement = self.contracts.settlement
+        window = int(settlement.call("challenge_window")) if settlement is not None else None
+        t_force = int(settlement.call("t_force")) if settlement is not None else None
+        stakes = self._stakes()
+        oracle = self.get_oracle()["feeds"]
+        numbers: dict[str, dict[str, Any]] = {actor: {} for actor, *_ in _TRUST}
+        if settlement is not None:
+            coordinator = settlement.call("coordinator")
+            numbers["coordinator"] = {
+                "address": coordinator,
+                "bond": self._units(stakes[Role.COORDINATOR].get(coordinator, 0)),
+                "minimum bond": self._units(int(settlement.call("min_stake"))),
+                "batches posted": int(settlement.call("last_batch")),
+                "batches final": int(settlement.call("last_finalized")),
+                "paused": bool(settlement.call("paused")),
+                "frozen": bool(settlement.call("frozen")),
+            }
+        for feed in oracle:
+            n, f = feed["committee_size"], feed["f"]
+            numbers["oracle member"][feed["pair"]] = f"n = {n}, f = {f}: {f + 1} honest needed, {2 * f + 1} observations per report"
+        oracle_stake = stakes[Role.ORACLE]
+        numbers["oracle member"]["total stake"] = self._units(sum(oracle_stake.values()))
+        watchers = stakes[Role.WATCHER]
+        numbers["watcher"] = {"bonded watchers": len(watchers),
+                              "challenge window": f"{window} s" if window is not None else "–"}
+        arbitrators = stakes[Role.ARBITRATOR]
+        numbers["arbitrator"] = {"stake": self._units(sum(arbitrators.values())),
+                                 "Nakamoto coefficient (majority)":
+                                     compute_nakamoto_coefficient(arbitrators.values(), 5_000) or "–"}
+        numbers["voter"] = {"governance": "not deployed"}
+        exit_time = t_force + window if t_force is not None and window is not None else None
+        numbers["trader"] = {"time to exit": f"{exit_time} s" if exit_time is not None else "–"}
+        return {
+            "exit_time_seconds": exit_time,
+            "challenge_window_seconds": window,
+            "watchers": len(watchers),
+            "actors": [{"actor": actor, "does": does, "bonded": bonded, "trusted_for": trusted,
+                        "numbers": numbers[actor]} for actor, does, bonded, trusted in _TRUST],
+        }
+
+    def get_overview(self) -> dict[str, Any]:
+        c = self.contracts
+        cards: list[dict[str, Any]] = []
+        if c.token is not None and c.vault is not None:
+            cards.append({"key": "vault", "label": "collateral in the vault",
+                          "value": self._units(int(c.token.call("balanceOf", c.vault.address)))})
+        if c.settlement is not None:
+            cards.append({"key": "batches_posted", "label": "batches posted", "value": int(c.settlement.call("last_batch"))})
+            cards.append({"key": "batches_final", "label": "batches final", "value": int(c.settlement.call("last_finalized"))})
+        for feed in self.get_oracle()["feeds"]:
+            cards.append({"key": f"price:{feed['pair']}", "label": f"{feed['pair']} oracle price",
+                          "value": feed["latest_price"] or "–"})
+        if c.bonds is not None:
+            cards.append({"key": "insurance", "label": "insurance fund",
+                          "value": self._units(int(c.bonds.call("insurance_fund")))})
+        overview: dict[str, Any] = {"cards": cards, "batches": [], "trades": []}
+        if self.market is not None:
+            market = dict(self.market())
+            overview["cards"] = [*market.pop("cards", []), *cards]
+            overview.update(market)
+        return overview
+
+
+def mount_dashboard(app: FastAPI, source: DashboardSource) -> None:
+    """Serve the page at ``/`` and ``/dashboard``, its files, and the chain views."""
+    app.mount("/dashboard/static", StaticFiles(directory=STATIC), name="dashboard-static")
+    router = APIRouter(tags=["dashboard"])
+    index = STATIC / "index.html"
+    # Sync routes run on a thread pool; the in-process chain is not thread-safe, so views are
+    # read one at a time (they are cheap and the page asks for one at a time anyway).
+    lock = threading.Lock()
+
+    @router.get("/", include_in_schema=False)
+    def root() -> FileResponse:
+        return FileResponse(index)
+
+    @router.get("/dashboard", include_in_schema=False)
+    def dashboard() -> FileResponse:
+        return FileResponse(index)
+
+    @router.get("/v1/views/overview")
+    def overview() -> dict[str, Any]:
+        """Headline numbers, latest batches and trades."""
+        with lock:
+            return source.get_overview()
+
+    @router.get("/v1/views/oracle")
+    def oracle() -> dict[str, Any]:
+        """Each feed's committee and its latest rounds."""
+        with lock:
+            return source.get_oracle()
+
+    @router.get("/v1/views/disputes")
+    def disputes() -> dict[str, Any]:
+        """The latest assertions and where each stands."""
+        with lock:
+            return source.get_disputes()
+
+    @router.get("/v1/views/stake")
+    def stake() -> dict[str, Any]:
+        """Stake per role: stakers, concentration, members."""
+        with lock:
+            return source.get_stake()
+
+    @router.get("/v1/views/trust")
+    def trust() -> dict[str, Any]:
+        """Who must be honest for what, with the live numbers."""
+        with lock:
+            return source.get_trust()
+
+    app.include_router(router)
