@@ -96,6 +96,28 @@ built-in fits, also from that built-in so callers can catch either::
     │   ├── NotYetExpired                      an expiry settled before its expiry time
     │   ├── PriceUnavailable                   an expiry settled without a settlement price
     │   └── NothingToSettle                    an expiry settled for an account with no position in it
+    ├── StoreError(RuntimeError)               the node's database refused or failed (rolled back)
+    │   ├── StoreConfigError                   not durable as configured, bad URL, migration failure
+    │   ├── IdempotencyConflict(ValueError)    an idempotency key reused with another payload
+    │   ├── InvalidPayload(ValueError)         a payload that is not plain JSON
+    │   ├── BatchConflict                      two different batches for one number
+    │   ├── BatchOutOfOrder(ValueError)        a batch number that does not follow the last one
+    │   ├── IllegalTransition(ValueError)      an outbox status change outside its state machine
+    │   └── UnknownBatch(KeyError)             a batch number the outbox does not hold
+    ├── ApiError(ValueError)                   an API request refused before any rule ran (HTTP 4xx)
+    │   ├── InvalidRequest                     malformed JSON, wrong types, unknown fields, limits
+    │   ├── PayloadTooLarge                    a body or WebSocket frame above its size limit
+    │   ├── MissingIdempotencyKey              a POST without an ``Idempotency-Key`` header
+    │   ├── Unauthorized                       no, unknown or expired session token; bad sign-in
+    │   ├── Forbidden                          a signed message or channel of another account
+    │   ├── NotFound(KeyError)                 no such route, series, RFQ or batch
+    │   └── RateLimited                        the account's token bucket is empty
+    ├── GovernanceError(ValueError)            a proposal, post, vote or delegation breaks the governance rules
+    │   ├── InvalidProposal                    a title, body or action outside its bounds
+    │   ├── UnknownProposal(KeyError)          no proposal with that id
+    │   ├── VotingClosed                       a vote outside its proposal's voting window
+    │   ├── DuplicateVote                      a second vote of one voter on one proposal
+    │   └── NoVotingPower                      a voter with no stake in the snapshot and no delegation
     └── …                                      later packages add their own branches here
 
 Errors carry context as attributes (``field``, ``account``, ``digest``…) and a machine-readable
@@ -107,6 +129,9 @@ from __future__ import annotations
 __all__ = [
     "AcceptExpired",
     "AmountOverflow",
+    "ApiError",
+    "BatchConflict",
+    "BatchOutOfOrder",
     "ChainError",
     "ChainUnavailable",
     "ClearhouseError",
@@ -119,11 +144,16 @@ __all__ = [
     "DuplicateAction",
     "DuplicateOrder",
     "DuplicateSigner",
+    "DuplicateVote",
     "Equivocation",
     "ExcessiveFee",
     "ExpiredMessage",
     "FillExceedsSize",
     "FillOrKillUnfilled",
+    "Forbidden",
+    "GovernanceError",
+    "IdempotencyConflict",
+    "IllegalTransition",
     "InexactPremium",
     "InsufficientCollateral",
     "InsufficientFeePool",
@@ -135,8 +165,11 @@ __all__ = [
     "InvalidInstrument",
     "InvalidMessage",
     "InvalidOrder",
+    "InvalidPayload",
     "InvalidProof",
+    "InvalidProposal",
     "InvalidReport",
+    "InvalidRequest",
     "InvalidSeries",
     "InvalidSignature",
     "InvalidWitness",
@@ -148,8 +181,11 @@ __all__ = [
     "MessageCancelled",
     "MessageExpired",
     "MessageReplayed",
+    "MissingIdempotencyKey",
+    "NoVotingPower",
     "NonceUsed",
     "NotAMember",
+    "NotFound",
     "NotOrderOwner",
     "NotYetExpired",
     "NothingToSettle",
@@ -160,6 +196,7 @@ __all__ = [
     "OutsideWindow",
     "Overfill",
     "OwnerMismatch",
+    "PayloadTooLarge",
     "PostOnlyWouldTake",
     "PriceOutsideBounds",
     "PriceOutsideLimit",
@@ -171,6 +208,7 @@ __all__ = [
     "QuoteFaded",
     "QuoteMismatch",
     "RFQExpired",
+    "RateLimited",
     "ReplayedMessage",
     "RiskError",
     "SameAccount",
@@ -184,15 +222,21 @@ __all__ = [
     "StaleClock",
     "StaleFeed",
     "StaleRound",
+    "StoreConfigError",
+    "StoreError",
     "TooManyPositions",
+    "Unauthorized",
     "Undercollateralised",
     "UnknownAccount",
+    "UnknownBatch",
     "UnknownFeed",
     "UnknownLeaf",
+    "UnknownProposal",
     "UnknownQuote",
     "UnknownRFQ",
     "UnlistedExpiry",
     "UnlistedInstrument",
+    "VotingClosed",
     "WrongConfig",
     "WrongPayout",
     "WrongSigner",
@@ -751,3 +795,144 @@ class NothingToSettle(SettlementError):
     """An expiry settlement for an account holding no position of that expiry."""
 
     code = "nothing_to_settle"
+
+
+class StoreError(ClearhouseError, RuntimeError):
+    """The node's database refused or failed an operation; the transaction was rolled back."""
+
+    code = "store_error"
+
+
+class StoreConfigError(StoreError):
+    """The database is not durable as configured (SQLite not WAL + ``synchronous=FULL``, PostgreSQL
+    ``synchronous_commit`` not ``on``), the URL names an unsupported backend, or migrations failed."""
+
+    code = "store_config_error"
+
+
+class IdempotencyConflict(StoreError, ValueError):
+    """An ``(account, idempotency_key)`` already used with another kind or payload (API: 409)."""
+
+    code = "idempotency_conflict"
+
+
+class InvalidPayload(StoreError, ValueError):
+    """A payload that is not plain JSON (NaN, bytes, non-string keys…)."""
+
+    code = "invalid_payload"
+
+
+class BatchConflict(StoreError):
+    """A batch number already stored with other header, data or root: never two batches per number."""
+
+    code = "batch_conflict"
+
+
+class BatchOutOfOrder(StoreError, ValueError):
+    """A batch number that does not follow the outbox's last one (numbers are contiguous)."""
+
+    code = "batch_out_of_order"
+
+
+class IllegalTransition(StoreError, ValueError):
+    """An outbox status change outside ``built → posted → included → final | challenged``."""
+
+    code = "illegal_transition"
+
+
+class UnknownBatch(StoreError, KeyError):
+    """A batch number the outbox does not hold."""
+
+    code = "unknown_batch"
+
+    def __str__(self) -> str:  # KeyError would otherwise repr() the message
+        return self.message
+
+
+class ApiError(ClearhouseError, ValueError):
+    """An API request refused before any rule ran; ``status`` is its HTTP status."""
+
+    code = "api_error"
+    status = 400
+
+
+class InvalidRequest(ApiError):
+    """Malformed JSON, a wrong type, an unknown field, NaN/Infinity, or an array above its limit."""
+
+    code = "invalid_request"
+    status = 422
+
+
+class PayloadTooLarge(ApiError):
+    """A request body or WebSocket frame above its size limit."""
+
+    code = "payload_too_large"
+    status = 413
+
+
+class MissingIdempotencyKey(ApiError):
+    """A POST without an ``Idempotency-Key`` header (1..128 printable ASCII characters)."""
+
+    code = "missing_idempotency_key"
+    status = 400
+
+
+class Unauthorized(ApiError):
+    """No session token, an unknown or expired one, or a sign-in that does not verify."""
+
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(ApiError):
+    """A signed message or channel that belongs to another account than the session's."""
+
+    code = "forbidden"
+    status = 403
+
+
+class NotFound(ApiError, KeyError):
+    """No such route, series, RFQ or batch."""
+
+    code = "not_found"
+    status = 404
+
+    def __str__(self) -> str:  # KeyError would otherwise repr() the message
+        return self.message
+
+
+class RateLimited(ApiError):
+    """The account's (or address's) request budget is spent; retry after ``retry_after`` seconds."""
+
+    code = "rate_limited"
+    status = 429
+
+
+# --- governance --------------------------------------------------------------------------------
+
+
+class GovernanceError(ClearhouseError, ValueError):
+    code = "governance_error"
+
+
+class InvalidProposal(GovernanceError):
+    code = "invalid_proposal"
+
+
+class UnknownProposal(GovernanceError, KeyError):
+    code = "unknown_proposal"
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class VotingClosed(GovernanceError):
+    code = "voting_closed"
+
+
+class DuplicateVote(GovernanceError):
+    code = "duplicate_vote"
+
+
+class NoVotingPower(GovernanceError):
+    code = "no_voting_power"

@@ -1,0 +1,263 @@
+"""Proposals and their forum: actions within bounds, signed discussion posts, a recorded lifecycle.
+
+Pure rules over a :class:`Forum`. A proposal moves
+
+    draft → voting → passed | failed;  passed → asserted → queued → executed;  any open state → cancelled
+
+and every move is appended to its ``transitions`` with the time and a note, so the history is the
+proposal's own record. Its stake snapshot is taken at creation, strictly before voting opens:
+stake bonded after that cannot vote (no flash votes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Final
+
+from clearhouse.errors import GovernanceError, InvalidProposal, UnknownProposal, VotingClosed
+from clearhouse.messages import Domain, Post, verify
+from clearhouse.messages.fast import compute_post_digest
+from clearhouse.types import Address, Digest, Seconds, Timestamp
+
+__all__ = [
+    "DEFAULT_BOUNDS",
+    "DEFAULT_RULES",
+    "Action",
+    "ActionKind",
+    "ClassRule",
+    "Forum",
+    "ParameterBound",
+    "Proposal",
+    "Status",
+    "Transition",
+    "get_rule",
+    "process_cancel",
+    "process_create_proposal",
+    "process_open_voting",
+    "process_post",
+    "process_transition",
+    "validate_action",
+]
+
+MAX_ACTIONS: Final = 16
+MAX_TITLE_BYTES: Final = 200
+MAX_BODY_BYTES: Final = 20_000
+
+
+class ActionKind(StrEnum):
+    PARAMETER = "parameter"
+    """Change a risk or protocol parameter within its bounds."""
+    COMMITTEE = "committee"
+    """Add or remove an oracle committee member."""
+    COORDINATOR = "coordinator"
+    """Admit or remove a coordinator."""
+    FEES = "fees"
+    """Change the fee schedule."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterBound:
+    """The range a governed parameter may take (integers, inclusive)."""
+
+    minimum: int
+    maximum: int
+
+
+DEFAULT_BOUNDS: Final[Mapping[str, ParameterBound]] = {
+    "checkpoint_interval": ParameterBound(1, 16),
+    "challenge_window": ParameterBound(3_600, 7 * 86_400),
+    "t_force": ParameterBound(86_400, 14 * 86_400),
+    "max_positions": ParameterBound(1, 16),
+    "max_fee_bps": ParameterBound(0, 100),
+    "maker_fee_bps": ParameterBound(0, 100),
+    "taker_fee_bps": ParameterBound(0, 100),
+    "oracle_max_deviation_bps": ParameterBound(10, 5_000),
+    "oracle_heartbeat": ParameterBound(60, 86_400),
+}
+"""Every parameter governance may change, with its bounds; anything else is refused."""
+
+_FEE_PARAMETERS: Final = frozenset({"max_fee_bps", "maker_fee_bps", "taker_fee_bps"})
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One executable action of a proposal."""
+
+    kind: ActionKind
+    target: str
+    """The parameter name, or the member / coordinator address."""
+    value: int
+    """The new value; for membership actions 1 adds or admits, 0 removes."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClassRule:
+    """Quorum and approval a proposal needs, by the strictest class of its actions."""
+
+    quorum_bps: int
+    """Voting power that must take part (for + against + abstain), of the snapshot's total."""
+    approval_bps: int
+    """``for`` must exceed this share of ``for + against``."""
+
+
+DEFAULT_RULES: Final[Mapping[ActionKind, ClassRule]] = {
+    ActionKind.PARAMETER: ClassRule(quorum_bps=2_000, approval_bps=5_000),
+    ActionKind.FEES: ClassRule(quorum_bps=2_000, approval_bps=5_000),
+    ActionKind.COMMITTEE: ClassRule(quorum_bps=3_000, approval_bps=6_667),
+    ActionKind.COORDINATOR: ClassRule(quorum_bps=3_000, approval_bps=6_667),
+}
+
+
+class Status(StrEnum):
+    DRAFT = "draft"
+    VOTING = "voting"
+    PASSED = "passed"
+    FAILED = "failed"
+    ASSERTED = "asserted"
+    QUEUED = "queued"
+    EXECUTED = "executed"
+    CANCELLED = "cancelled"
+
+
+_NEXT: Final[Mapping[Status, frozenset[Status]]] = {
+    Status.DRAFT: frozenset({Status.VOTING, Status.CANCELLED}),
+    Status.VOTING: frozenset({Status.PASSED, Status.FAILED, Status.CANCELLED}),
+    Status.PASSED: frozenset({Status.ASSERTED, Status.CANCELLED}),
+    Status.ASSERTED: frozenset({Status.QUEUED, Status.FAILED, Status.CANCELLED}),
+    Status.QUEUED: frozenset({Status.EXECUTED, Status.CANCELLED}),
+    Status.FAILED: frozenset(),
+    Status.EXECUTED: frozenset(),
+    Status.CANCELLED: frozenset(),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    previous: Status | None
+    status: Status
+    time: Timestamp
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    id: int
+    author: Address
+    title: str
+    body: str
+    actions: tuple[Action, ...]
+    snapshot_time: Timestamp
+    """Voting power is stake at this time (before voting opens)."""
+    voting_start: Timestamp
+    voting_end: Timestamp
+    status: Status
+    transitions: tuple[Transition, ...]
+
+
+@dataclass
+class Forum:
+    """Every proposal and its discussion."""
+
+    domain: Domain
+    proposals: dict[int, Proposal] = field(default_factory=dict)
+    posts: dict[int, dict[Digest, Post]] = field(default_factory=dict)
+    """Posts per proposal by post id (the post's EIP-712 digest)."""
+
+
+def validate_action(action: Action, bounds: Mapping[str, ParameterBound] = DEFAULT_BOUNDS) -> None:
+    """Refuse an action governance may not take: an unknown parameter, a value outside its bounds,
+    a membership change that is neither add (1) nor remove (0) of an address."""
+    if action.kind in (ActionKind.PARAMETER, ActionKind.FEES):
+        bound = bounds.get(action.target)
+        if bound is None:
+            raise InvalidProposal(f"{action.target!r} is not a governed parameter", field="actions")
+        if (action.kind is ActionKind.FEES) != (action.target in _FEE_PARAMETERS):
+            raise InvalidProposal(f"{action.target!r} is not a {action.kind} action", field="actions")
+        if not bound.minimum <= action.value <= bound.maximum:
+            raise InvalidProposal(f"{action.target} = {action.value} is outside "
+                                  f"[{bound.minimum}, {bound.maximum}]", field="actions")
+        return
+    target = action.target
+    if not (len(target) == 42 and target.startswith("0x") and all(c in "0123456789abcdefABCDEF" for c in target[2:])):
+        raise InvalidProposal(f"{target!r} is not an address", field="actions")
+    if action.value not in (0, 1):
+        raise InvalidProposal("membership actions take 1 (add) or 0 (remove)", field="actions")
+
+
+def get_rule(proposal: Proposal, rules: Mapping[ActionKind, ClassRule] = DEFAULT_RULES) -> ClassRule:
+    """The strictest quorum and approval among the proposal's action classes."""
+    chosen = [rules[a.kind] for a in proposal.actions]
+    return ClassRule(max(r.quorum_bps for r in chosen), max(r.approval_bps for r in chosen))
+
+
+def process_create_proposal(forum: Forum, author: Address, title: str, body: str, actions: Sequence[Action],
+                            now: Timestamp, voting_delay: Seconds, voting_period: Seconds,
+                            bounds: Mapping[str, ParameterBound] = DEFAULT_BOUNDS) -> Proposal:
+    """A new draft; its snapshot is ``now`` and voting runs ``[now + delay, now + delay + period]``."""
+    if not title.strip() or len(title.encode()) > MAX_TITLE_BYTES:
+        raise InvalidProposal(f"a title of 1 to {MAX_TITLE_BYTES} bytes", field="title")
+    if len(body.encode()) > MAX_BODY_BYTES:
+        raise InvalidProposal(f"a body of at most {MAX_BODY_BYTES} bytes", field="body")
+    if not 0 < len(actions) <= MAX_ACTIONS:
+        raise InvalidProposal(f"1 to {MAX_ACTIONS} actions", field="actions")
+    if voting_delay <= 0 or voting_period <= 0:
+        raise InvalidProposal("voting must open after the snapshot and last a while", field="voting_delay")
+    for action in actions:
+        validate_action(action, bounds)
+    number = len(forum.proposals) + 1
+    start = Timestamp(now + voting_delay)
+    proposal = Proposal(number, author, title, body, tuple(actions), now, start,
+                        Timestamp(start + voting_period), Status.DRAFT,
+                        (Transition(None, Status.DRAFT, now, "created"),))
+    forum.proposals[number] = proposal
+    forum.posts[number] = {}
+    return proposal
+
+
+def _get(forum: Forum, proposal_id: int) -> Proposal:
+    proposal = forum.proposals.get(proposal_id)
+    if proposal is None:
+        raise UnknownProposal(f"no proposal {proposal_id}", field="proposal_id")
+    return proposal
+
+
+def process_transition(forum: Forum, proposal_id: int, status: Status, now: Timestamp, note: str) -> Proposal:
+    """Move a proposal to ``status`` if its lifecycle allows it, recording the move."""
+    proposal = _get(forum, proposal_id)
+    if status not in _NEXT[proposal.status]:
+        raise GovernanceError(f"proposal {proposal_id} cannot go from {proposal.status} to {status}",
+                              field="status")
+    moved = replace(proposal, status=status,
+                    transitions=(*proposal.transitions, Transition(proposal.status, status, now, note)))
+    forum.proposals[proposal_id] = moved
+    return moved
+
+
+def process_open_voting(forum: Forum, proposal_id: int, now: Timestamp) -> Proposal:
+    """Open voting once its start has come."""
+    if now < _get(forum, proposal_id).voting_start:
+        raise VotingClosed("voting has not started", field="now")
+    return process_transition(forum, proposal_id, Status.VOTING, now, "voting opened")
+
+
+def process_cancel(forum: Forum, proposal_id: int, by: Address, now: Timestamp) -> Proposal:
+    """The author withdraws a proposal that has not executed."""
+    if by != _get(forum, proposal_id).author:
+        raise GovernanceError("only the author can cancel", field="by")
+    return process_transition(forum, proposal_id, Status.CANCELLED, now, f"cancelled by {by}")
+
+
+def process_post(forum: Forum, post: Post, signature: bytes, now: Timestamp) -> Digest:
+    """Accept a signed discussion post (a reply names a post of the same proposal); returns its id."""
+    _get(forum, post.proposal_id)
+    verify(forum.domain, post, signature, post.author, now)
+    posts = forum.posts[post.proposal_id]
+    post_id = compute_post_digest(forum.domain, post)
+    if post_id in posts:
+        raise GovernanceError("this post is already in the forum", field="post")
+    if post.parent != bytes(32) and post.parent not in posts:
+        raise GovernanceError("a reply must name a post of the same proposal", field="parent")
+    posts[post_id] = post
+    return post_id
