@@ -8,7 +8,7 @@ JS := tools/js
 ANVIL := $(JS)/node_modules/.bin/anvil
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench lint typecheck setup setup-js setup-browser clean devnet help
+.PHONY: demo test bench lint typecheck setup setup-js setup-browser setup-pg clean devnet help
 
 help:
 	@echo "make demo   - run the end-to-end demo (in-process chain, SQLite)"
@@ -36,10 +36,15 @@ setup-js: $(ANVIL)
 setup-browser:
 	@tools/chromium.sh >/dev/null
 
+# Debian's PostgreSQL for the store's Postgres suite (apt-get when missing); the tests' session
+# fixture starts a throw-away server with tools/pg.sh on 127.0.0.1 and removes it at the end.
+setup-pg:
+	@tools/pg.sh install
+
 demo: setup
 	$(VENV)/bin/clearhouse demo
 
-test: setup setup-js setup-browser lint
+test: setup setup-js setup-browser setup-pg lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: setup $(VENV)/.bench-installed

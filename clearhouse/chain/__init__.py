@@ -4,7 +4,15 @@
 """
 
 from clearhouse.chain.artifacts import Artifact, compile_contract, load_artifact
-from clearhouse.chain.base import Chain, Contract, Event, Receipt, decode_revert, dev_accounts
+from clearhouse.chain.base import (
+    Chain,
+    Contract,
+    Event,
+    LogEntry,
+    Receipt,
+    decode_revert,
+    dev_accounts,
+)
 from clearhouse.chain.inprocess import InProcessChain
 from clearhouse.chain.rpc import RpcChain
 
@@ -14,6 +22,7 @@ __all__ = [
     "Contract",
     "Event",
     "InProcessChain",
+    "LogEntry",
     "Receipt",
     "RpcChain",
     "compile_contract",

@@ -24,7 +24,7 @@ from clearhouse.chain.artifacts import Artifact, load_artifact
 from clearhouse.errors import ChainError, ContractRevert
 from clearhouse.types import Address, ChainId, Gas, Timestamp
 
-__all__ = ["Chain", "Contract", "Event", "RawReceipt", "Receipt", "decode_revert", "dev_accounts"]
+__all__ = ["Chain", "Contract", "Event", "LogEntry", "RawReceipt", "Receipt", "decode_revert", "dev_accounts"]
 
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 """anvil's default mnemonic: the same ten funded accounts on every backend."""
@@ -65,6 +65,24 @@ class Event:
     """The event name from the ABI."""
     args: dict[str, Any]
     """Decoded arguments by name (addresses checksummed, bytesN as bytes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One log as the chain keeps it, with where it was emitted (for ``Chain.get_logs``)."""
+
+    address: Address
+    """The emitting contract (checksummed)."""
+    topics: tuple[bytes, ...]
+    """Topic words (the first is the event signature's hash)."""
+    data: bytes
+    """Non-indexed arguments, ABI-encoded."""
+    block_number: int
+    """Block that included the transaction."""
+    tx_hash: str
+    """The emitting transaction (``0x``-prefixed hex)."""
+    log_index: int
+    """Position of the log in its block (in-process: in the chain's whole history)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +248,15 @@ class Chain(abc.ABC):
     def get_code(self, address: str) -> bytes:
         """Runtime bytecode at ``address``."""
 
+    @abc.abstractmethod
+    def get_logs(self, address: str, from_block: int = 0, to_block: int | None = None) -> list[LogEntry]:
+        """Logs emitted by ``address`` in blocks ``from_block..to_block`` (inclusive; ``None`` =
+        latest), in emission order."""
+
+    @abc.abstractmethod
+    def get_transaction_input(self, tx_hash: str) -> bytes:
+        """The calldata a mined transaction carried (what data-availability readers decode)."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (processes, connections)."""
 
@@ -283,6 +310,16 @@ class Chain(abc.ABC):
             calldata_size=len(data),
             raw_logs=raw.logs,
         )
+
+    def get_events(self, address: str, from_block: int = 0, to_block: int | None = None
+                   ) -> list[tuple[LogEntry, Event]]:
+        """``get_logs`` decoded with the ABIs this chain knows (logs of unknown events are skipped)."""
+        out = []
+        for entry in self.get_logs(address, from_block, to_block):
+            decoded = self._decode_logs([(entry.address, entry.topics, entry.data)])
+            if decoded:
+                out.append((entry, decoded[0]))
+        return out
 
     def _decode_logs(self, logs: Sequence[tuple[str, tuple[bytes, ...], bytes]]) -> list[Event]:
         events = []

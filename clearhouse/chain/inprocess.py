@@ -15,8 +15,8 @@ import boa
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 
-from clearhouse.chain.base import Chain, RawReceipt, decode_revert
-from clearhouse.errors import ContractRevert
+from clearhouse.chain.base import Chain, LogEntry, RawReceipt, decode_revert
+from clearhouse.errors import ChainError, ContractRevert
 from clearhouse.types import Address, ChainId, Gas, Timestamp
 
 __all__ = ["DEV_CHAIN_ID", "GAS_LIMIT", "InProcessChain", "compute_intrinsic_gas"]
@@ -54,6 +54,8 @@ class InProcessChain(Chain):
         self._env.evm.patch.timestamp = timestamp
         self._env.evm.patch.block_number = 1
         self._tx_counter = itertools.count(1)
+        self._logs: list[LogEntry] = []  # every successful transaction's logs, for get_logs
+        self._inputs: dict[str, bytes] = {}  # calldata by transaction hash
         for acct in self.accounts:
             self._env.set_balance(acct.address, 10_000 * 10**18)
 
@@ -77,10 +79,11 @@ class InProcessChain(Chain):
         db = self._env.evm.vm.state._account_db
         db.persist()
         patch = self._env.evm.patch
-        return db.state_root, patch.timestamp, patch.block_number
+        return db.state_root, patch.timestamp, patch.block_number, len(self._logs)
 
     def revert_to(self, snapshot: Any) -> None:
-        root, timestamp, block = snapshot
+        root, timestamp, block, logs = snapshot
+        del self._logs[logs:]
         db = self._env.evm.vm.state._account_db
         db.persist()  # flush pending changes, then move the root back
         db.state_root = root
@@ -97,6 +100,18 @@ class InProcessChain(Chain):
 
     def get_code(self, address: str) -> bytes:
         return bytes(self._env.get_code(address))
+
+    def get_logs(self, address: str, from_block: int = 0, to_block: int | None = None) -> list[LogEntry]:
+        wanted = address.lower()
+        last = self.block_number() if to_block is None else to_block
+        return [e for e in self._logs
+                if e.address.lower() == wanted and from_block <= e.block_number <= last]
+
+    def get_transaction_input(self, tx_hash: str) -> bytes:
+        data = self._inputs.get(tx_hash.lower())
+        if data is None:
+            raise ChainError(f"unknown transaction {tx_hash}")
+        return data
 
     def _raw_call(self, to: str, data: bytes, sender: str | None) -> bytes:
         comp = self._env.execute_code(
@@ -148,8 +163,12 @@ class InProcessChain(Chain):
             for addr, topics, d in comp.get_log_entries()
         )
         n = next(self._tx_counter)
+        tx_hash = "0x" + keccak(n.to_bytes(32, "big") + data[:64]).hex()
+        self._inputs[tx_hash] = data
+        self._logs.extend(LogEntry(Address(a), t, d, self.block_number(), tx_hash, len(self._logs) + i)
+                          for i, (a, t, d) in enumerate(logs))
         return RawReceipt(
-            tx_hash="0x" + keccak(n.to_bytes(32, "big") + data[:64]).hex(),
+            tx_hash=tx_hash,
             status=not comp.is_error,
             gas_used=Gas(used),
             logs=logs,

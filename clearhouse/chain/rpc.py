@@ -11,9 +11,9 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from web3 import HTTPProvider, Web3
-from web3.exceptions import ContractLogicError, TimeExhausted, Web3RPCError
+from web3.exceptions import ContractLogicError, TimeExhausted, TransactionNotFound, Web3RPCError
 
-from clearhouse.chain.base import Chain, RawReceipt, decode_revert
+from clearhouse.chain.base import Chain, LogEntry, RawReceipt, decode_revert
 from clearhouse.errors import ChainError, ChainUnavailable, ContractRevert
 from clearhouse.types import Address, ChainId, Gas, Timestamp
 
@@ -97,6 +97,21 @@ class RpcChain(Chain):
 
     def get_code(self, address: str) -> bytes:
         return bytes(self.w3.eth.get_code(to_checksum_address(address)))
+
+    def get_logs(self, address: str, from_block: int = 0, to_block: int | None = None) -> list[LogEntry]:
+        logs = self.w3.eth.get_logs({"address": to_checksum_address(address), "fromBlock": from_block,
+                                     "toBlock": "latest" if to_block is None else to_block})
+        return [LogEntry(Address(to_checksum_address(log["address"])), tuple(bytes(t) for t in log["topics"]),
+                         bytes(log["data"]), int(log["blockNumber"]), "0x" + bytes(log["transactionHash"]).hex(),
+                         int(log["logIndex"]))
+                for log in logs]
+
+    def get_transaction_input(self, tx_hash: str) -> bytes:
+        try:
+            tx = self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+        except TransactionNotFound as exc:
+            raise ChainError(f"unknown transaction {tx_hash}") from exc
+        return bytes(tx["input"])
 
     def _raw_call(self, to: str, data: bytes, sender: str | None) -> bytes:
         tx = {"to": to_checksum_address(to), "data": data,

@@ -1,0 +1,438 @@
+"""The coordinator's batcher: queued items → batches → the outbox → the chain → final.
+
+Every step is committed to the store before its side effect: items are queued (keyed by the hash of
+their encoding, so a replay after a crash adds nothing), a batch's exact bytes are stored as
+``built`` before it is posted, and each status change is recorded after the chain shows it. On
+restart the batcher rebuilds its state by re-running the spec over the stored batches (which must
+reproduce their bytes exactly) and reconciles each unfinished batch with the chain: a batch built
+but not posted is posted with the same bytes, one already on chain is recorded, never a different
+batch under the same number. Failpoints mark each step (``clearhouse.node.failpoints``).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields, is_dataclass
+from typing import Any, Final, Protocol
+
+from eth_account.signers.local import LocalAccount
+
+from clearhouse.chain import Chain, Contract
+from clearhouse.errors import BatchConflict, ContractRevert, InvalidPayload, SettlementError
+from clearhouse.market.instruments import OptionKind, Series
+from clearhouse.market.trades import Signed, Trade
+from clearhouse.merkle.sparse import CompactProof
+from clearhouse.messages.keccak import keccak256
+from clearhouse.messages.schema import Side, TimeInForce
+from clearhouse.messages.structs import Accept, Cancel, Leg, Order, Quote, QuoteLeg, Withdrawal
+from clearhouse.node.failpoints import failpoint
+from clearhouse.settlement import (
+    BuiltBatch,
+    CancelRequest,
+    ExpirySettlement,
+    FeeSweep,
+    QueuedDeposit,
+    QueuedForcedWithdrawal,
+    SettlementContext,
+    SettlementState,
+    WithdrawalRequest,
+    build_batch,
+    compute_genesis_state,
+    encode_header,
+    encode_ops_data,
+    get_new_root,
+)
+from clearhouse.settlement.batch import BatchItem
+from clearhouse.settlement.context import NO_FEE
+from clearhouse.settlement.state import (
+    Account,
+    StateCommitment,
+    encode_counters,
+    get_account,
+    get_commitment,
+    get_state_root,
+)
+from clearhouse.settlement.state import get_account_proof as get_state_account_proof
+from clearhouse.store import BatchRecord, Store
+from clearhouse.types import AccountId, BasisPoints, BatchNumber, Digest, SeriesId, Timestamp
+
+__all__ = [
+    "AccountProof",
+    "Batcher",
+    "BatcherParams",
+    "SettlementContracts",
+    "compute_item_key",
+    "decode_item",
+    "encode_item",
+    "get_header_number",
+    "get_header_timestamp",
+]
+
+SMALL_OPS_DATA: Final = 65536
+"""``Settlement.SMALL_OPS_DATA``: above it a batch goes through ``post_large_batch``."""
+_U64: Final = (1 << 64) - 1
+
+# --- item encoding -----------------------------------------------------------------------------
+
+_CODEC_TYPES: Final[tuple[type[Any], ...]] = (
+    Trade, Signed, Order, Quote, Accept, Cancel, Withdrawal, Leg, QuoteLeg, QueuedDeposit,
+    QueuedForcedWithdrawal, CancelRequest, WithdrawalRequest, ExpirySettlement, FeeSweep,
+)
+_CLASSES: Final = {cls.__name__: cls for cls in _CODEC_TYPES}
+_ENUMS: Final[dict[str, type[enum.IntEnum]]] = {e.__name__: e for e in (Side, TimeInForce, OptionKind)}
+_ITEM_TYPES: Final = (Trade, QueuedDeposit, QueuedForcedWithdrawal, CancelRequest, WithdrawalRequest,
+                      ExpirySettlement, FeeSweep)
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, enum.IntEnum):
+        return {"$e": type(value).__name__, "v": int(value)}
+    if isinstance(value, bool | str) or value is None:
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < 1 << 53 else {"$i": str(value)}  # exact past JS doubles
+    if isinstance(value, bytes):
+        return {"$b": value.hex()}
+    if isinstance(value, tuple):
+        return {"$t": [_encode(v) for v in value]}
+    if is_dataclass(value) and type(value).__name__ in _CLASSES:
+        return {"$": type(value).__name__, **{f.name: _encode(getattr(value, f.name)) for f in fields(value)}}
+    raise InvalidPayload(f"cannot encode a {type(value).__name__} in a batch item", field="item")
+
+
+def _decode(value: Any) -> Any:
+    if not isinstance(value, dict):
+        if isinstance(value, list):
+            raise InvalidPayload("bare list in an encoded item", field="item")
+        return value
+    if "$b" in value:
+        return bytes.fromhex(value["$b"])
+    if "$i" in value:
+        return int(value["$i"])
+    if "$t" in value:
+        return tuple(_decode(v) for v in value["$t"])
+    if "$e" in value:
+        return _ENUMS[value["$e"]](value["v"])
+    cls = _CLASSES.get(value.get("$", ""))
+    if cls is None:
+        raise InvalidPayload(f"unknown item type {value.get('$')!r}", field="item")
+    return cls(**{k: _decode(v) for k, v in value.items() if k != "$"})
+
+
+def encode_item(item: BatchItem) -> dict[str, Any]:
+    """A batch item as plain JSON (typed: every dataclass, enum, bytes and big int is tagged)."""
+    if not isinstance(item, _ITEM_TYPES):
+        raise InvalidPayload(f"not a batch item: {type(item).__name__}", field="item")
+    encoded: dict[str, Any] = _encode(item)
+    return encoded
+
+
+def decode_item(data: Mapping[str, Any]) -> BatchItem:
+    """The inverse of :func:`encode_item`; :class:`InvalidPayload` for anything else."""
+    try:
+        item = _decode(dict(data))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidPayload(f"not an encoded batch item: {exc}", field="item") from exc
+    if not isinstance(item, _ITEM_TYPES):
+        raise InvalidPayload("not an encoded batch item", field="item")
+    return item
+
+
+def compute_item_key(encoded: Mapping[str, Any]) -> bytes:
+    """``keccak`` of the item's canonical JSON: its identity in the batch queue."""
+    return keccak256(json.dumps(encoded, sort_keys=True, separators=(",", ":")).encode())
+
+
+def _get_item_time(item: BatchItem) -> Timestamp | None:
+    return item.time if isinstance(item, Trade | CancelRequest | WithdrawalRequest) else None
+
+
+def _continues_fill(previous: BatchItem, item: BatchItem) -> bool:
+    """True if ``item`` is a further leg of the RFQ fill ``previous`` belongs to."""
+    return (isinstance(previous, Trade) and isinstance(item, Trade) and previous.legs > 1
+            and item.fill_id == previous.fill_id)
+
+
+def get_header_number(header: bytes) -> BatchNumber:
+    """The batch number of an encoded header (its first 8 bytes)."""
+    return BatchNumber(int.from_bytes(header[0:8], "big"))
+
+
+def get_header_timestamp(header: bytes) -> Timestamp:
+    """The timestamp of an encoded header (bytes 208..216)."""
+    return Timestamp(int.from_bytes(header[208:216], "big"))
+
+
+# --- the batcher -------------------------------------------------------------------------------
+
+
+class SettlementContracts(Protocol):
+    """What the batcher needs of a deployment (``clearhouse.sim.settlement_chain.SettlementSystem``
+    has it)."""
+
+    @property
+    def settlement(self) -> Contract: ...
+
+    @property
+    def coordinator(self) -> LocalAccount: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BatcherParams:
+    """How the coordinator batches (K and the challenge window are read from the contract)."""
+
+    context: Callable[[Timestamp], SettlementContext]
+    """The settlement context at a batch timestamp (listed expiries, settlement prices, fees)."""
+    series: Mapping[SeriesId, Series]
+    """Terms of every traded series id."""
+    batch_interval: int = 0
+    """Seconds between two batches (0: a batch at every tick with items due)."""
+    max_items: int = 256
+    """Most queued items one batch takes."""
+    fee_bps: BasisPoints = NO_FEE
+    """Fee charged to each side of every fill."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccountProof:
+    """An account's leaf and its proof against the last finalised state root."""
+
+    number: BatchNumber
+    """The last finalised batch (0: genesis)."""
+    state_root: Digest
+    """``Settlement.batch_root(number)``."""
+    preimage: bytes
+    """The 168 bytes after ``0x02`` of the root's preimage: accounts root, consumed root, counters."""
+    account_id: AccountId
+    """The account."""
+    leaf: Account | None
+    """Its leaf (``None``: absent, and the proof shows it)."""
+    proof: CompactProof
+    """Compact proof of the leaf under the accounts root (the preimage's first 32 bytes)."""
+
+
+class Batcher:
+    """Turns queued items into batches and walks each through the outbox to final.
+
+    Drive it with :meth:`add_items` and :meth:`on_tick`; the first tick after construction
+    recovers (rebuilds state from the stored batches and reconciles them with the chain).
+    """
+
+    def __init__(self, store: Store, chain: Chain, contracts: SettlementContracts,
+                 params: BatcherParams, *,
+                 observer: Callable[[str, BatchRecord], None] | None = None) -> None:
+        self.store, self.chain, self.contracts, self.params = store, chain, contracts, params
+        self._observer = observer
+        self._recovered = False
+        self._k = 0
+        self._window = 0
+        self._state: SettlementState = compute_genesis_state()
+        self._states: dict[int, SettlementState] = {0: self._state}
+        self._last_built_at: Timestamp | None = None
+
+    # --- input -------------------------------------------------------------------------------
+
+    def add_items(self, items: Sequence[BatchItem]) -> int:
+        """Queue ``items`` (committed); ones queued before are skipped. Returns how many are new."""
+        encoded = [encode_item(item) for item in items]
+        return self.store.enqueue_items([(compute_item_key(e), e) for e in encoded])
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    def on_tick(self, now: Timestamp) -> None:
+        """Recover if needed, move every unfinished batch along, and build the next one when due."""
+        if not self._recovered:
+            self.recover()
+        self._advance()
+        if self._is_due(now) and self._build(now) is not None:
+            self._advance()
+
+    def recover(self) -> None:
+        """Rebuild the state from the stored batches (their bytes must come out identical), then
+        reconcile the unfinished ones with the chain."""
+        settlement = self.contracts.settlement
+        self._k = int(settlement.call("checkpoint_interval"))
+        self._window = int(settlement.call("challenge_window"))
+        state = compute_genesis_state()
+        self._states = {0: state}
+        for record in self.store.list_batches():
+            state = self._rebuild(state, record)
+            self._states[record.number] = state
+            self._last_built_at = get_header_timestamp(record.header)
+        self._state = state
+        self._prune()
+        self._recovered = True
+        self._advance()
+
+    def _rebuild(self, state: SettlementState, record: BatchRecord) -> SettlementState:
+        items = [decode_item(q.item) for q in self.store.list_batch_items(record.number)]
+        timestamp = get_header_timestamp(record.header)
+        built = build_batch(state, items, self.params.context(timestamp), self.params.series,
+                            number=record.number, k=self._k, fee_bps=self.params.fee_bps)
+        if (encode_header(built.result.header), encode_ops_data(built.windows)) != (
+                record.header, record.ops_data):
+            raise BatchConflict(f"stored batch {record.number} does not rebuild from its items",
+                                field="number", number=record.number)
+        return built.result.state
+
+    def _is_due(self, now: Timestamp) -> bool:
+        last = self._last_built_at
+        return last is None or now >= last + self.params.batch_interval
+
+    def _build(self, now: Timestamp) -> BatchRecord | None:
+        """Build, store (``built``) and return the next batch from the due queued items, if any."""
+        timestamp = Timestamp(min(now, self.chain.now()))
+        if self._last_built_at is not None and timestamp < self._last_built_at:
+            return None
+        selected = self._select(timestamp)
+        if not selected:
+            return None
+        number = BatchNumber(max(self._states) + 1)
+        try:
+            built = build_batch(self._state, [item for _, item in selected],
+                                self.params.context(timestamp), self.params.series, number=number,
+                                k=self._k, fee_bps=self.params.fee_bps)
+        except SettlementError as exc:  # every item refused: record them so they leave the queue
+            self.store.reject_items([key for key, _ in selected], exc.code)
+            return None
+        rejected = self._rejected_keys(built)
+        taken = [key for key, _ in selected if key not in rejected]
+        header, ops_data = encode_header(built.result.header), encode_ops_data(built.windows)
+        failpoint("batch.built")
+        record = self.store.put_batch(number, header, ops_data, get_new_root(built.result.header),
+                                      item_keys=taken, rejected=rejected)
+        failpoint("batch.stored")
+        self._notify("stored", number)
+        self._state = built.result.state
+        self._states[number] = self._state
+        self._last_built_at = timestamp
+        return record
+
+    def _select(self, timestamp: Timestamp) -> list[tuple[bytes, BatchItem]]:
+        """Pending items in queue order, up to ``max_items`` (the legs of an RFQ fill are never
+        split), stopping at the first item timed after ``timestamp``."""
+        selected: list[tuple[bytes, BatchItem]] = []
+        for queued in self.store.list_pending_items():
+            item = decode_item(queued.item)
+            item_time = _get_item_time(item)
+            if item_time is not None and item_time > timestamp:
+                break  # later items wait for a later batch, in order
+            if len(selected) >= self.params.max_items and not _continues_fill(selected[-1][1], item):
+                break
+            selected.append((queued.item_key, item))
+        return selected
+
+    def _notify(self, what: str, number: int) -> None:
+        if self._observer is not None:
+            record = self.store.get_batch(number)
+            if record is not None:
+                self._observer(what, record)
+
+    @staticmethod
+    def _rejected_keys(built: BuiltBatch) -> dict[bytes, str]:
+        out: dict[bytes, str] = {}
+        for rejection in built.rejected:
+            group = rejection.item if isinstance(rejection.item, tuple) else (rejection.item,)
+            for item in group:
+                out[compute_item_key(encode_item(item))] = rejection.error.code
+        return out
+
+    # --- outbox --------------------------------------------------------------------------------
+
+    def _advance(self) -> None:
+        for record in self.store.list_batches():
+            if record.status in ("final", "challenged"):
+                continue
+            if not self._advance_one(record):
+                return  # later batches wait for this one
+
+    def _on_chain(self, record: BatchRecord) -> bool:
+        """True if the batch is on chain with our header; :class:`BatchConflict` if another is."""
+        settlement, number = self.contracts.settlement, record.number
+        if int(settlement.call("last_batch")) < number:
+            return False
+        ours = keccak256(record.header)
+        theirs = bytes(settlement.call("batch_header_hash", number))
+        if theirs != ours:
+            raise BatchConflict(f"batch {number} on chain is not the stored one", field="number",
+                                number=number)
+        return True
+
+    def _advance_one(self, record: BatchRecord) -> bool:
+        """Move one batch as far as the chain allows; True when it reached ``included`` or beyond."""
+        number, status = record.number, record.status
+        if status in ("built", "posted"):
+            if not self._on_chain(record):
+                tx_hash = self._post(record)
+                if tx_hash is None:
+                    return False
+                failpoint("batch.posted")
+                self.store.set_batch_status(number, "posted", tx_hash)
+                self._notify("posted", number)
+            elif status == "built":  # posted before a crash, not recorded: record it now
+                self.store.set_batch_status(number, "posted")
+            self.store.set_batch_status(number, "included")
+            failpoint("batch.included")
+            self._notify("included", number)
+            status = "included"
+        if status == "included":
+            self._finalize(number)
+        return True
+
+    def _post(self, record: BatchRecord) -> bytes | None:
+        """Send the stored bytes; the tx hash, or ``None`` if the chain cannot take it yet."""
+        settlement = self.contracts.settlement
+        entry = "post_batch" if len(record.ops_data) <= SMALL_OPS_DATA else "post_large_batch"
+        if int(settlement.call("last_batch")) != record.number - 1:
+            return None
+        try:
+            receipt = settlement.transact(entry, record.header, record.ops_data,
+                                          sender=self.contracts.coordinator)
+        except ContractRevert as exc:
+            if exc.reason is not None and "timestamp in the future" in exc.reason:
+                return None
+            raise
+        return bytes.fromhex(receipt.tx_hash.removeprefix("0x"))
+
+    def _finalize(self, number: int) -> None:
+        settlement = self.contracts.settlement
+        if int(settlement.call("last_finalized")) < number:
+            included_at = int(settlement.call("batch_meta", number)) & _U64
+            if self.chain.now() < included_at + self._window:
+                return
+            settlement.transact("finalize", number, sender=self.contracts.coordinator)
+            failpoint("batch.finalized")
+        self.store.set_batch_status(number, "final")
+        self._notify("final", number)
+        self._prune()
+
+    def _prune(self) -> None:
+        """Keep the states of the last final batch and later ones only."""
+        final = self._last_final()
+        for number in [n for n in self._states if n < final]:
+            del self._states[number]
+
+    def _last_final(self) -> int:
+        finals = self.store.list_batches("final")
+        return finals[-1].number if finals else 0
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> SettlementState:
+        """The state after the last stored batch."""
+        return self._state
+
+    def get_account_proof(self, account_id: AccountId) -> AccountProof:
+        """``account_id``'s leaf and compact proof against the last finalised root."""
+        if not self._recovered:
+            self.recover()
+        number = self._last_final()
+        state = self._states[number]
+        commitment: StateCommitment = get_commitment(state)
+        preimage = commitment.accounts_root + commitment.consumed_root + encode_counters(commitment.counters)
+        return AccountProof(BatchNumber(number), get_state_root(state), preimage, account_id,
+                            get_account(state, account_id), get_state_account_proof(state, account_id))
+
