@@ -27,6 +27,7 @@ from clearhouse.settlement import (
     encode_account,
     get_account_proof,
 )
+from clearhouse.sim.expiry_chain import measure_worst_exit_gas
 from clearhouse.sim.settlement_chain import T_FORCE, WINDOW, Posted, SettlementSystem, deploy
 from clearhouse.sim.settlement_world import (
     ADDRESSES,
@@ -188,6 +189,7 @@ def main() -> None:
         baseline = _baseline(chain)
         metrics["baseline_gas_per_trade"] = baseline
         metrics["ratio_baseline_to_batched_1000"] = round(baseline / metrics["gas_per_trade_1000"], 2)
+        metrics["exit_gas_worst"], metrics["exit_positions_gas_worst"] = measure_worst_exit_gas(chain)
     finally:
         node.stop()
     write_result("settlement", metrics, notes=(
@@ -196,7 +198,9 @@ def main() -> None:
         "Batches above 65,536 bytes of ops data use post_large_batch (ops_data up to 400,000 bytes), whose "
         "static 2x400 KB memory costs ~1.3M gas whatever the batch; max_trades_per_batch is that data cap, "
         "not the block gas limit. calldata_floor_gas_per_trade = 10 gas x EIP-7623 tokens of a trade's "
-        "posted bytes. exit_gas: exit of an account without positions after a freeze. baseline: "
+        "posted bytes. exit_gas: exit of an account without positions after a freeze; exit_gas_worst / "
+        "exit_positions_gas_worst: exit (free collateral) and exit_positions (payoff) of an account holding "
+        "max_positions (16) series of one expiry, on a fresh deployment with an ExpiryRegistry. baseline: "
         "mocks/DirectSettlement, one trade per tx, both orders verified with lib/eip712.vy. "
         "queue_challenge_max_gas: challenge_queues walking the largest batch; payout_challenge_max_gas: "
         "challenge_payouts rebuilding the claims tree of the batch with the most payouts one post takes "

@@ -22,20 +22,28 @@
         - `finalize(n)` (anyone, after the window); `claim` pays one payout of a
           finalised batch against its withdrawals root, once, pull-style.
         - A forced withdrawal unserved for `t_force` lets anyone `freeze`; then
-          every account `exit`s once from the last finalised root with a proof,
-          and deposits no finalised batch consumed are refunded.
+          every account `exit`s once from the last finalised root with a proof and
+          is paid its free collateral; an account with open positions is paid the
+          rest by `exit_positions` once every expiry of them has a price in the
+          `ExpiryRegistry` the window verifier reads (one registry judges batches
+          and values exits). Deposits no finalised batch consumed are refunded.
         ops_data layout, per window in order:
           `uint32 coreLength ++ uint32 authLength ++ core ++ auth`.
         See docs/protocol.md, "Settlement contracts".
 """
 
 from interfaces import IBonds
+from interfaces import IExpiryRegistry
 from lib import merkle_claims
 from lib import sparse_merkle
 
 
 interface IPayoutsChecker:
     def compute_payouts(header: Bytes[4396], ops_data: Bytes[400000], order: DynArray[uint256, 4096]) -> (uint256, bytes32): view
+
+
+interface IVerifierExpiries:
+    def expiry_registry() -> address: view
 
 
 interface IVault:
@@ -118,6 +126,11 @@ event Exited:
     owner: indexed(address)
     amount: uint256
 
+event PositionsExited:
+    account: indexed(uint256)
+    owner: indexed(address)
+    amount: uint256
+
 event DepositRefunded:
     index: indexed(uint256)
     owner: indexed(address)
@@ -152,9 +165,11 @@ batch_poster: public(HashMap[uint256, address])
 batch_withdrawals_root: public(HashMap[uint256, bytes32])
 batch_meta: public(HashMap[uint256, uint256])
 
-# @dev Paid payouts by `batch << 32 | index`; exited accounts; refunded deposit indices.
+# @dev Paid payouts by `batch << 32 | index`; exited accounts; refunded deposit indices;
+#      the leaf hash of an exited account whose positions are not yet paid (0 = none).
 claimed: public(HashMap[uint256, bool])
 exited: public(HashMap[uint256, bool])
+exit_pending: public(HashMap[uint256, bytes32])
 refunded: public(HashMap[uint256, bool])
 fee_pool_exited: public(bool)
 frozen_root: public(bytes32)
@@ -376,9 +391,9 @@ def freeze():
 def exit(preimage: Bytes[168], account: uint256, leaf: Bytes[MAX_LEAF], bitmap: uint256,
          siblings: DynArray[bytes32, ACCOUNTS_DEPTH]):
     """
-    @notice After a freeze, pay account `account` its balance from the frozen root, once.
-            Accounts with open positions are refused for now (their payoffs need the
-            on-chain expiry registry; see docs/protocol.md).
+    @notice After a freeze, pay account `account` its free collateral from the frozen root,
+            once: its balance, or with open positions `balance - requirement`
+            (`ExpiryRegistry.exit_amounts`); the positions are paid by `exit_positions`.
     @param preimage The frozen root's preimage after its 0x02 prefix (168 bytes).
     @param account The account id.
     @param leaf The account leaf encoding (`owner ++ balance ++ n ++ positions`).
@@ -386,6 +401,30 @@ def exit(preimage: Bytes[168], account: uint256, leaf: Bytes[MAX_LEAF], bitmap: 
     @param siblings The compact proof's siblings.
     """
     self._exit(preimage, account, leaf, bitmap, siblings)
+
+
+@external
+@nonreentrant
+def exit_positions(account: uint256, leaf: Bytes[MAX_LEAF]):
+    """
+    @notice Pay an exited account what its positions return at expiry, once every expiry of
+            them has a settlement price (anyone may call; paid to the leaf's owner).
+    @param account The account id.
+    @param leaf The leaf it exited with.
+    """
+    # a pending hash is never zero, and `keccak256` of a leaf never is: an account with
+    # nothing pending matches no leaf
+    assert self.exit_pending[account] == keccak256(leaf), "settlement: no positions to exit"
+    rest: uint256 = 0
+    priced: bool = False
+    free: uint256 = 0
+    free, rest, priced = staticcall IExpiryRegistry(self._expiry_registry()).exit_amounts(leaf)
+    assert priced, "settlement: expiry price unavailable"
+    self.exit_pending[account] = empty(bytes32)
+    owner: address = convert(convert(slice(leaf, 0, 20), bytes20), address)
+    log PositionsExited(account=account, owner=owner, amount=rest)
+    if rest != 0:
+        extcall IVault(vault).pay(owner, rest)
 
 
 @external
@@ -737,10 +776,25 @@ def _freeze():
 
 
 @internal
+@view
+def _expiry_registry() -> address:
+    """
+    @dev The `ExpiryRegistry` of the window verifier: exits are valued with the caps and prices
+         batches are judged with.
+    @return address The registry (reverts if there is none).
+    """
+    assert self.window_verifier != empty(address), "settlement: no expiry registry"
+    registry: address = staticcall IVerifierExpiries(self.window_verifier).expiry_registry()
+    assert registry != empty(address), "settlement: no expiry registry"
+    return registry
+
+
+@internal
 def _exit(preimage: Bytes[168], account: uint256, leaf: Bytes[MAX_LEAF], bitmap: uint256,
           siblings: DynArray[bytes32, ACCOUNTS_DEPTH]):
     """
-    @dev Prove the account's leaf under the frozen root and pay its balance, once.
+    @dev Prove the account's leaf under the frozen root and pay its free collateral, once;
+         with positions, remember the leaf for `exit_positions`.
     @param preimage The frozen root's preimage after 0x02.
     @param account The account id.
     @param leaf The leaf encoding.
@@ -753,10 +807,14 @@ def _exit(preimage: Bytes[168], account: uint256, leaf: Bytes[MAX_LEAF], bitmap:
     assert len(leaf) >= 37, "settlement: bad leaf"
     assert sparse_merkle._verify(extract32(preimage, 0), account, keccak256(leaf), bitmap,
                                  siblings, ACCOUNTS_DEPTH), "settlement: invalid proof"
-    assert convert(slice(leaf, 36, 1), uint256) == 0, "settlement: open positions"
     owner: address = convert(convert(slice(leaf, 0, 20), bytes20), address)
-    balance: uint256 = convert(slice(leaf, 20, 16), uint256)
+    amount: uint256 = convert(slice(leaf, 20, 16), uint256)
     self.exited[account] = True
-    log Exited(account=account, owner=owner, amount=balance)
-    if balance != 0:
-        extcall IVault(vault).pay(owner, balance)
+    if convert(slice(leaf, 36, 1), uint256) != 0:
+        rest: uint256 = 0
+        priced: bool = False
+        amount, rest, priced = staticcall IExpiryRegistry(self._expiry_registry()).exit_amounts(leaf)
+        self.exit_pending[account] = keccak256(leaf)
+    log Exited(account=account, owner=owner, amount=amount)
+    if amount != 0:
+        extcall IVault(vault).pay(owner, amount)

@@ -8,9 +8,10 @@
         batch header `Settlement` stores, re-executes it from its start checkpoint, and
         reports fraud to `Settlement` when an operation breaks a rule of the STF or the
         window ends at a root other than its committed checkpoint. An invalid witness
-        reverts (the challenger's fault). The batch context (domain, parameters,
-        expiry registry) is this contract's; the registry is admin-set until an
-        on-chain registry exists.
+        reverts (the challenger's fault). The batch context (domain, parameters) is
+        this contract's; the expiries (caps, settlement prices) are the
+        `ExpiryRegistry`'s once `set_expiry_registry` wired it (then this contract's
+        own admin-set list is closed), the admin-set list before that.
 """
 
 
@@ -19,6 +20,10 @@ from .lib import stf
 
 implements: IWindowVerifier
 initializes: stf
+
+
+interface IExpiryRegistry:
+    def listed() -> DynArray[stf.ListedExpiry, stf.MAX_EXPIRIES]: view
 
 
 interface ISettlement:
@@ -52,6 +57,7 @@ MAX_FEE_BPS: public(immutable(uint256))
 PARAMETER_VERSION: public(immutable(uint256))
 admin: public(address)
 expiries: public(DynArray[stf.ListedExpiry, stf.MAX_EXPIRIES])
+expiry_registry: public(address)
 
 
 @deploy
@@ -100,6 +106,7 @@ def list_expiry(expiry: stf.ListedExpiry):
     @param expiry The registry entry (no settlement price yet).
     """
     assert msg.sender == self.admin, "verifier: not admin"
+    assert self.expiry_registry == empty(address), "verifier: registry wired"
     assert expiry.expiry_id == keccak256(
         abi_encode(expiry.underlying, expiry.quote, convert(expiry.timestamp, uint256))
     ), "verifier: wrong expiry id"
@@ -118,6 +125,7 @@ def set_settlement_price(expiry_id: bytes32, price: uint256):
     @param price The oracle's settlement price.
     """
     assert msg.sender == self.admin, "verifier: not admin"
+    assert self.expiry_registry == empty(address), "verifier: registry wired"
     for i: uint256 in range(len(self.expiries), bound=stf.MAX_EXPIRIES):
         if self.expiries[i].expiry_id == expiry_id:
             assert not self.expiries[i].has_price, "verifier: price set"
@@ -126,6 +134,31 @@ def set_settlement_price(expiry_id: bytes32, price: uint256):
             log SettlementPriceSet(expiry_id=expiry_id, price=price)
             return
     raise "verifier: unlisted expiry"
+
+
+@external
+def set_expiry_registry(registry: address):
+    """
+    @notice Read expiries and settlement prices from `registry` (an `ExpiryRegistry`) from now
+            on, once; the admin-set list above is closed.
+    @param registry The registry.
+    """
+    assert msg.sender == self.admin, "verifier: not admin"
+    assert registry != empty(address) and self.expiry_registry == empty(address), \
+        "verifier: registry already set"
+    self.expiry_registry = registry
+
+
+@internal
+@view
+def _expiry_list() -> DynArray[stf.ListedExpiry, stf.MAX_EXPIRIES]:
+    """
+    @dev The context's expiries: the registry's once wired, else the admin-set list.
+    @return DynArray The listed expiries.
+    """
+    if self.expiry_registry != empty(address):
+        return staticcall IExpiryRegistry(self.expiry_registry).listed()
+    return self.expiries
 
 
 @internal
@@ -209,7 +242,7 @@ def challenge_execution(
         max_clock_lag=MAX_CLOCK_LAG,
         fee_account=FEE_ACCOUNT,
         max_fee_bps=MAX_FEE_BPS,
-        expiries=self.expiries,
+        expiries=self._expiry_list(),
     )
     # The window loop of `stf.verify_window`, inline: an internal call would copy the
     # bounded witness list (~410 kB) into memory.

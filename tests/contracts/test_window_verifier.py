@@ -145,3 +145,35 @@ def test_fraud_is_reported_on_both_backends(chain: Chain) -> None:
     _challenge(verifier, bad, 0, ops, compute_genesis_state(), ctx)
     assert sink.call("reports") == 1
     assert sink.call("last_challenger") == chain.accounts[0].address
+
+
+def _registry_verifier(chain: Chain, ctx: SettlementContext, listed: tuple[Any, ...]) -> tuple[Contract, Contract]:
+    """A verifier wired to an ``ExpiryRegistry`` (over a real oracle hub) listing ``listed``."""
+    from clearhouse.sim.oracle_hub import deploy_oracle_system
+    hub = deploy_oracle_system(chain, 1).hub
+    registry = chain.deploy("ExpiryRegistry", hub.address, 1800, ctx.contract_unit)
+    for e in listed:
+        registry.transact("list_expiry", e.underlying_word, e.quote_word, e.timestamp, e.cap, bytes(32))
+    verifier, sink = _deploy(chain, ctx)
+    verifier.transact("set_expiry_registry", registry.address)
+    return verifier, sink
+
+
+def test_a_wired_registry_is_the_context(inprocess_chain: InProcessChain) -> None:
+    """Once wired, the registry (not the verifier's own list, which still lists both expiries) is
+    what windows are judged with: the same honest window is correct under a registry listing both
+    expiries and fraud (an unlisted expiry) under one listing only the later expiry."""
+    ctx = make_ctx(NOW + 100, k=K)
+    ops = _ops()
+    header = apply_batch(compute_genesis_state(), ops, ctx, K).header
+    j = next(i for i, op in enumerate(ops) if isinstance(op, TradeOp)) // K
+    start = apply_batch(compute_genesis_state(), ops[:j * K], ctx, K).state
+    verifier, sink = _registry_verifier(inprocess_chain, ctx, (E1, E2))
+    _post(sink, header)
+    with pytest.raises(ContractRevert) as info:
+        _challenge(verifier, header, j, ops, start, ctx)
+    assert info.value.reason == "verifier: window is correct"
+    verifier, sink = _registry_verifier(inprocess_chain, ctx, (E2,))
+    _post(sink, header)
+    _challenge(verifier, header, j, ops, start, ctx)
+    assert sink.call("reports") == 1
