@@ -52,6 +52,7 @@ from clearhouse.messages.keccak import keccak256
 from clearhouse.params import load_params
 from clearhouse.sim.market_scenario import run_market_scenario
 from clearhouse.sim.oracle_scenario import run_oracle_scenario
+from clearhouse.sim.settlement_scenario import run_settlement_scenario
 from clearhouse.types import Address, Amount, ChainId, Digest, Nonce, Price, Quantity, Timestamp
 
 __all__ = ["run_demo"]
@@ -212,6 +213,7 @@ def run_demo(chain_target: str = "inprocess", out_dir: Path = Path("out/demo"),
 
     market = run_market_scenario(domain, chain.accounts[1:7], now, log)
     oracle = run_oracle_scenario(chain, log)
+    settlement = run_settlement_scenario(log, log.detail)
 
     summary: dict[str, Any] = {
         "chain": {"backend": chain.backend, "target": chain_target, "chain_id": chain_id},
@@ -225,6 +227,7 @@ def run_demo(chain_target: str = "inprocess", out_dir: Path = Path("out/demo"),
         **{k: market[k] for k in ("rfqs", "rfq_quotes", "rfq_fills", "book_trades")},
         **{k: oracle[k] for k in ("oracle_rounds", "equivocations_slashed", "disputes_arbitrated",
                                   "settlement_price")},
+        **settlement,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")

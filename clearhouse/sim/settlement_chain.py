@@ -27,10 +27,11 @@ from clearhouse.settlement import (
 )
 from clearhouse.settlement.header import compute_payout_tree
 from clearhouse.settlement.state import STATE_ROOT_PREFIX
-from clearhouse.sim.settlement_world import KEYS, NOW, make_ctx
+from clearhouse.sim.settlement_world import E1, E2, KEYS, NOW, make_ctx
 from clearhouse.types import BatchNumber
 
-__all__ = ["BOND", "MIN_STAKE", "REWARD_BPS", "T_FORCE", "USDC", "WINDOW", "K", "Posted", "SettlementSystem", "deploy", "forge"]
+__all__ = ["BOND", "MIN_STAKE", "REWARD_BPS", "T_FORCE", "USDC", "WINDOW", "K", "Posted", "SettlementSystem", "deploy",
+           "deploy_window_verifier", "forge"]
 
 USDC = 10**6
 WINDOW = 3600
@@ -66,6 +67,8 @@ class SettlementSystem:
     vault: Contract
     settlement: Contract
     users: list[LocalAccount]
+    verifier: Contract | None = None
+    """The ``WindowVerifier`` wired into the settlement (``None``: deployed without one)."""
     state: SettlementState = field(default_factory=compute_genesis_state)
     finalized: SettlementState = field(default_factory=compute_genesis_state)
     posted: list[Posted] = field(default_factory=list)
@@ -177,9 +180,27 @@ def _keccak(data: bytes) -> bytes:
     return keccak256(data)
 
 
-def deploy(chain: Chain, *, users: int = 4, reentrant: bool = False, k: int = K) -> SettlementSystem:
+def deploy_window_verifier(chain: Chain, settlement: Contract) -> Contract:
+    """A ``WindowVerifier`` (over fresh ``StfRules`` and ``StfTradeRules``) for ``settlement``, with the
+    settlement world's context and both of its expiries listed by the admin, wired in as the
+    settlement's execution fraud-proof verifier."""
+    ctx = make_ctx()
+    trade_rules, rules = chain.deploy("StfTradeRules"), chain.deploy("StfRules")
+    verifier = chain.deploy("WindowVerifier", settlement.address, trade_rules.address, rules.address,
+                            ctx.domain.separator, ctx.contract_unit, ctx.max_positions, ctx.max_clock_lag,
+                            ctx.fee_account, ctx.max_fee_bps, ctx.parameter_version)
+    for e in (E1, E2):
+        verifier.transact("list_expiry", (e.expiry_id, e.underlying_word, e.quote_word, e.timestamp, e.cap,
+                                          False, 0))
+    settlement.transact("set_window_verifier", verifier.address)
+    return verifier
+
+
+def deploy(chain: Chain, *, users: int = 4, reentrant: bool = False, k: int = K,
+           window_verifier: bool = True) -> SettlementSystem:
     """Token, Bonds, Vault and Settlement wired together, the coordinator bonded, users with gas
-    (``reentrant``: the vault's token is ``mocks/ReentrantToken``)."""
+    (``reentrant``: the vault's token is ``mocks/ReentrantToken``; ``window_verifier``: a real
+    ``WindowVerifier`` is wired in, see :func:`deploy_window_verifier`)."""
     admin, coordinator = chain.accounts[0], chain.accounts[1]
     token = chain.deploy("mocks/TestToken", "Test USD", "tUSD")
     bond_token = token
@@ -200,7 +221,8 @@ def deploy(chain: Chain, *, users: int = 4, reentrant: bool = False, k: int = K)
     people = [Account.from_key(KEYS[i]) for i in range(users)]
     for person in people:
         chain.transact(person.address, b"", sender=admin, value=10**18)
-    return SettlementSystem(chain, token, bonds, vault, settlement, people, k=k)
+    verifier = deploy_window_verifier(chain, settlement) if window_verifier else None
+    return SettlementSystem(chain, token, bonds, vault, settlement, people, verifier, k=k)
 
 
 def forge(posted: Posted, ops: Sequence[Operation]) -> Posted:
@@ -209,7 +231,7 @@ def forge(posted: Posted, ops: Sequence[Operation]) -> Posted:
     from dataclasses import replace
 
     from clearhouse.settlement import compute_ops_hash
-    windows = compute_windows(ops, K)
+    windows = compute_windows(ops, posted.result.header.checkpoint_interval)
     header = replace(posted.result.header, op_count=len(ops), ops_hash=compute_ops_hash(windows))
     result = replace(posted.result, header=header, operations=tuple(ops))
     return Posted(result, encode_header(header), encode_ops_data(windows))

@@ -34,7 +34,7 @@ class Governance:
     def __init__(self, chain: Chain) -> None:
         self.chain = chain
         self.disputes: DisputeSystem = deploy_dispute_system(chain)
-        self.system = deploy_settlement(chain, users=1, window_verifier=False)
+        self.system = deploy_settlement(chain, users=1)
         self.settlement = self.system.settlement
         self.exit_time = int(self.settlement.call("t_force")) + int(self.settlement.call("challenge_window"))
         self.delay = self.exit_time + 3600

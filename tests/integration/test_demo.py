@@ -26,6 +26,11 @@ def _check(summary: dict[str, object]) -> None:
     assert summary["equivocations_slashed"] == 1
     assert summary["disputes_arbitrated"] == 1
     assert isinstance(summary["settlement_price"], int) and summary["settlement_price"] > 0
+    # settlement: 3 honest batches + 1 bad (reverted) + 1 after re-admission
+    assert (summary["batches_posted"], summary["batches_finalized"]) == (5, 4)
+    assert summary["bad_batches_caught"] == 1 and summary["coordinator_slashed"] is True
+    assert summary["forced_withdrawals"] == 1 and summary["withdrawals"] == 3
+    assert isinstance(summary["gas_per_trade"], int) and 10_000 < summary["gas_per_trade"] < 100_000
 
 
 def test_demo_through_the_cli_on_the_inprocess_chain(tmp_path: Path,
