@@ -10,15 +10,17 @@
           change bumps the feed's config version and fixes its config digest
           `keccak256(abi_encode(feed_id, version, f, members))`; every
           version's digest stays readable (`config_digest`).
-        - `transmit` stores a fully verified round: the EIP-712-signed
-          `Observation`s of at least `2f+1` distinct members (sorted by price,
-          the reported price is their lower median, the reported timestamp the
-          lower median of their timestamps) and the signatures of at least
-          `f+1` distinct members over the report digest. The member list comes
-          in calldata and is checked against the stored digest, each signature
-          names its signer's position, so no member is read from storage.
-          With at most `f` faulty members every stored price lies inside the
-          honest range.
+        - `transmit` stores a fully verified round: the observations of at
+          least `2f+1` distinct members (sorted by price, the reported price is
+          their lower median, the reported timestamp the lower median of their
+          timestamps), each attested by its member's one signature: at least
+          `f+1` of them by a signature over the report digest (which binds every
+          observation to its member, so it attests the signer's own), the others
+          by the member's EIP-712 `Observation` signature. `2f+1` signatures in
+          all. The member list comes in calldata and is checked against the
+          stored digest, each signature names its signer's position, so no
+          member is read from storage. With at most `f` faulty members every
+          stored price lies inside the honest range.
         - `post` stores an optimistic round: one active member's price and
           timestamp, backed by its oracle stake. Within `dispute_window` of its
           timestamp anyone may prove it wrong with `2f+1` members' signed
@@ -27,14 +29,27 @@
           of its timestamp (`OracleDisputes.dispute_round`); only the registered
           dispute module marks rounds disputed or invalid, and bans members it
           proves at fault.
+        - Rounds live in a ring of `history_rounds` slots per feed (a power of
+          two fixed at deployment): round `i` (0-based, dense) is in slot
+          `i % history_rounds`, so in steady state a round overwrites a slot
+          (~5,000 gas) instead of filling a new one (~22,100). The last
+          `history_rounds` rounds stay readable; an older one reverts
+          `"oracle: round overwritten"`. A disputed round is never overwritten
+          (the round that would replace it reverts until the dispute is
+          resolved), and rounds are `min_round_interval` apart, so a round
+          stays readable for at least `(history_rounds - 1) *
+          min_round_interval` seconds (docs/decisions/0004).
         - `twap` gives the time-weighted average over a window for expiry
           settlement: final only once no round can land in the window and every
           round in it is past its dispute window; it refuses while one of them
           is disputed and skips those found invalid. It reverts on a stale or
-          empty feed. Exits never call it.
-        - `prove_equivocation`: two different signed observations by one member
+          empty feed, and once the window's rounds were overwritten (not before
+          `start + (history_rounds - 1) * min_round_interval`). Exits never call it.
+        - `prove_equivocation`: two different observations stated by one member
           for one (feed, round) slash that member through `Bonds`, pay the
-          prover, ban the member and remove it from the feed, once.
+          prover, ban the member and remove it from the feed, once per (feed,
+          round, member). A statement is an `Observation` signature or a report
+          signature (which states the signer's own entry).
         The rules are mirrored in `clearhouse/oracle` (the spec); see
         docs/protocol.md, "Oracle".
 """
@@ -65,6 +80,8 @@ BPS: constant(uint256) = 10_000
 MAX_DEVIATION_BPS: public(constant(uint256)) = 1_000_000
 # @dev Binary search steps: enough for 2**64 stored rounds.
 MAX_SEARCH_STEPS: constant(uint256) = 64
+# @dev Largest ring of round slots per feed (`history_rounds`); binary searches stay in bound.
+MAX_HISTORY_ROUNDS: public(constant(uint256)) = 2**32
 
 # @dev A stored round is one slot:
 #      `round << 192 | version << 176 | status << 168 | timestamp << 128 | price`,
@@ -96,9 +113,11 @@ U16_MASK: constant(uint256) = 2**16 - 1
 U24_MASK: constant(uint256) = 2**24 - 1
 U32_MASK: constant(uint256) = 2**32 - 1
 
-# @dev A signer reference byte: bits 0-4 the committee position, bit 7 the parity of
-#      the signature's `y` (`v = 27 + parity`); bits 5-6 are ignored.
+# @dev A signer reference byte: bits 0-4 the committee position, bit 6 (`REPORT_SIGNED`, report
+#      observations only) set when the signature is over the report digest rather than the
+#      observation's, bit 7 the parity of the signature's `y` (`v = 27 + parity`); bit 5 is ignored.
 POSITION_MASK: constant(uint256) = 31
+REPORT_SIGNED: constant(uint256) = 64
 PARITY_SHIFT: constant(uint256) = 7
 
 # @dev `0x1901` as a word: `slice(abi_encode(EIP712_PREFIX, separator, hash), 30, 66)` is the
@@ -114,12 +133,6 @@ REPORT_TYPEHASH: public(constant(bytes32)) = keccak256(
 )
 
 
-# @dev A signature without its `v` (the parity travels in the signer's reference byte).
-struct Signature:
-    r: uint256
-    s: uint256
-
-
 # @dev The committee a report was built under, checked against the stored config digest.
 struct Config:
     version: uint256
@@ -127,14 +140,33 @@ struct Config:
     members: DynArray[address, MAX_MEMBERS]
 
 
-# @dev One observation of a report with its signature: `packed` is
+# @dev One observation of a report with its member's signature: `packed` is
 #      `price << 128 | timestamp << 64 | expiry` (price below 2**128); feed and round
 #      come from the report, so a signature over any other feed or round recovers to
-#      someone else.
+#      someone else. The signature is over the observation's digest, or (its reference
+#      byte has `REPORT_SIGNED`) over the report digest.
 struct ReportObservation:
     packed: uint256
     r: uint256
     s: uint256
+
+
+# @dev A member's signed statement of its own observation for (feed, round): an `Observation`
+#      it signed (`members` empty; `observation` is `price << 128 | timestamp << 64 | expiry`),
+#      or its signature over a report of that (feed, round) built under `config_digest` with
+#      `price` and `timestamp` (`digests` and `members` are the report's observation digests and
+#      their members, in report order; entry `index` is the signer's own).
+struct Statement:
+    feed_id: bytes32
+    round: uint64
+    observation: uint256
+    config_digest: bytes32
+    price: uint256
+    timestamp: uint64
+    index: uint256
+    digests: DynArray[bytes32, MAX_MEMBERS]
+    members: DynArray[address, MAX_MEMBERS]
+    signature: Bytes[65]
 
 
 struct Report:
@@ -267,6 +299,10 @@ oracle_role: public(immutable(uint8))
 min_round_interval: public(immutable(uint256))
 max_twap_window: public(immutable(uint256))
 dispute_window: public(immutable(uint256))
+# @dev Round slots per feed (a power of two): the last `history_rounds` rounds are readable.
+history_rounds: public(immutable(uint256))
+# @dev `history_rounds - 1`: `index & history_mask` is round `index`'s slot.
+history_mask: immutable(uint256)
 
 admin: public(address)
 dispute_module: public(address)
@@ -286,7 +322,8 @@ _members: HashMap[bytes32, DynArray[address, MAX_MEMBERS]]
 _member_slot: HashMap[bytes32, HashMap[address, uint256]]
 # @dev Ever a member of the feed: equivocation stays provable after removal.
 _ever_member: HashMap[bytes32, HashMap[address, bool]]
-# @dev Packed rounds per feed, dense and in round order (see ROUND_SHIFT).
+# @dev Packed rounds per feed (see ROUND_SHIFT): round `index` (dense, in round order) is in
+#      slot `index & history_mask` until round `index + history_rounds` overwrites it.
 _rounds: HashMap[bytes32, HashMap[uint256, uint256]]
 # @dev keccak256(feed, round, member) of every proven equivocation.
 _proven: HashMap[bytes32, bool]
@@ -303,6 +340,7 @@ def __init__(
     min_round_interval_: uint256,
     max_twap_window_: uint256,
     dispute_window_: uint256,
+    history_rounds_: uint256,
 ):
     """
     @notice Create the hub; the deployer is the first admin.
@@ -320,6 +358,9 @@ def __init__(
     @param dispute_window_ Seconds after a round's timestamp during which it can be
            disputed or challenged; at least every feed's `max_age`, and shorter than
            `Bonds.unbonding_delay` (checked by `OracleDisputes`).
+    @param history_rounds_ Round slots kept per feed, a power of two with
+           `(history_rounds_ - 1) * min_round_interval_ > max_twap_window_ + dispute_window_`:
+           every TWAP window stays readable for a while once it is final.
     """
     assert bonds_ != empty(address), "oracle: zero bonds"
     assert prover_reward_bps_ <= BPS, "oracle: reward above 100%"
@@ -328,12 +369,19 @@ def __init__(
     assert max_twap_window_ <= (MAX_TWAP_ROUNDS - 1) * min_round_interval_, \
         "oracle: twap window too long for the loop bound"
     assert dispute_window_ != 0 and dispute_window_ <= MAX_WINDOW, "oracle: bad dispute window"
+    # A power of two from 2 up: `history_rounds_ & (history_rounds_ - 1)` clears its one set bit.
+    assert history_rounds_ >= 2 and history_rounds_ <= MAX_HISTORY_ROUNDS and \
+        history_rounds_ & (history_rounds_ - 1) == 0, "oracle: history not a power of two"
+    assert (history_rounds_ - 1) * min_round_interval_ > max_twap_window_ + dispute_window_, \
+        "oracle: history too short"
     eip712.__init__(name_, version_)
     bonds = bonds_
     oracle_role = staticcall IOracleBonds(bonds_).ROLE_ORACLE()
     min_round_interval = min_round_interval_
     max_twap_window = max_twap_window_
     dispute_window = dispute_window_
+    history_rounds = history_rounds_
+    history_mask = history_rounds_ - 1
     self.admin = msg.sender
     self.min_stake = min_stake_
     self.slash_amount = slash_amount_
@@ -346,33 +394,26 @@ def __init__(
 
 @external
 @nonreentrant
-def transmit(
-    report: Report,
-    config: Config,
-    observers: uint256,
-    report_signatures: DynArray[Signature, MAX_MEMBERS],
-    signers: uint256,
-):
+def transmit(report: Report, config: Config, observers: uint256):
     """
     @notice Store a round from a committee report. Anyone may send it (the
             round's leader usually does): everything is checked here.
     @dev Checks, in order (each with its own revert reason): feed has a
          committee, `config` is the current committee (its digest), round newer
          than the last and at most `MAX_ROUND_GAP` ahead, at least `2f+1`
-         observations and `f+1` report signatures; each observation unexpired, not in the future, not older
-         than `max_age`, sorted by price, a canonical signature by the active
-         member at the position it names, no member twice; the price and
-         timestamp are the lower medians; the timestamp is `min_round_interval`
-         after the last round's; bounds; deviation; each report signature
-         canonical, by the active member at the position it names, no member twice.
+         observations; each observation unexpired, not in the future, not older
+         than `max_age`, sorted by price, by an active member at the position it
+         names (an observation signature: canonical and recovering to that
+         member), no member twice; the price and timestamp are the lower
+         medians; the timestamp is `min_round_interval` after the last round's;
+         bounds; deviation; at least `f+1` observations attested by report
+         signatures; each of those canonical and recovering to its member.
     @param report The report (digest in `report_digest`).
     @param config The committee the report was built under.
-    @param observers Byte `j` (least significant first): position and parity of
-           observation `j`'s signer (see POSITION_MASK).
-    @param report_signatures Member signatures over the report digest.
-    @param signers Byte `i`: position and parity of report signature `i`'s signer.
+    @param observers Byte `j` (least significant first): position, `REPORT_SIGNED` flag
+           and parity of observation `j`'s signature (see POSITION_MASK).
     """
-    self._transmit(report, config, observers, report_signatures, signers)
+    self._transmit(report, config, observers)
 
 
 @external
@@ -399,21 +440,29 @@ def post(feed_id: bytes32, round_id: uint64, price: uint256, timestamp: uint64):
 
 @external
 @view
-def report_digest(config_digest: bytes32, report: Report) -> bytes32:
+def report_digest(config_digest: bytes32, report: Report, members: DynArray[address, MAX_MEMBERS]) -> bytes32:
     """
     @notice The EIP-712 digest members sign for `report` (in this hub's domain).
     @param config_digest The digest of the committee it is built under.
-    @param report The report (the observation signatures it carries do not enter the digest).
-    @return bytes32 `hashTypedData(Report(configDigest, feedId, round, price, timestamp, observationsHash))`.
+    @param report The report (the signatures it carries do not enter the digest).
+    @param members The member of each observation, in report order.
+    @return bytes32 `hashTypedData(Report(configDigest, feedId, round, price, timestamp, observationsHash))`
+            with `observationsHash = keccak256(digest_1 ‖ … ‖ digest_k ‖ member_1 ‖ … ‖ member_k)`.
     """
+    assert len(members) == len(report.observations), "oracle: one member per observation"
     separator: bytes32 = eip712._domain_separator()
-    digests: DynArray[bytes32, MAX_MEMBERS] = []
+    words: uint256[2 * MAX_MEMBERS] = empty(uint256[2 * MAX_MEMBERS])
+    k: uint256 = len(members)
+    j: uint256 = 0
     for o: ReportObservation in report.observations:
-        digests.append(self._observation_digest(separator, report.feed_id, convert(report.round, uint256),
-                                                o.packed))
+        words[j] = convert(self._observation_digest(separator, report.feed_id,
+                                                    convert(report.round, uint256), o.packed), uint256)
+        # k + j < 2 * MAX_MEMBERS: no overflow.
+        words[unsafe_add(k, j)] = convert(members[j], uint256)
+        j = unsafe_add(j, 1)
     return self._report_digest(separator, config_digest, report.feed_id, convert(report.round, uint256),
                                report.price, convert(report.timestamp, uint256),
-                               self._hash_digests(digests))
+                               keccak256(slice(abi_encode(words), 0, 64 * k)))
 
 
 # --- equivocation --------------------------------------------------------------------------
@@ -421,23 +470,33 @@ def report_digest(config_digest: bytes32, report: Report) -> bytes32:
 
 @external
 @nonreentrant
-def prove_equivocation(
-    obs_a: eip712.Observation, sig_a: Bytes[65], obs_b: eip712.Observation, sig_b: Bytes[65]
-) -> (uint256, uint256):
+def prove_equivocation(a: Statement, b: Statement) -> (uint256, uint256):
     """
-    @notice Prove that one member signed two different observations for the
-            same (feed, round): the member's oracle stake is slashed by up to
-            `slash_amount`, `prover_reward_bps` of what is taken goes to the
-            caller, the member is banned and removed from the feed. One proof
-            per (feed, round, member): a replay reverts.
-    @dev Expiry is not checked: an old equivocation is still a fault.
-    @param obs_a One observation.
-    @param sig_a Its signature.
-    @param obs_b Another observation for the same feed and round.
-    @param sig_b Its signature.
+    @notice Prove that one member stated two different observations for the
+            same (feed, round), each by an `Observation` signature or by a
+            signature over a report (which states the signer's own entry): the
+            member's oracle stake is slashed by up to `slash_amount`,
+            `prover_reward_bps` of what is taken goes to the caller, the member
+            is banned and removed from the feed. One proof per (feed, round,
+            member): a replay, with the same or other statements, reverts.
+    @dev Expiry is not checked, nor whether the reports were ever stored or
+         valid: a member signs only a report whose entry at its position is
+         its own observation, so two different stated observations are a fault.
+    @param a One statement.
+    @param b Another statement of the same member for the same feed and round.
     @return (uint256, uint256) (slashed, reward) as moved by `Bonds`.
     """
-    return self._prove_equivocation(obs_a, sig_a, obs_b, sig_b)
+    assert a.feed_id == b.feed_id and a.round == b.round, "oracle: not the same round"
+    separator: bytes32 = eip712._domain_separator()
+    member: address = empty(address)
+    stated_a: bytes32 = empty(bytes32)
+    member, stated_a = self._statement(separator, a)
+    other: address = empty(address)
+    stated_b: bytes32 = empty(bytes32)
+    other, stated_b = self._statement(separator, b)
+    assert stated_a != stated_b, "oracle: same observation"
+    assert other == member, "oracle: different signers"
+    return self._punish_equivocation(a.feed_id, a.round, member)
 
 
 @external
@@ -474,8 +533,7 @@ def set_round_status(feed_id: bytes32, index: uint256, disputed: bool, invalid: 
     @param invalid Whether it was found wrong.
     """
     assert msg.sender == self.dispute_module, "oracle: not the dispute module"
-    assert index < self._heads[feed_id] & U64_MASK, "oracle: unknown round"
-    packed: uint256 = self._rounds[feed_id][index]
+    packed: uint256 = self._retained(feed_id, index)
     assert (packed >> STATUS_SHIFT) & STATUS_INVALID == 0, "oracle: round invalid"
     status: uint256 = 0
     if disputed:
@@ -483,7 +541,7 @@ def set_round_status(feed_id: bytes32, index: uint256, disputed: bool, invalid: 
     if invalid:
         status |= STATUS_INVALID
     clear: uint256 = (STATUS_DISPUTED | STATUS_INVALID) << STATUS_SHIFT
-    self._rounds[feed_id][index] = (packed & ~clear) | (status << STATUS_SHIFT)
+    self._rounds[feed_id][index & history_mask] = (packed & ~clear) | (status << STATUS_SHIFT)
     log RoundStatusChanged(feed_id=feed_id, index=index, round=convert(packed >> ROUND_SHIFT, uint64),
                            disputed=disputed, invalid=invalid)
 
@@ -660,7 +718,11 @@ def twap(feed_id: bytes32, start: uint256, end: uint256, cap: uint256) -> uint25
          final"` until `dispute_window` seconds after `end` (until then a late
          report could still land in the window, or a round in it be disputed),
          `"oracle: no rounds in window"` when no round is at or before `end`,
-         `"oracle: stale"` when the last round at or before `end` is more than
+         `"oracle: window overwritten"` when the round at or before `end`, or
+         the one before the window's first, is no longer readable (the ring
+         keeps the last `history_rounds`: a window is readable until at least
+         `start + (history_rounds - 1) * min_round_interval`), `"oracle:
+         stale"` when the last round at or before `end` is more than
          `max_staleness` older than `end`, `"oracle: window under dispute"`
          while a round in the window is disputed, `"oracle: no rounds in
          window"` when no valid round lies in the window. Loop bound: a window
@@ -687,7 +749,7 @@ def latest(feed_id: bytes32) -> RoundData:
     if count == 0:
         return empty(RoundData)
     # count >= 1 here, so count - 1 cannot underflow.
-    return self._round_data(self._rounds[feed_id][unsafe_sub(count, 1)])
+    return self._round_data(self._rounds[feed_id][unsafe_sub(count, 1) & history_mask])
 
 
 @external
@@ -706,7 +768,7 @@ def fresh_price(feed_id: bytes32) -> uint256:
     head: uint256 = self._heads[feed_id]
     count: uint256 = head & U64_MASK
     assert count != 0, "oracle: stale"
-    last: Round = self._unpack_round(self._rounds[feed_id][count - 1])
+    last: Round = self._unpack_round(self._rounds[feed_id][(count - 1) & history_mask])
     assert block.timestamp <= last.timestamp + ((head >> HEAD_STALENESS_SHIFT) & U32_MASK), \
         "oracle: stale"
     assert last.status & (STATUS_DISPUTED | STATUS_INVALID) == 0, "oracle: last round disputed"
@@ -718,27 +780,28 @@ def fresh_price(feed_id: bytes32) -> uint256:
 def round(feed_id: bytes32, round_id: uint64) -> RoundData:
     """
     @notice A stored round by its round number.
-    @dev Binary search over the feed's rounds (at most 64 steps); reverts
-         `"oracle: unknown round"` if that round was never stored.
+    @dev Binary search over the feed's readable rounds (at most 64 steps); reverts
+         `"oracle: unknown round"` if that round was never stored or was overwritten.
     @param feed_id The feed.
     @param round_id The round number.
     @return RoundData (round, price, timestamp).
     """
     count: uint256 = self._heads[feed_id] & U64_MASK
-    lo: uint256 = 0
+    lo: uint256 = self._oldest(count)
     hi: uint256 = count
-    # Invariant: rounds below `lo` have numbers below `round_id`, rounds at or above `hi` at or above it.
+    # Invariant: rounds below `lo` have numbers below `round_id` (or are overwritten), rounds at or
+    # above `hi` at or above it.
     for _: uint256 in range(MAX_SEARCH_STEPS):
         if lo >= hi:
             break
         # lo + hi < 2 * count < 2**65: the addition cannot overflow.
         mid: uint256 = unsafe_add(lo, hi) >> 1
-        if (self._rounds[feed_id][mid] >> ROUND_SHIFT) < convert(round_id, uint256):
+        if (self._rounds[feed_id][mid & history_mask] >> ROUND_SHIFT) < convert(round_id, uint256):
             lo = mid + 1
         else:
             hi = mid
     assert lo < count, "oracle: unknown round"
-    found: RoundData = self._round_data(self._rounds[feed_id][lo])
+    found: RoundData = self._round_data(self._rounds[feed_id][lo & history_mask])
     assert found.round == round_id, "oracle: unknown round"
     return found
 
@@ -749,11 +812,12 @@ def round_at(feed_id: bytes32, index: uint256) -> RoundData:
     """
     @notice The `index`-th stored round of a feed (0 = oldest).
     @param feed_id The feed.
+    @dev Reverts `"oracle: unknown round"` at or past `round_count`, `"oracle: round
+         overwritten"` below `round_count - history_rounds`.
     @param index Position, below `round_count(feed_id)`.
     @return RoundData (round, price, timestamp).
     """
-    assert index < self._heads[feed_id] & U64_MASK, "oracle: unknown round"
-    return self._round_data(self._rounds[feed_id][index])
+    return self._round_data(self._retained(feed_id, index))
 
 
 @external
@@ -764,11 +828,11 @@ def round_state(feed_id: bytes32, index: uint256) -> RoundState:
             the committee version it was stored under, how it was stored
             (optimistic, and by whom) and its dispute status.
     @param feed_id The feed.
+    @dev Reverts like `round_at` for an index never stored or overwritten.
     @param index Position, below `round_count(feed_id)`.
     @return RoundState The round; `poster` is a committee position (optimistic rounds only).
     """
-    assert index < self._heads[feed_id] & U64_MASK, "oracle: unknown round"
-    r: Round = self._unpack_round(self._rounds[feed_id][index])
+    r: Round = self._unpack_round(self._retained(feed_id, index))
     return RoundState(round=convert(r.round, uint64), price=r.price,
                       timestamp=convert(r.timestamp, uint64), version=r.version,
                       optimistic=r.status & STATUS_OPTIMISTIC != 0,
@@ -780,7 +844,7 @@ def round_state(feed_id: bytes32, index: uint256) -> RoundState:
 @view
 def round_count(feed_id: bytes32) -> uint256:
     """
-    @notice How many rounds a feed has stored.
+    @notice How many rounds a feed has stored (the last `history_rounds` of them readable).
     @param feed_id The feed.
     @return uint256 The count.
     """
@@ -868,22 +932,14 @@ def domain_separator() -> bytes32:
 
 
 @internal
-def _transmit(
-    report: Report,
-    config: Config,
-    observers: uint256,
-    report_signatures: DynArray[Signature, MAX_MEMBERS],
-    signers: uint256,
-):
+def _transmit(report: Report, config: Config, observers: uint256):
     """
     @dev Verifies a report (see `transmit` for the order of the checks) and stores its round.
          The per-signature loops are written out in this one function: an internal call
          copies its array arguments, which would cost more than the checks themselves.
     @param report The report.
     @param config The committee it claims (its digest is checked against the stored one).
-    @param observers The reference bytes of the observations' signers.
-    @param report_signatures Over the report digest.
-    @param signers Their signers' reference bytes.
+    @param observers The reference bytes of the observations' signatures.
     """
     feed_id: bytes32 = report.feed_id
     head: Head = self._unpack_head(self._heads[feed_id])
@@ -898,9 +954,9 @@ def _transmit(
     k: uint256 = len(report.observations)
     # f <= 10 (3f+1 <= MAX_MEMBERS): 2f+1 cannot overflow.
     assert k >= unsafe_add(unsafe_add(f, f), 1), "oracle: too few observations"
-    assert len(report_signatures) >= unsafe_add(f, 1), "oracle: too few signatures"
 
-    # Observations, each with its signature; the medians are checked after the loop.
+    # Observations: an observation signature is checked here, a report signature after the
+    # report digest is known; the medians are checked after the loop.
     separator: bytes32 = eip712._domain_separator()
     n: uint256 = len(config.members)
     removed: uint256 = head.removed
@@ -912,8 +968,10 @@ def _transmit(
     previous_price: uint256 = 0
     at_or_below: uint256 = 0
     at_or_above: uint256 = 0
+    report_signed: uint256 = 0
     j: uint256 = 0
-    digests: bytes32[MAX_MEMBERS] = empty(bytes32[MAX_MEMBERS])
+    # The `observationsHash` preimage: observation digests in report order, then their members.
+    words: uint256[2 * MAX_MEMBERS] = empty(uint256[2 * MAX_MEMBERS])
     for o: ReportObservation in report.observations:
         packed: uint256 = o.packed
         price: uint256 = packed >> 128
@@ -928,19 +986,25 @@ def _transmit(
             eip712.OBSERVATION_TYPEHASH, feed_id, round_id, price, ts, packed & U64_MASK))), 30, 66))
         # j < 31, so 8 * j < 248 stays inside the word.
         reference: uint256 = (observers >> unsafe_mul(j, 8)) & U8_MASK
-        r: uint256 = o.r
-        s: uint256 = o.s
-        # The canonical checks of `eip712._recover`, in its order (`v` is 27 or 28 by construction).
-        # 0 < r < n as one comparison: r - 1 wraps to 2**256 - 1 for r == 0.
-        assert unsafe_sub(r, 1) < SECP256K1_N - 1, "eip712: bad r"
-        assert s != 0, "eip712: bad s"
-        assert s <= HALF_N, "eip712: high s"
-        # reference < 256, so reference >> 7 is 0 or 1.
-        signer: address = ecrecover(digest, unsafe_add(27, reference >> PARITY_SHIFT), r, s)
-        assert signer != empty(address), "eip712: zero signer"
         position: uint256 = reference & POSITION_MASK
-        assert position < n and (removed >> position) & 1 == 0 and \
-            config.members[position] == signer, "oracle: not a member"
+        if reference & REPORT_SIGNED == 0:
+            r: uint256 = o.r
+            s: uint256 = o.s
+            # The canonical checks of `eip712._recover`, in its order (`v` is 27 or 28 by construction).
+            # 0 < r < n as one comparison: r - 1 wraps to 2**256 - 1 for r == 0.
+            assert unsafe_sub(r, 1) < SECP256K1_N - 1, "eip712: bad r"
+            assert s != 0, "eip712: bad s"
+            assert s <= HALF_N, "eip712: high s"
+            # reference < 256, so reference >> 7 is 0 or 1.
+            signer: address = ecrecover(digest, unsafe_add(27, reference >> PARITY_SHIFT), r, s)
+            assert signer != empty(address), "eip712: zero signer"
+            assert position < n and (removed >> position) & 1 == 0 and \
+                config.members[position] == signer, "oracle: not a member"
+        else:
+            # Its signer is recovered from the report digest below.
+            assert position < n and (removed >> position) & 1 == 0, "oracle: not a member"
+            # At most 31 observations: no overflow.
+            report_signed = unsafe_add(report_signed, 1)
         bit: uint256 = 1 << position
         assert seen & bit == 0, "oracle: duplicate observation"
         seen |= bit
@@ -949,7 +1013,9 @@ def _transmit(
             at_or_below = unsafe_add(at_or_below, 1)
         if ts >= t:
             at_or_above = unsafe_add(at_or_above, 1)
-        digests[j] = digest
+        words[j] = convert(digest, uint256)
+        # k + j < 2 * MAX_MEMBERS: no overflow.
+        words[unsafe_add(k, j)] = convert(config.members[position], uint256)
         j = unsafe_add(j, 1)
     assert report.price == report.observations[m].packed >> 128, "oracle: wrong median"
     # T is the lower median of k values iff at least m + 1 are <= T and at least k - m are >= T;
@@ -958,29 +1024,26 @@ def _transmit(
 
     self._check_next(feed_id, report.price, t, head, last)
 
-    # Report signatures.
-    # `abi_encode` of a static array is its elements; the first k are the digests.
+    # Report signatures: each attests its signer's own observation (the digest binds it to its member).
+    assert report_signed > f, "oracle: too few signatures"
+    # `abi_encode` of a static array is its elements; the first 2k are the preimage.
     digest: bytes32 = self._report_digest(separator, config_digest, feed_id, round_id, report.price,
-                                          t, keccak256(slice(abi_encode(digests), 0, 32 * k)))
-    seen = 0
-    i: uint256 = 0
-    for signature: Signature in report_signatures:
-        # i < 31, so 8 * i < 248 stays inside the word.
-        reference: uint256 = (signers >> unsafe_mul(i, 8)) & U8_MASK
+                                          t, keccak256(slice(abi_encode(words), 0, 64 * k)))
+    j = 0
+    for o: ReportObservation in report.observations:
+        # j < 31, so 8 * j < 248 stays inside the word.
+        reference: uint256 = (observers >> unsafe_mul(j, 8)) & U8_MASK
+        j = unsafe_add(j, 1)
+        if reference & REPORT_SIGNED == 0:
+            continue
         # As above: the canonical checks of `eip712._recover`.
-        assert unsafe_sub(signature.r, 1) < SECP256K1_N - 1, "eip712: bad r"
-        assert signature.s != 0, "eip712: bad s"
-        assert signature.s <= HALF_N, "eip712: high s"
-        signer: address = ecrecover(digest, unsafe_add(27, reference >> PARITY_SHIFT), signature.r,
-                                    signature.s)
+        assert unsafe_sub(o.r, 1) < SECP256K1_N - 1, "eip712: bad r"
+        assert o.s != 0, "eip712: bad s"
+        assert o.s <= HALF_N, "eip712: high s"
+        signer: address = ecrecover(digest, unsafe_add(27, reference >> PARITY_SHIFT), o.r, o.s)
         assert signer != empty(address), "eip712: zero signer"
-        position: uint256 = reference & POSITION_MASK
-        assert position < n and (removed >> position) & 1 == 0 and \
-            config.members[position] == signer, "oracle: not a member"
-        bit: uint256 = 1 << position
-        assert seen & bit == 0, "oracle: duplicate signer"
-        seen |= bit
-        i = unsafe_add(i, 1)
+        # The position was checked in the first loop (an active member's).
+        assert config.members[reference & POSITION_MASK] == signer, "oracle: not a member"
 
     self._store(feed_id, head, round_id, report.price, t, 0)
     log NewRound(feed_id=feed_id, round=report.round, price=report.price,
@@ -1029,7 +1092,9 @@ def _check_next(feed_id: bytes32, price: uint256, timestamp: uint256, head: Head
 def _store(feed_id: bytes32, head: Head, round_id: uint256, price: uint256, timestamp: uint256,
            status: uint256):
     """
-    @dev Appends a round and bumps the count.
+    @dev Appends a round in its ring slot and bumps the count. Overwriting a disputed
+         round reverts: its dispute must be resolved first (anyone may, once `Assertions`
+         can settle it), so a dispute never loses its round.
     @param feed_id The feed.
     @param head The feed's head (count and version used, count written back).
     @param round_id The round number.
@@ -1037,7 +1102,11 @@ def _store(feed_id: bytes32, head: Head, round_id: uint256, price: uint256, time
     @param timestamp The timestamp (below 2**40: at most block.timestamp).
     @param status Status bits (poster included) of an optimistic round, 0 otherwise.
     """
-    self._rounds[feed_id][head.count] = (round_id << ROUND_SHIFT) | (head.version << VERSION_SHIFT) | \
+    slot: uint256 = head.count & history_mask
+    # A slot is reused only after `history_rounds` rounds; until then it reads zero (no status).
+    assert (self._rounds[feed_id][slot] >> STATUS_SHIFT) & STATUS_DISPUTED == 0, \
+        "oracle: overwrites a disputed round"
+    self._rounds[feed_id][slot] = (round_id << ROUND_SHIFT) | (head.version << VERSION_SHIFT) | \
         (status << STATUS_SHIFT) | (timestamp << TIME_SHIFT) | price
     head.count += 1
     self._heads[feed_id] = self._pack_head(head)
@@ -1089,18 +1158,6 @@ def _observation_digest(separator: bytes32, feed_id: bytes32, round_id: uint256,
 
 @internal
 @pure
-def _hash_digests(digests: DynArray[bytes32, MAX_MEMBERS]) -> bytes32:
-    """
-    @dev keccak256 of the concatenated observation digests, in report order.
-    @param digests The digests.
-    @return bytes32 The `observationsHash` member of the report digest.
-    """
-    # `abi_encode` of one dynamic array is head offset (32) || length (32) || elements.
-    return keccak256(slice(abi_encode(digests), 64, 32 * len(digests)))
-
-
-@internal
-@pure
 def _report_digest(
     separator: bytes32,
     config_digest: bytes32,
@@ -1130,27 +1187,44 @@ def _report_digest(
 
 
 @internal
-def _prove_equivocation(
-    obs_a: eip712.Observation, sig_a: Bytes[65], obs_b: eip712.Observation, sig_b: Bytes[65]
-) -> (uint256, uint256):
+def _statement(separator: bytes32, st: Statement) -> (address, bytes32):
     """
-    @dev Verifies an equivocation proof, records it, removes and bans the
-         member, then slashes through `Bonds` (the only external call, last).
-    @param obs_a One observation.
-    @param sig_a Its signature.
-    @param obs_b The other observation.
-    @param sig_b Its signature.
+    @dev Who made a statement, and the digest of the observation it states.
+    @param separator The hub's domain separator.
+    @param st The statement.
+    @return (address, bytes32) (signer, stated observation digest).
+    """
+    round_id: uint256 = convert(st.round, uint256)
+    if len(st.members) == 0:
+        digest: bytes32 = self._observation_digest(separator, st.feed_id, round_id, st.observation)
+        return eip712._recover(digest, st.signature), digest
+    k: uint256 = len(st.members)
+    assert len(st.digests) == k and st.index < k, "oracle: bad statement"
+    words: uint256[2 * MAX_MEMBERS] = empty(uint256[2 * MAX_MEMBERS])
+    for j: uint256 in range(k, bound=MAX_MEMBERS):
+        words[j] = convert(st.digests[j], uint256)
+        # k + j < 2 * MAX_MEMBERS: no overflow.
+        words[unsafe_add(k, j)] = convert(st.members[j], uint256)
+    report: bytes32 = self._report_digest(separator, st.config_digest, st.feed_id, round_id, st.price,
+                                          convert(st.timestamp, uint256),
+                                          keccak256(slice(abi_encode(words), 0, 64 * k)))
+    signer: address = eip712._recover(report, st.signature)
+    assert st.members[st.index] == signer, "oracle: not the signer's observation"
+    return signer, st.digests[st.index]
+
+
+@internal
+def _punish_equivocation(feed_id: bytes32, round_id: uint64, member: address) -> (uint256, uint256):
+    """
+    @dev Records a proven equivocation of `member` in (feed, round), removes and
+         bans it, then slashes through `Bonds` (the only external call, last).
+    @param feed_id The feed.
+    @param round_id The round.
+    @param member The member at fault.
     @return (uint256, uint256) (slashed, reward).
     """
-    assert obs_a.feed_id == obs_b.feed_id and obs_a.round == obs_b.round, "oracle: not the same round"
-    digest_a: bytes32 = eip712._observation_digest(obs_a)
-    digest_b: bytes32 = eip712._observation_digest(obs_b)
-    assert digest_a != digest_b, "oracle: same observation"
-    member: address = eip712._recover(digest_a, sig_a)
-    assert eip712._recover(digest_b, sig_b) == member, "oracle: different signers"
-    feed_id: bytes32 = obs_a.feed_id
     assert self._ever_member[feed_id][member], "oracle: not a member"
-    key: bytes32 = self._offence_key(feed_id, obs_a.round, member)
+    key: bytes32 = self._offence_key(feed_id, round_id, member)
     assert not self._proven[key], "oracle: already proven"
     self._proven[key] = True
     self.is_banned[member] = True
@@ -1162,7 +1236,7 @@ def _prove_equivocation(
     slashed: uint256 = 0
     paid: uint256 = 0
     slashed, paid = extcall IOracleBonds(bonds).slash(member, oracle_role, amount, msg.sender, reward)
-    log EquivocationProven(feed_id=feed_id, round=obs_a.round, member=member, prover=msg.sender,
+    log EquivocationProven(feed_id=feed_id, round=round_id, member=member, prover=msg.sender,
                            slashed=slashed, reward=paid)
     return slashed, paid
 
@@ -1297,7 +1371,36 @@ def _last_round(feed_id: bytes32, count: uint256) -> Round:
     if count == 0:
         return empty(Round)
     # count >= 1 here, so count - 1 cannot underflow.
-    return self._unpack_round(self._rounds[feed_id][unsafe_sub(count, 1)])
+    return self._unpack_round(self._rounds[feed_id][unsafe_sub(count, 1) & history_mask])
+
+
+@internal
+@view
+def _oldest(count: uint256) -> uint256:
+    """
+    @dev The index of a feed's oldest readable round.
+    @param count The feed's round count.
+    @return uint256 `max(0, count - history_rounds)`.
+    """
+    if count > history_rounds:
+        # count > history_rounds: no underflow.
+        return unsafe_sub(count, history_rounds)
+    return 0
+
+
+@internal
+@view
+def _retained(feed_id: bytes32, index: uint256) -> uint256:
+    """
+    @dev The packed round `index` of a feed, if stored and not overwritten.
+    @param feed_id The feed.
+    @param index The round's position.
+    @return uint256 Its slot.
+    """
+    count: uint256 = self._heads[feed_id] & U64_MASK
+    assert index < count, "oracle: unknown round"
+    assert index >= self._oldest(count), "oracle: round overwritten"
+    return self._rounds[feed_id][index & history_mask]
 
 
 # --- internals: TWAP -----------------------------------------------------------------------
@@ -1323,12 +1426,16 @@ def _twap(feed_id: bytes32, start: uint256, end: uint256, cap: uint256) -> uint2
     assert end + dispute_window < block.timestamp, "oracle: window not final"
     head: uint256 = self._heads[feed_id]
     count: uint256 = head & U64_MASK
+    oldest: uint256 = self._oldest(count)
     hi: uint256 = 0
     if count != 0:
-        hi = self._last_at_or_before(feed_id, count, end)
-    # `hi` is one past the last round at or before `end`: 0 means none.
+        hi = self._last_at_or_before(feed_id, oldest, count, end)
+    # `hi` is one past the last readable round at or before `end`: `oldest` means none is readable.
     assert hi != 0, "oracle: no rounds in window"
-    last_time: uint256 = (self._rounds[feed_id][hi - 1] >> TIME_SHIFT) & TIME_MASK
+    assert hi != oldest, "oracle: window overwritten"
+    # hi > oldest >= 0, so hi - 1 cannot underflow.
+    last_time: uint256 = (self._rounds[feed_id][unsafe_sub(hi, 1) & history_mask] >> TIME_SHIFT) & \
+        TIME_MASK
     assert end <= last_time + ((head >> HEAD_STALENESS_SHIFT) & U32_MASK), "oracle: stale"
 
     weighted: uint256 = 0
@@ -1338,11 +1445,14 @@ def _twap(feed_id: bytes32, start: uint256, end: uint256, cap: uint256) -> uint2
     found: bool = False
     index: uint256 = hi
     for _: uint256 in range(MAX_TWAP_ROUNDS):
-        if index == 0:
+        if index == oldest:
+            # Every readable round back to the oldest is in the window; the one before it may be
+            # too, and it was overwritten.
+            assert oldest == 0, "oracle: window overwritten"
             break
-        # index >= 1 here, so index - 1 cannot underflow.
+        # index > oldest >= 0 here, so index - 1 cannot underflow.
         index = unsafe_sub(index, 1)
-        r: Round = self._unpack_round(self._rounds[feed_id][index])
+        r: Round = self._unpack_round(self._rounds[feed_id][index & history_mask])
         if r.timestamp < start:
             break
         assert r.status & STATUS_DISPUTED == 0, "oracle: window under dispute"
@@ -1365,27 +1475,28 @@ def _twap(feed_id: bytes32, start: uint256, end: uint256, cap: uint256) -> uint2
 
 @internal
 @view
-def _last_at_or_before(feed_id: bytes32, count: uint256, time: uint256) -> uint256:
+def _last_at_or_before(feed_id: bytes32, oldest: uint256, count: uint256, time: uint256) -> uint256:
     """
-    @dev One past the index of the last round with timestamp `<= time` (0 if
-         none): the latest round first (the usual case at settlement), then a
-         binary search.
+    @dev One past the index of the last readable round with timestamp `<= time`
+         (`oldest` if none): the latest round first (the usual case at
+         settlement), then a binary search over the readable rounds.
     @param feed_id The feed.
+    @param oldest The index of its oldest readable round.
     @param count The feed's round count (at least 1).
     @param time The cut-off, unix seconds.
     @return uint256 The number of rounds at or before `time`.
     """
-    if (self._rounds[feed_id][count - 1] >> TIME_SHIFT) & TIME_MASK <= time:
+    if (self._rounds[feed_id][(count - 1) & history_mask] >> TIME_SHIFT) & TIME_MASK <= time:
         return count
-    lo: uint256 = 0
+    lo: uint256 = oldest
     hi: uint256 = count - 1
-    # Invariant: rounds below `lo` are at or before `time`; rounds at or above `hi` are after it.
+    # Invariant: readable rounds below `lo` are at or before `time`; rounds at or above `hi` are after it.
     for _: uint256 in range(MAX_SEARCH_STEPS):
         if lo >= hi:
             break
         # lo + hi < 2 * count < 2**65: the addition cannot overflow.
         mid: uint256 = unsafe_add(lo, hi) >> 1
-        if (self._rounds[feed_id][mid] >> TIME_SHIFT) & TIME_MASK > time:
+        if (self._rounds[feed_id][mid & history_mask] >> TIME_SHIFT) & TIME_MASK > time:
             hi = mid
         else:
             lo = mid + 1

@@ -15,8 +15,10 @@ from clearhouse.oracle import (
     SignedReport,
     StoredRound,
     compute_lower_median,
+    compute_member_address,
     compute_observation,
     compute_report_observation,
+    compute_signed_report,
     process_report,
     sign_observation,
     sign_report,
@@ -55,7 +57,8 @@ def build_report(system: OracleSystem, round_id: int, observations: Sequence[Sig
                  signer_keys: Sequence[bytes], *, sort: bool = True, price: int | None = None,
                  timestamp: int | None = None, committee: Committee | None = None,
                  feed_id: bytes | None = None) -> SignedReport:
-    """A report over ``observations`` (sorted by price unless told not to), signed by ``signer_keys``.
+    """A report over ``observations`` (sorted by price unless told not to), signed by ``signer_keys``
+    (each must have an observation in it: its report signature replaces that observation's).
 
     Price and timestamp default to the lower medians; override them to build wrong reports, or
     name another ``committee`` (default: the system's) to build one under a wrong config.
@@ -73,7 +76,8 @@ def build_report(system: OracleSystem, round_id: int, observations: Sequence[Sig
                             else compute_lower_median([s.observation.timestamp for s in chosen])),
         observations=tuple(compute_report_observation(s) for s in chosen),
     )
-    return SignedReport(report, tuple(sign_report(system.domain, report, k) for k in signer_keys))
+    return compute_signed_report(report, {compute_member_address(k): sign_report(system.domain, report, k)
+                                          for k in signer_keys})
 
 
 def honest_report(system: OracleSystem, round_id: int, prices: Sequence[int],

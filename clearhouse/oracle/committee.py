@@ -28,6 +28,8 @@ from clearhouse.oracle.observations import (
 from clearhouse.oracle.report import (
     SignedReport,
     compute_report,
+    compute_report_observation,
+    compute_signed_report,
     process_report_body,
     select_observations,
     sign_report,
@@ -126,8 +128,10 @@ class RoundOutcome:
 
 def run_round(setup: CommitteeSetup, last: StoredRound | None, round_id: RoundId, now: Timestamp,
               online: Collection[Address] | None = None) -> RoundOutcome:
-    """One round at ``now``: online members observe and sign, the leader builds the report, members
-    check it and ``f+1`` sign it. ``online`` (default: everyone) models silent members."""
+    """One round at ``now``: online members observe and sign, the leader builds the report, and
+    ``f+1`` members whose observations it carries (the leader first, then by position) check it
+    and sign it; their report signatures stand in for their observation signatures. ``online``
+    (default: everyone) models silent members."""
     up = {m.address: m for m in setup.members
           if online is None or m.address in online}
     leader = get_leader(setup.committee, round_id)
@@ -145,20 +149,24 @@ def run_round(setup: CommitteeSetup, last: StoredRound | None, round_id: RoundId
                                 select_observations(setup.committee, valid))
     except InsufficientQuorum as error:
         return RoundOutcome(round_id, leader, observations, None, error.message)
-    signatures: list[bytes] = []
-    signers = sorted(up.values(), key=lambda m: (m.address != leader,
-                                                 get_member_index(setup.committee, m.address)))
+    signatures: dict[Address, bytes] = {}
+    own = {o.member: o for o in report.observations}
+    signers = sorted((m for m in up.values() if m.address in own),
+                     key=lambda m: (m.address != leader, get_member_index(setup.committee, m.address)))
     for member in signers:
         if len(signatures) == setup.committee.f + 1:
             break
+        mine = next(s for s in observations if s.signer == member.address)
+        if compute_report_observation(mine) != own[member.address]:
+            continue  # not its own observation: signing would state another one (equivocation)
         try:
             process_report_body(setup.domain, setup.committee, setup.feed, setup.hub, last, report, now)
         except ClearhouseError as error:
             return RoundOutcome(round_id, leader, observations, None, error.message)
-        signatures.append(sign_report(setup.domain, report, member.private_key))
+        signatures[member.address] = sign_report(setup.domain, report, member.private_key)
     if len(signatures) < setup.committee.f + 1:
         return RoundOutcome(round_id, leader, observations, None, "oracle: too few signatures")
-    return RoundOutcome(round_id, leader, observations, SignedReport(report, tuple(signatures)))
+    return RoundOutcome(round_id, leader, observations, compute_signed_report(report, signatures))
 
 
 def _is_valid(setup: CommitteeSetup, signed: SignedObservation, round_id: RoundId,

@@ -18,7 +18,9 @@ from clearhouse.types import Address, Amount, BasisPoints, Digest, FeedId, Price
 
 __all__ = [
     "BPS",
+    "DEFAULT_HISTORY_ROUNDS",
     "MAX_DEVIATION_BPS",
+    "MAX_HISTORY_ROUNDS",
     "MAX_MEMBERS",
     "MAX_PRICE",
     "MAX_ROUND_GAP",
@@ -51,6 +53,11 @@ MAX_WINDOW: Final = 2**32 - 1
 MAX_ROUND_GAP: Final = 2**16
 """How far a new round number may run ahead of the last stored one (of 0 for a first round), so
 no faulty leader or poster can push a feed to the end of the uint64 range."""
+MAX_HISTORY_ROUNDS: Final = 2**32
+"""Largest ring of round slots a hub may keep per feed (``OracleHub.MAX_HISTORY_ROUNDS``)."""
+DEFAULT_HISTORY_ROUNDS: Final = 2**16
+"""Round slots kept per feed by default: at the densest spacing of 8 s that is 6 days of rounds,
+at a one-minute heartbeat 45 days (docs/decisions/0005-oracle-report-gas.md)."""
 _NONE: Final = Amount(0)
 _NO_BPS: Final = BasisPoints(0)
 _HOUR: Final = Seconds(3_600)
@@ -116,6 +123,11 @@ class HubParams:
     dispute_liveness: Seconds = _HOUR
     """``OracleDisputes``: the exact liveness of a round dispute's assertion; at least
     ``Assertions.min_liveness``."""
+    history_rounds: int = DEFAULT_HISTORY_ROUNDS
+    """Round slots ``OracleHub`` keeps per feed (a ring: round ``i`` lives in slot
+    ``i % history_rounds`` until round ``i + history_rounds`` replaces it); a power of two with
+    ``(history_rounds - 1) * min_round_interval > max_twap_window + dispute_window``, so a TWAP
+    window stays readable until at least ``start + (history_rounds - 1) * min_round_interval``."""
 
     def __post_init__(self) -> None:
         if self.min_round_interval <= 0:
@@ -129,11 +141,17 @@ class HubParams:
             raise InvalidCommittee("oracle: bad dispute window", field="dispute_window")
         if self.dispute_liveness <= 0:
             raise InvalidCommittee("oracle: zero dispute liveness", field="dispute_liveness")
+        if not (2 <= self.history_rounds <= MAX_HISTORY_ROUNDS
+                and self.history_rounds & (self.history_rounds - 1) == 0):
+            raise InvalidCommittee("oracle: history not a power of two", field="history_rounds")
+        if ((self.history_rounds - 1) * self.min_round_interval
+                <= self.max_twap_window + self.dispute_window):
+            raise InvalidCommittee("oracle: history too short", field="history_rounds")
 
     def hub_args(self, bonds: str, name: str, version: str) -> tuple[object, ...]:
         """``OracleHub`` constructor arguments."""
         return (bonds, name, version, self.min_stake, self.slash_amount, self.prover_reward_bps,
-                self.min_round_interval, self.max_twap_window, self.dispute_window)
+                self.min_round_interval, self.max_twap_window, self.dispute_window, self.history_rounds)
 
     def disputes_args(self, hub: str, assertions: str) -> tuple[object, ...]:
         """``OracleDisputes`` constructor arguments."""

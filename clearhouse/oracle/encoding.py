@@ -5,13 +5,17 @@ compact, so the contracts read no member from storage and hash nothing twice:
 
 - an observation inside a report is one word ``price << 128 | timestamp << 64 | expiry``;
 - a signature is two words ``(r, s)``; its ``v`` travels in its signer's **reference byte**
-  ``position | (v - 27) << 7``, where ``position`` is the signer's place in the committee
-  (:data:`POSITION_NONE` for a non-member: the contract refuses it);
+  ``position | report_signed << 6 | (v - 27) << 7``, where ``position`` is the signer's place in
+  the committee (:data:`POSITION_NONE` for a non-member: the contract refuses it) and
+  ``report_signed`` (report observations only) says the signature is over the report digest;
+- a report observation travels with its member's one signature, named by the member the report
+  binds it to;
 - reference bytes are packed into one word, byte ``i`` (least significant first) for signature ``i``;
 - the committee travels as ``(version, f, members)`` and is checked against the stored config digest.
 
-The encoder never judges: it recovers each signer only to name its position, so a bad report
-reaches the contract and is refused there with the same reason the rules give.
+The encoder never judges: it names each signer's position (recovering it where the message does
+not name it), so a bad report reaches the contract and is refused there with the same reason the
+rules give.
 """
 
 from __future__ import annotations
@@ -26,14 +30,14 @@ from clearhouse.messages.checks import compute_checksum_address
 from clearhouse.messages.fast import recover_address_bytes
 from clearhouse.oracle.config import MAX_MEMBERS, MAX_PRICE, Committee
 from clearhouse.oracle.disputes import ReportEvidence
-from clearhouse.oracle.observations import SignedObservation
+from clearhouse.oracle.observations import SignedObservation, Statement
 from clearhouse.oracle.report import (
     Report,
     ReportObservation,
+    ReportStatement,
     SignedReport,
     compute_observation,
     compute_observations_hash,
-    compute_report_digest,
     compute_report_digest_of,
 )
 from clearhouse.oracle.twap import StoredRound
@@ -41,6 +45,7 @@ from clearhouse.types import Address, Digest, FeedId, Price, Timestamp
 
 __all__ = [
     "POSITION_NONE",
+    "REPORT_SIGNED",
     "ChallengeArgs",
     "CompactSignature",
     "ConfigArgs",
@@ -57,11 +62,14 @@ __all__ = [
     "compute_report_evidence",
     "compute_signer_position",
     "compute_signer_references",
+    "compute_statement_args",
     "compute_transmit_args",
 ]
 
 POSITION_NONE: Final = 31
 """The position a signer outside the committee gets: no committee has 32 members."""
+REPORT_SIGNED: Final = 1 << 6
+"""Reference-byte flag of a report observation whose signature is over the report digest."""
 _U64: Final = 2**64
 
 
@@ -106,16 +114,11 @@ class TransmitArgs:
     config: ConfigArgs
     """The committee."""
     observers: int
-    """Their reference bytes, packed."""
-    report_signatures: tuple[CompactSignature, ...]
-    """Over the report digest."""
-    signers: int
-    """Their reference bytes, packed."""
+    """The observations' reference bytes (position, ``REPORT_SIGNED``, parity), packed."""
 
     def to_abi(self) -> tuple[object, ...]:
         """Positional arguments for ``transmit``."""
-        return (self.report, self.config.to_abi(), self.observers,
-                [s.to_abi() for s in self.report_signatures], self.signers)
+        return (self.report, self.config.to_abi(), self.observers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,11 +188,12 @@ def compute_observation_word(price: Price, timestamp: Timestamp, expiry: Timesta
     return (price << 128) | (timestamp << 64) | expiry
 
 
-def compute_reference_byte(position: int, parity: int) -> int:
-    """``position | parity << 7``: which member signed, and the signature's ``v - 27``."""
+def compute_reference_byte(position: int, parity: int, report_signed: bool = False) -> int:
+    """``position | report_signed << 6 | parity << 7``: which member signed, over which digest
+    (report observations only), and the signature's ``v - 27``."""
     if not (0 <= position <= POSITION_NONE and parity in (0, 1)):
         raise InvalidMessage("position is 0..31 and parity 0 or 1", field="position")
-    return position | (parity << 7)
+    return position | (REPORT_SIGNED if report_signed else 0) | (parity << 7)
 
 
 def compute_references(references: Sequence[int]) -> int:
@@ -241,16 +245,29 @@ def _observation_digest(domain: Domain, report: Report, o: ReportObservation) ->
 
 def compute_transmit_args(domain: Domain, committee: Committee, signed: SignedReport) -> TransmitArgs:
     """Everything ``OracleHub.transmit`` takes for ``signed``, built under ``committee`` (the one
-    whose digest the report names)."""
+    whose digest the report names): each observation's signature, flagged ``REPORT_SIGNED`` when
+    it is its member's report signature, named by the position of the member the report binds."""
     report = signed.report
-    obs_sigs, observers = compute_signer_references(
-        committee, [_observation_digest(domain, report, o) for o in report.observations],
-        [o.signature for o in report.observations])
-    digest = compute_report_digest(domain, report)
-    report_sigs, signers = compute_signer_references(committee, [digest] * len(signed.signatures),
-                                                     signed.signatures)
-    return TransmitArgs(compute_report_args(report, obs_sigs), compute_config_args(committee), observers,
-                        report_sigs, signers)
+    sigs = tuple(compute_compact_signature(o.signature) for o in report.observations)
+    refs = [compute_reference_byte(compute_signer_position(committee, o.member), c.parity, o.signs_report)
+            for o, c in zip(report.observations, sigs, strict=True)]
+    return TransmitArgs(compute_report_args(report, sigs), compute_config_args(committee),
+                        compute_references(refs))
+
+
+def compute_statement_args(domain: Domain, statement: Statement) -> tuple[object, ...]:
+    """The ``Statement`` tuple ``OracleHub.prove_equivocation`` takes: ``(feed, round, observation,
+    config digest, price, timestamp, index, digests, members, signature)``, the report fields zero
+    and the lists empty for a signed observation."""
+    if isinstance(statement, ReportStatement):
+        report = statement.report
+        return (bytes(report.feed_id), int(report.round), 0, bytes(report.config_digest), int(report.price),
+                int(report.timestamp), statement.index,
+                [bytes(_observation_digest(domain, report, o)) for o in report.observations],
+                [str(o.member) for o in report.observations], statement.signature)
+    o = statement.observation
+    return (bytes(o.feed_id), int(o.round), compute_observation_word(o.price, o.timestamp, o.expiry),
+            bytes(32), 0, 0, 0, [], [], statement.signature)
 
 
 def compute_report_evidence(domain: Domain, signed: SignedReport) -> ReportEvidence:

@@ -1,5 +1,6 @@
 """Signed oracle observations: make and sign one, check one as a round's leader would, and spot
-equivocation (two different signed observations by one member for one feed and round).
+equivocation (two different observations stated by one member for one feed and round, each by an
+``Observation`` signature or by a report signature — a :class:`Statement`).
 
 Observations are the ``Observation`` EIP-712 message of :mod:`clearhouse.messages`, signed in the
 OracleHub's domain (``verifyingContract`` = the hub, chain id read live).
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from clearhouse.errors import (
     Equivocation,
@@ -27,6 +29,7 @@ from clearhouse.types import Address, Digest, FeedId, Price, RoundId, Seconds, T
 __all__ = [
     "EquivocationProof",
     "SignedObservation",
+    "Statement",
     "check_no_equivocation",
     "compute_equivocation_proof",
     "compute_observation",
@@ -51,14 +54,35 @@ class SignedObservation:
     """The member that signed (recovered, or claimed and then checked by :func:`process_observation`)."""
 
 
+class Statement(Protocol):
+    """A member's signed statement of its observation for a (feed, round): a
+    :class:`SignedObservation`, or a report signature stating the signer's own entry
+    (:class:`~clearhouse.oracle.report.ReportStatement`)."""
+
+    @property
+    def observation(self) -> Observation:
+        """The observation stated."""
+        ...
+
+    @property
+    def signature(self) -> bytes:
+        """The signature that states it."""
+        ...
+
+    @property
+    def signer(self) -> Address:
+        """The member that made the statement."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class EquivocationProof:
-    """What ``OracleHub.prove_equivocation`` takes: two conflicting signed observations."""
+    """What ``OracleHub.prove_equivocation`` takes: two conflicting statements of one member."""
 
-    first: SignedObservation
-    """One observation of the member for the round."""
-    second: SignedObservation
-    """A different observation of the same member for the same feed and round."""
+    first: Statement
+    """One statement of the member for the round."""
+    second: Statement
+    """A different observation stated by the same member for the same feed and round."""
 
     @property
     def member(self) -> Address:
@@ -126,26 +150,27 @@ def process_observation(domain: Domain, committee: Committee, feed: FeedConfig,
     return signer
 
 
-def is_equivocation(a: SignedObservation, b: SignedObservation) -> bool:
-    """Two different observations for the same feed and round, signed by the same account."""
+def is_equivocation(a: Statement, b: Statement) -> bool:
+    """Two different observations for the same feed and round, stated by the same account."""
     return (a.signer == b.signer and a.observation.feed_id == b.observation.feed_id
             and a.observation.round == b.observation.round and a.observation != b.observation)
 
 
-def compute_equivocation_proof(a: SignedObservation, b: SignedObservation) -> EquivocationProof:
+def compute_equivocation_proof(a: Statement, b: Statement) -> EquivocationProof:
     """The proof for two conflicting observations; raise :class:`WrongConfig` if they do not conflict."""
     if not is_equivocation(a, b):
         raise WrongConfig("oracle: not an equivocation", field="observation")
     return EquivocationProof(a, b)
 
 
-def find_equivocations(observations: Iterable[SignedObservation]) -> list[EquivocationProof]:
-    """One proof per (signer, feed, round) that has two different signed observations.
+def find_equivocations(observations: Iterable[Statement]) -> list[EquivocationProof]:
+    """One proof per (signer, feed, round) that has two different stated observations.
 
-    A leader or a watcher runs this over everything it received; each proof found is worth the
-    prover's reward on-chain (only the first proof per member and round pays).
+    A leader or a watcher runs this over everything it received (observations, and the statements
+    of every report it saw: ``compute_report_statements``); each proof found is worth the prover's
+    reward on-chain (only the first proof per member and round pays).
     """
-    first: dict[tuple[Address, bytes, int], SignedObservation] = {}
+    first: dict[tuple[Address, bytes, int], Statement] = {}
     proofs: dict[tuple[Address, bytes, int], EquivocationProof] = {}
     for signed in observations:
         key = (signed.signer, bytes(signed.observation.feed_id), signed.observation.round)
@@ -155,7 +180,7 @@ def find_equivocations(observations: Iterable[SignedObservation]) -> list[Equivo
     return list(proofs.values())
 
 
-def check_no_equivocation(existing: SignedObservation, new: SignedObservation) -> None:
+def check_no_equivocation(existing: Statement, new: Statement) -> None:
     """Raise :class:`Equivocation` (carrying the proof) if ``new`` conflicts with ``existing``."""
     if is_equivocation(existing, new):
         raise Equivocation("oracle: equivocation", field="observation", member=new.signer,

@@ -3,18 +3,25 @@ accepts — :func:`process_report` is the spec of ``transmit``, same checks, sam
 
 A report carries ``2f+1`` (or more) member observations of one (feed, round), sorted by price; its
 price is their lower median and its timestamp the lower median of their timestamps, so with at
-most ``f`` faulty members both lie inside the honest members' range. ``f+1`` members sign the
-report digest (EIP-712 in the hub's domain)::
+most ``f`` faulty members both lie inside the honest members' range. The report digest (EIP-712 in
+the hub's domain) binds every observation to its member::
 
     Report(bytes32 configDigest,bytes32 feedId,uint64 round,uint256 price,uint64 timestamp,
            bytes32 observationsHash)
-    observationsHash = keccak256(digest(obs_1) ‖ … ‖ digest(obs_k))   (EIP-712 digests, report order)
+    observationsHash = keccak256(digest(obs_1) ‖ … ‖ digest(obs_k) ‖ member_1 ‖ … ‖ member_k)
+                       (EIP-712 ``Observation`` digests and 32-byte members, report order)
+
+so a member's signature over it also states its own observation. Each observation travels with one
+signature of its member: at least ``f+1`` with a report signature, the others with their
+``Observation`` signature — ``2f+1`` signatures in all, one ``ecrecover`` each on-chain. Two
+different observations stated by one member for one round, by either kind of signature, are
+equivocation (:class:`ReportStatement`, ``OracleHub.prove_equivocation``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Final
 
 from clearhouse.errors import (
@@ -54,6 +61,7 @@ __all__ = [
     "REPORT_TYPEHASH",
     "Report",
     "ReportObservation",
+    "ReportStatement",
     "SignedReport",
     "check_next_round",
     "check_round_number",
@@ -63,10 +71,13 @@ __all__ = [
     "compute_report_digest",
     "compute_report_digest_of",
     "compute_report_observation",
+    "compute_report_statements",
+    "compute_signed_report",
     "is_report_acceptable",
     "process_report",
     "process_report_body",
     "recover_report_signer",
+    "recover_statement_signer",
     "select_observations",
     "sign_report",
 ]
@@ -88,8 +99,14 @@ class ReportObservation:
     """When the member observed it (uint64)."""
     expiry: Timestamp
     """Last second it may enter a stored report (uint64)."""
+    member: Address
+    """The member that observed it: the report digest binds the observation to it."""
     signature: bytes
-    """The member's signature over the full ``Observation`` digest."""
+    """The member's signature: over the full ``Observation`` digest, or (``signs_report``) over
+    the report digest. Neither enters the report digest."""
+    signs_report: bool = False
+    """Whether ``signature`` is the member's report signature, which attests this, its own
+    observation (it then needs no ``Observation`` signature)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,12 +130,45 @@ class Report:
 
 @dataclass(frozen=True, slots=True)
 class SignedReport:
-    """A report ready to transmit."""
+    """A report ready to transmit: at least ``f+1`` of its observations carry their member's
+    report signature (:func:`compute_signed_report`)."""
 
     report: Report
-    """The report."""
-    signatures: tuple[bytes, ...]
-    """At least ``f+1`` member signatures over :func:`compute_report_digest`, distinct members."""
+    """The report, its observations each with its member's one signature."""
+
+    @property
+    def signatures(self) -> tuple[bytes, ...]:
+        """The report signatures, in report order (the evidence a round dispute carries)."""
+        return tuple(o.signature for o in self.report.observations if o.signs_report)
+
+    @property
+    def signers(self) -> tuple[Address, ...]:
+        """The members whose report signatures it carries, in report order."""
+        return tuple(o.member for o in self.report.observations if o.signs_report)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportStatement:
+    """A member's report signature read as its statement of its own observation: entry ``index``
+    of ``report``. Like a :class:`~clearhouse.oracle.observations.SignedObservation` it has a
+    ``signer``, an ``observation`` and a ``signature``, so both kinds meet in an equivocation proof."""
+
+    report: Report
+    """The report it signed (observation signatures are not needed, only the observations)."""
+    index: int
+    """The position in ``report.observations`` of the signer's own observation."""
+    signature: bytes
+    """The member's signature over the report digest."""
+
+    @property
+    def signer(self) -> Address:
+        """The member the report names for entry ``index`` (on-chain: the recovered signer)."""
+        return self.report.observations[self.index].member
+
+    @property
+    def observation(self) -> Observation:
+        """The observation the signature states for its signer."""
+        return compute_observation(self.report.feed_id, self.report.round, self.report.observations[self.index])
 
 
 def compute_lower_median(values: Sequence[int]) -> int:
@@ -141,14 +191,17 @@ def compute_observation(report_feed: FeedId, round_id: RoundId, o: ReportObserva
 def compute_report_observation(signed: SignedObservation) -> ReportObservation:
     """The compact form of a signed observation inside a report."""
     o = signed.observation
-    return ReportObservation(o.price, o.timestamp, o.expiry, signed.signature)
+    return ReportObservation(o.price, o.timestamp, o.expiry, signed.signer, signed.signature)
 
 
 def compute_observations_hash(domain: Domain, report: Report) -> Digest:
-    """``keccak256`` of the concatenated ``Observation`` digests, in report order."""
-    return keccak256(b"".join(
+    """``keccak256`` of the ``Observation`` digests in report order, then their members (32 bytes
+    each, left-padded): the digest binds each observation to its member."""
+    digests = b"".join(
         compute_observation_digest(domain, compute_observation(report.feed_id, report.round, o))
-        for o in report.observations))
+        for o in report.observations)
+    return keccak256(digests + b"".join(bytes(12) + bytes.fromhex(o.member[2:])
+                                        for o in report.observations))
 
 
 def compute_report_digest(domain: Domain, report: Report) -> Digest:
@@ -177,8 +230,10 @@ def compute_report_digest_of(domain: Domain, config_digest: Digest, feed_id: Fee
 def sign_report(domain: Domain, report: Report, private_key: bytes) -> bytes:
     """A member's signature over the report digest.
 
-    An honest member signs only a report it has checked with :func:`process_report` (with its own
-    view of the last stored round), so ``f+1`` signatures mean at least one honest check.
+    An honest member signs only a report it has checked with :func:`process_report_body` (with its
+    own view of the last stored round) and whose entry for it is its own observation for the round,
+    unchanged: its signature states that observation, and a signature over a report stating another
+    is equivocation. So ``f+1`` signatures mean at least one honest check.
     """
     return sign_digest(compute_report_digest(domain, report), private_key)
 
@@ -186,6 +241,31 @@ def sign_report(domain: Domain, report: Report, private_key: bytes) -> bytes:
 def recover_report_signer(domain: Domain, report: Report, signature: bytes) -> Address:
     """The address that signed ``report``; raises ``InvalidSignature`` like the contract."""
     return compute_checksum_address(recover_address_bytes(compute_report_digest(domain, report), signature))
+
+
+def compute_signed_report(report: Report, signatures: Mapping[Address, bytes]) -> SignedReport:
+    """``report`` with each member's report signature (``signatures[member]``) in place of its
+    observation's signature; raise :class:`InvalidReport` for a signer with no observation in it
+    (its signature states nothing and cannot travel)."""
+    members = {o.member for o in report.observations}
+    for member in signatures:
+        if member not in members:
+            raise InvalidReport("oracle: report signer has no observation", field="signatures",
+                                signer=member)
+    return SignedReport(replace(report, observations=tuple(
+        replace(o, signature=signatures[o.member], signs_report=True) if o.member in signatures else o
+        for o in report.observations)))
+
+
+def compute_report_statements(signed: SignedReport) -> tuple[ReportStatement, ...]:
+    """One statement per report signature of ``signed``: what a watcher checks for equivocation."""
+    return tuple(ReportStatement(signed.report, i, o.signature)
+                 for i, o in enumerate(signed.report.observations) if o.signs_report)
+
+
+def recover_statement_signer(domain: Domain, statement: ReportStatement) -> Address:
+    """The address that signed the statement's report; raises ``InvalidSignature`` like the contract."""
+    return recover_report_signer(domain, statement.report, statement.signature)
 
 
 def select_observations(committee: Committee, observations: Iterable[SignedObservation]
@@ -234,22 +314,24 @@ def process_report(domain: Domain, committee: Committee | None, feed: FeedConfig
     """
     report = signed.report
     committee = _check_header(committee, report, last)
+    _check_body(domain, committee, feed, hub, last, report, now)
     if len(signed.signatures) < compute_signature_quorum(committee.f):
         raise InsufficientQuorum("oracle: too few signatures", field="signatures")
-    _check_body(domain, committee, feed, hub, last, report, now)
     digest = compute_report_digest(domain, report)
-    seen: set[Address] = set()
-    for signature in signed.signatures:
-        signer = compute_checksum_address(recover_address_bytes(digest, signature))
-        _count_once(committee, signer, seen, "oracle: duplicate signer")
+    for o in report.observations:
+        if o.signs_report:
+            signer = compute_checksum_address(recover_address_bytes(digest, o.signature))
+            if signer != o.member:
+                raise NotAMember("oracle: not a member", field="signature", signer=signer)
     return StoredRound(report.round, report.price, report.timestamp)
 
 
 def process_report_body(domain: Domain, committee: Committee | None, feed: FeedConfig,
                         hub: HubParams, last: StoredRound | None, report: Report,
                         now: Timestamp) -> StoredRound:
-    """Every check of :func:`process_report` except the report signatures: what a member runs
-    before it signs a leader's report (``now`` = when it expects the report to land)."""
+    """Every check of :func:`process_report` except the report signatures and their count: what a
+    member runs before it signs a leader's report (``now`` = when it expects the report to land).
+    Entries marked ``signs_report`` are checked for membership only."""
     committee = _check_header(committee, report, last)
     _check_body(domain, committee, feed, hub, last, report, now)
     return StoredRound(report.round, report.price, report.timestamp)
@@ -291,12 +373,13 @@ def _check_body(domain: Domain, committee: Committee, feed: FeedConfig, hub: Hub
     check_next_round(feed, hub, last, report.price, report.timestamp)
 
 
-def _count_once(committee: Committee, signer: Address, seen: set[Address], duplicate: str) -> None:
-    if not is_member(committee, signer):
-        raise NotAMember("oracle: not a member", field="signature", signer=signer)
-    if signer in seen:
-        raise DuplicateSigner(duplicate, field="signature", signer=signer)
-    seen.add(signer)
+def _count_once(committee: Committee, member: Address, signer: Address | None, seen: set[Address]) -> None:
+    """``member`` is active and (for an observation signature) its ``signer``, and not seen before."""
+    if not is_member(committee, member) or (signer is not None and signer != member):
+        raise NotAMember("oracle: not a member", field="signature", signer=signer or member)
+    if member in seen:
+        raise DuplicateSigner("oracle: duplicate observation", field="signature", signer=member)
+    seen.add(member)
 
 
 def _check_observations(domain: Domain, committee: Committee, feed: FeedConfig, report: Report,
@@ -315,9 +398,11 @@ def _check_observations(domain: Domain, committee: Committee, feed: FeedConfig, 
         if o.price < previous:
             raise InvalidReport("oracle: observations not sorted", field="observations")
         previous = o.price
-        digest = compute_observation_digest(domain, compute_observation(report.feed_id, report.round, o))
-        signer = compute_checksum_address(recover_address_bytes(digest, o.signature))
-        _count_once(committee, signer, seen, "oracle: duplicate observation")
+        signer: Address | None = None
+        if not o.signs_report:  # a report signature is checked once the report digest is known
+            digest = compute_observation_digest(domain, compute_observation(report.feed_id, report.round, o))
+            signer = compute_checksum_address(recover_address_bytes(digest, o.signature))
+        _count_once(committee, o.member, signer, seen)
     m = (len(report.observations) - 1) // 2
     if report.price != report.observations[m].price:
         raise InvalidReport("oracle: wrong median", field="price")

@@ -33,6 +33,7 @@ from clearhouse.oracle import (
 from clearhouse.oracle.encoding import (
     compute_challenge_args,
     compute_dispute_args,
+    compute_statement_args,
     compute_transmit_args,
 )
 from clearhouse.params import load_params
@@ -173,9 +174,8 @@ class OracleSystem:
 
     def prove(self, proof: EquivocationProof, sender: LocalAccount | None = None) -> Receipt:
         """Send an equivocation proof."""
-        a, b = proof.first, proof.second
-        return self.hub.transact("prove_equivocation", observation_abi(a.observation), a.signature,
-                                 observation_abi(b.observation), b.signature, sender=sender)
+        return self.hub.transact("prove_equivocation", compute_statement_args(self.domain, proof.first),
+                                 compute_statement_args(self.domain, proof.second), sender=sender)
 
     def challenge(self, index: int, observations: Sequence[SignedObservation],
                   sender: LocalAccount | None = None, committee: Committee | None = None) -> Receipt:
@@ -232,7 +232,8 @@ class OracleSystem:
                            bool(disputed), bool(invalid), int(poster))
 
     def rounds(self) -> list[StoredRound]:
-        """Every stored round of the feed with its status, oldest first."""
+        """Every stored round of the feed with its status, oldest first (``round_state`` reverts
+        ``oracle: round overwritten`` once the feed has stored more than ``history_rounds``)."""
         count = int(self.hub.call("round_count", self.committee.feed_id))
         return [self.round_state(i) for i in range(count)]
 
@@ -247,7 +248,7 @@ class OracleSystem:
 
 
 def observation_abi(observation: Any) -> tuple[bytes, int, int, int, int]:
-    """An ``Observation`` as the ABI tuple ``prove_equivocation`` takes."""
+    """An ``Observation`` as the ABI tuple ``(feed, round, price, timestamp, expiry)``."""
     return (bytes(observation.feed_id), int(observation.round), int(observation.price),
             int(observation.timestamp), int(observation.expiry))
 

@@ -6,6 +6,7 @@ verdict and the same reason as the contract for every report.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 from eth_abi import encode as abi_encode
@@ -20,19 +21,27 @@ from oracle_system import (
 )
 
 from clearhouse.chain import Chain
-from clearhouse.errors import ContractRevert
+from clearhouse.errors import ContractRevert, StaleFeed
 from clearhouse.messages.eip712 import keccak256
 from clearhouse.oracle import (
     FeedConfig,
+    ReportObservation,
+    ReportStatement,
     SignedObservation,
     SignedReport,
+    Statement,
     StoredRound,
     compute_equivocation_proof,
     compute_feed_id,
     compute_report_digest,
+    compute_report_statements,
+    compute_signed_report,
     compute_twap,
+    find_equivocations,
+    sign_report,
 )
-from clearhouse.oracle.encoding import compute_report_args
+from clearhouse.oracle.encoding import compute_report_args, compute_statement_args
+from clearhouse.oracle.twap import is_history_slot_blocked
 from clearhouse.sim.oracle_hub import (
     DEFAULT_FEED,
     DEFAULT_HUB,
@@ -40,9 +49,8 @@ from clearhouse.sim.oracle_hub import (
     OracleSystem,
     compute_member_keys,
     deploy_oracle_system,
-    observation_abi,
 )
-from clearhouse.types import BasisPoints, Price, Timestamp
+from clearhouse.types import BasisPoints, Price, RoundId, Seconds, Timestamp
 
 P = 3_000 * USDC
 OUTSIDER = compute_member_keys(1, b"not a member")[0]
@@ -73,23 +81,36 @@ def _revert(fn: Callable[[], object]) -> str | None:
 
 def test_constructor_checks_its_parameters(chain: Chain) -> None:
     s = deploy_oracle_system(chain, 1)
-    args = ["clearhouse", "1", 1, 1, 0, 8, 1800, 600]
+    h = 2**16
+    args = ["clearhouse", "1", 1, 1, 0, 8, 1800, 600, h]
     zero = "0x" + "00" * 20
     assert _revert(lambda: chain.deploy("OracleHub", zero, *args)) == "oracle: zero bonds"
     bad_reward = [*args[:4], 10_001, *args[5:]]
     assert _revert(lambda: chain.deploy("OracleHub", s.bonds.address, *bad_reward)) == \
         "oracle: reward above 100%"
-    assert _revert(lambda: chain.deploy("OracleHub", s.bonds.address, *args[:5], 0, 1800, 600)) == \
+    assert _revert(lambda: chain.deploy("OracleHub", s.bonds.address, *args[:5], 0, 1800, 600, h)) == \
         "oracle: zero round interval"
-    assert _revert(lambda: chain.deploy("OracleHub", s.bonds.address, *args[:5], 8, 0, 600)) == \
+    assert _revert(lambda: chain.deploy("OracleHub", s.bonds.address, *args[:5], 8, 0, 600, h)) == \
         "oracle: zero twap window"
     # 255 intervals of 8 s: a 2041 s window could hold 257 rounds, above the loop bound.
     assert _revert(lambda: chain.deploy("OracleHub", s.bonds.address, *args[:5], 8, 255 * 8 + 1,
-                                        600)) == "oracle: twap window too long for the loop bound"
+                                        600, h)) == "oracle: twap window too long for the loop bound"
     for window in (0, 2**32):
-        assert _revert(lambda w=window: chain.deploy("OracleHub", s.bonds.address, *args[:7], w)) == \
+        assert _revert(lambda w=window: chain.deploy("OracleHub", s.bonds.address, *args[:7], w, h)) == \
             "oracle: bad dispute window"
-    chain.deploy("OracleHub", s.bonds.address, *args[:5], 8, 255 * 8, 2**32 - 1)
+    for rounds in (0, 1, 3, 96, 2**33):
+        assert _revert(lambda r=rounds: chain.deploy("OracleHub", s.bonds.address, *args[:8], r)) == \
+            "oracle: history not a power of two"
+    # 2**8 slots of 8 s rounds: 255 * 8 = 2040 s of history, not more than 1800 + 600.
+    assert _revert(lambda: chain.deploy("OracleHub", s.bonds.address, *args[:8], 2**8)) == \
+        "oracle: history too short"
+    assert chain.deploy("OracleHub", s.bonds.address, *args[:8], 2**9).call("history_rounds") == 2**9
+    chain.deploy("OracleHub", s.bonds.address, *args[:5], 8, 255 * 8, 2**32 - 1, 2**32)
+
+
+def test_runtime_code_fits_the_eip170_limit(system: OracleSystem) -> None:
+    size = len(system.chain.get_code(system.hub.address))
+    assert 20_000 < size <= 24_576, size
 
 
 def test_public_parameters(system: OracleSystem) -> None:
@@ -191,8 +212,14 @@ def test_transmit_stores_the_median_round(system: OracleSystem) -> None:
     signed = honest_report(system, 5, prices)
     assert python_verdict(system, signed, None) is None
     assert system.hub.call("report_digest", signed.report.config_digest,
-                           compute_report_args(signed.report)) == \
+                           compute_report_args(signed.report),
+                           [o.member for o in signed.report.observations]) == \
         compute_report_digest(system.domain, signed.report)
+    assert len(signed.signatures) == 2  # 3 observations, 2 of them attested by report signatures
+    assert _revert(lambda: system.hub.call("report_digest", signed.report.config_digest,
+                                           compute_report_args(signed.report),
+                                           [o.member for o in signed.report.observations][:2])) == \
+        "oracle: one member per observation"
     receipt = system.transmit(signed, sender=system.chain.accounts[3])
     event = receipt.events_named("NewRound")[0].args
     assert event == {"feed_id": system.committee.feed_id, "round": 5, "price": P + 1,
@@ -235,10 +262,10 @@ def _obs(s: OracleSystem, i: int, price: int, **kw: int) -> SignedObservation:
 
 REFUSALS: dict[str, tuple[str, Mutation]] = {
     "unknown feed": ("oracle: unknown feed", lambda s, last, now: build_report(
-        s, 2, [_obs(s, i, P) for i in range(3)], s.keys[:2],
+        s, 2, [_obs(s, i, P) for i in range(3)], s.keys[1:3],
         feed_id=compute_feed_id("BTC/USDC"))),
     "wrong config": ("oracle: wrong config", lambda s, last, now: build_report(
-        s, 2, [_obs(s, i, P) for i in range(3)], s.keys[:2], committee=other_committee(s))),
+        s, 2, [_obs(s, i, P) for i in range(3)], s.keys[1:3], committee=other_committee(s))),
     "round too far ahead": ("oracle: round too far ahead", lambda s, last, now: honest_report(
         s, 1 + 2**16 + 1, [P, P, P])),
     "old round": ("oracle: old round", lambda s, last, now: honest_report(s, 1, [P, P, P])),
@@ -248,49 +275,54 @@ REFUSALS: dict[str, tuple[str, Mutation]] = {
                            lambda s, last, now: honest_report(s, 2, [P, P, P], signers=1)),
     "expired observation": ("eip712: expired", lambda s, last, now: build_report(
         s, 2, [_obs(s, 0, P, timestamp=now - 5, expiry=now - 1), _obs(s, 1, P), _obs(s, 2, P)],
-        s.keys[:2])),
+        s.keys[1:3])),
     "future timestamp": ("oracle: future timestamp", lambda s, last, now: build_report(
-        s, 2, [_obs(s, 0, P, timestamp=now + 100), _obs(s, 1, P), _obs(s, 2, P)], s.keys[:2])),
+        s, 2, [_obs(s, 0, P, timestamp=now + 100), _obs(s, 1, P), _obs(s, 2, P)], s.keys[1:3])),
     "stale observation": ("oracle: stale observation", lambda s, last, now: build_report(
         s, 2, [_obs(s, 0, P, timestamp=now - 200, expiry=now + 60), _obs(s, 1, P), _obs(s, 2, P)],
-        s.keys[:2])),
+        s.keys[1:3])),
     "unsorted": ("oracle: observations not sorted", lambda s, last, now: build_report(
-        s, 2, [_obs(s, 0, P + 2), _obs(s, 1, P + 1), _obs(s, 2, P)], s.keys[:2], sort=False,
+        s, 2, [_obs(s, 0, P + 2), _obs(s, 1, P + 1), _obs(s, 2, P)], s.keys[1:3], sort=False,
         price=P + 1)),
     "observation by a non-member": ("oracle: not a member", lambda s, last, now: build_report(
-        s, 2, [observe(s, OUTSIDER, 2, P), _obs(s, 1, P), _obs(s, 2, P)], s.keys[:2])),
+        s, 2, [observe(s, OUTSIDER, 2, P), _obs(s, 1, P), _obs(s, 2, P)], s.keys[1:3])),
     "observation for another feed": ("oracle: not a member", lambda s, last, now: build_report(
         s, 2, [observe(s, s.keys[0], 2, P, feed_id=compute_feed_id("BTC/USDC")), _obs(s, 1, P),
-               _obs(s, 2, P)], s.keys[:2])),
+               _obs(s, 2, P)], s.keys[1:3])),
     "observation for another round": ("oracle: not a member", lambda s, last, now: build_report(
-        s, 2, [observe(s, s.keys[0], 3, P), _obs(s, 1, P), _obs(s, 2, P)], s.keys[:2])),
+        s, 2, [observe(s, s.keys[0], 3, P), _obs(s, 1, P), _obs(s, 2, P)], s.keys[1:3])),
     "duplicate observation": ("oracle: duplicate observation", lambda s, last, now: build_report(
-        s, 2, [_obs(s, 0, P), _obs(s, 0, P + 1), _obs(s, 2, P)], s.keys[:2])),
+        s, 2, [_obs(s, 0, P), _obs(s, 0, P + 1), _obs(s, 2, P)], s.keys[2:3])),
     "wrong median": ("oracle: wrong median", lambda s, last, now: build_report(
-        s, 2, [_obs(s, i, P + i) for i in range(3)], s.keys[:2], price=P + 2)),
+        s, 2, [_obs(s, i, P + i) for i in range(3)], s.keys[1:3], price=P + 2)),
     "wrong timestamp": ("oracle: wrong timestamp", lambda s, last, now: build_report(
-        s, 2, [_obs(s, i, P, timestamp=now - i) for i in range(3)], s.keys[:2],
+        s, 2, [_obs(s, i, P, timestamp=now - i) for i in range(3)], s.keys[1:3],
         timestamp=now)),
     "too soon": ("oracle: too soon", lambda s, last, now: build_report(
-        s, 2, [_obs(s, i, P, timestamp=last.timestamp + 3) for i in range(3)], s.keys[:2])),
+        s, 2, [_obs(s, i, P, timestamp=last.timestamp + 3) for i in range(3)], s.keys[1:3])),
     "price above bounds": ("oracle: price out of bounds",
                            lambda s, last, now: honest_report(s, 2, [DEFAULT_FEED.max_price + 1] * 3)),
     "price below bounds": ("oracle: price out of bounds",
                            lambda s, last, now: honest_report(s, 2, [DEFAULT_FEED.min_price - 1] * 3)),
     "report signed by a non-member": ("oracle: not a member", lambda s, last, now: build_report(
-        s, 2, [_obs(s, i, P) for i in range(3)], [s.keys[0], OUTSIDER])),
-    "duplicate report signer": ("oracle: duplicate signer", lambda s, last, now: build_report(
-        s, 2, [_obs(s, i, P) for i in range(3)], [s.keys[1], s.keys[1]])),
-    "signatures over another report": ("oracle: not a member", lambda s, last, now: SignedReport(
-        honest_report(s, 2, [P, P, P]).report, honest_report(s, 2, [P, P, P + 1]).signatures)),
+        s, 2, [observe(s, OUTSIDER, 2, P), _obs(s, 1, P), _obs(s, 2, P)], [OUTSIDER, s.keys[1]])),
+    "duplicate report signer": ("oracle: duplicate observation", lambda s, last, now: _duplicate_signer(
+        honest_report(s, 2, [P, P, P]))),
+    "signatures over another report": ("oracle: not a member", lambda s, last, now: _signatures_of(
+        honest_report(s, 2, [P, P, P]), honest_report(s, 2, [P, P, P + 1]))),
+    "report signature on another member's observation": ("oracle: not a member",
+                                                         lambda s, last, now: _misplaced(s)),
+    "observation signature flagged as a report signature": ("oracle: not a member",
+                                                            lambda s, last, now: _flag_observation(s)),
     "high-s signature": ("eip712: high s", lambda s, last, now: _high_s(honest_report(s, 2, [P, P, P]))),
     "zero r": ("eip712: bad r", lambda s, last, now: _zero_r(honest_report(s, 2, [P, P, P]))),
 }
 
 
 def _zero_r(signed: SignedReport) -> SignedReport:
+    first, second = signed.signers
     sig = signed.signatures[1]
-    return SignedReport(signed.report, (signed.signatures[0], b"\x00" * 32 + sig[32:]))
+    return compute_signed_report(signed.report, {first: signed.signatures[0], second: b"\x00" * 32 + sig[32:]})
 
 
 def _high_s(signed: SignedReport) -> SignedReport:
@@ -298,7 +330,33 @@ def _high_s(signed: SignedReport) -> SignedReport:
     sig = signed.signatures[0]
     s = int.from_bytes(sig[32:64], "big")
     flipped = sig[:32] + (n - s).to_bytes(32, "big") + bytes([55 - sig[64]])
-    return SignedReport(signed.report, (flipped, *signed.signatures[1:]))
+    return compute_signed_report(signed.report, {signed.signers[0]: flipped})
+
+
+def _signatures_of(signed: SignedReport, other: SignedReport) -> SignedReport:
+    """``signed`` with the report signatures of ``other`` (a different report) in their places."""
+    return compute_signed_report(signed.report, dict(zip(other.signers, other.signatures, strict=True)))
+
+
+def _duplicate_signer(signed: SignedReport) -> SignedReport:
+    """The last observation replaced by a copy of a report-signed one: one member, two entries."""
+    o = signed.report.observations
+    copy = next(x for x in o if x.signs_report)
+    return SignedReport(replace(signed.report, observations=(*o[:2], copy)))
+
+
+def _misplaced(s: OracleSystem) -> SignedReport:
+    """Member 2's report signature on member 1's observation (the digest names member 1 there)."""
+    signed = build_report(s, 2, [_obs(s, i, P) for i in range(3)], s.keys[:1])
+    return compute_signed_report(signed.report, {
+        s.account(s.keys[1]).address: sign_report(s.domain, signed.report, s.keys[2])})
+
+
+def _flag_observation(s: OracleSystem) -> SignedReport:
+    """An observation signature marked as its member's report signature."""
+    signed = build_report(s, 2, [_obs(s, i, P) for i in range(3)], s.keys[:1])
+    o = next(x for x in signed.report.observations if not x.signs_report)
+    return compute_signed_report(signed.report, {o.member: o.signature})
 
 
 @pytest.mark.parametrize("case", list(REFUSALS), ids=list(REFUSALS))
@@ -407,6 +465,106 @@ def test_twap_is_final_only_once_no_late_report_can_land_in_the_window(system: O
     assert system.hub.call("twap", feed, t0, end, 10**15) == (P * 15 + 2 * P * 1) // 16
 
 
+# --- round history: a ring of `history_rounds` slots ------------------------------------------
+
+RING = 32
+RING_HUB = replace(DEFAULT_HUB, max_twap_window=Seconds(96), dispute_window=Seconds(120),
+                   history_rounds=RING)
+"""A 32-slot ring (31 * 8 s = 248 s > 96 s window + 120 s dispute window): small enough to fill."""
+
+
+def _fill(s: OracleSystem, count: int, first_round: int = 1) -> list[int]:
+    """Store ``count`` honest rounds 8 s apart; return each transmit's gas."""
+    gas = []
+    for i in range(count):
+        gas.append(int(s.transmit(honest_report(s, first_round + i, [P, P + 1, P + 2])).gas_used))
+        s.chain.time_travel(RING_HUB.min_round_interval)
+    return gas
+
+
+def test_rounds_live_in_a_ring_and_old_ones_are_refused(chain: Chain) -> None:
+    s = deploy_oracle_system(chain, 1, params=RING_HUB)
+    assert s.hub.call("history_rounds") == RING
+    gas = _fill(s, RING + 2)
+    feed = s.committee.feed_id
+    assert s.hub.call("round_count", feed) == RING + 2
+    for index in (0, 1):
+        assert _revert(lambda i=index: s.hub.call("round_state", feed, i)) == "oracle: round overwritten"
+        assert _revert(lambda i=index: s.hub.call("round_at", feed, i)) == "oracle: round overwritten"
+        assert _revert(lambda i=index: s.hub.call("round", feed, i + 1)) == "oracle: unknown round"
+    assert _revert(lambda: s.hub.call("round_state", feed, RING + 2)) == "oracle: unknown round"
+    for index in range(2, RING + 2):
+        assert s.hub.call("round_at", feed, index)[0] == index + 1
+        assert s.hub.call("round", feed, index + 1)[0] == index + 1
+    assert s.hub.call("latest", feed)[0] == RING + 2
+    # The first R rounds fill fresh slots; from round R on each overwrites one: 17,100 gas less
+    # (a cold zero-to-nonzero SSTORE is 22,100, a cold nonzero-to-nonzero one 5,000).
+    # (Calldata varies by a few dozen gas with the signatures' zero bytes.)
+    assert all(fresh - overwrite >= 16_500 for fresh in gas[1:RING] for overwrite in gas[RING:])
+
+
+def test_twap_refuses_a_window_whose_rounds_were_overwritten(chain: Chain) -> None:
+    s = deploy_oracle_system(chain, 1, params=RING_HUB)
+    _fill(s, RING + 2)  # indices 0 and 1 overwritten
+    history = [StoredRound(r.round, r.price, r.timestamp) for r in
+               (s.round_state(i) for i in range(2, RING + 2))]
+    interval = RING_HUB.min_round_interval
+    t2 = history[0].timestamp  # the oldest readable round's time
+    rounds = [StoredRound(RoundId(history[0].round - 2 + k), history[0].price,
+                          Timestamp(t2 - (2 - k) * interval)) for k in range(2)] + history
+    s.chain.time_travel(RING_HUB.dispute_window + 200)
+    now = s.now()
+    windows = {
+        "needs the round before index 2": (t2 - interval, t2 - interval + 96),
+        "starts at the oldest readable round": (t2, t2 + 96),
+        "ends before it": (t2 - 90, t2 - 1),
+        "readable": (t2 + 1, t2 + 97),
+        "readable, later": (t2 + 50, t2 + 146),
+    }
+    for name, (start, end) in windows.items():
+        try:
+            python: str | int = compute_twap(rounds, Timestamp(start), Timestamp(end), Price(10**15),
+                                             now, s.feed, s.params)
+        except StaleFeed as error:
+            python = error.message
+        try:
+            onchain: str | int = int(s.hub.call("twap", s.committee.feed_id, start, end, 10**15))
+        except ContractRevert as error:
+            onchain = str(error.reason)
+        assert python == onchain, name
+        expected_refused = name in ("needs the round before index 2", "starts at the oldest readable round",
+                                    "ends before it")
+        assert (onchain == "oracle: window overwritten") == expected_refused, name
+
+
+def test_a_disputed_round_is_never_overwritten(chain: Chain) -> None:
+    s = deploy_oracle_system(chain, 1, params=RING_HUB)
+    _fill(s, 1)
+    first = s.round_state(0)
+    s.post(s.keys[0], 2, 2 * P)  # index 1: a wrong optimistic round, disputed at once
+    s.dispute(1, None, s.chain.accounts[5])
+    s.chain.time_travel(RING_HUB.min_round_interval)
+    _fill(s, RING - 1, first_round=3)  # indices 2..R: the ring is full, index 1 is next to go
+    history = [s.round_state(i) for i in range(1, RING + 1)]
+    assert history[0].disputed
+    rounds = [first, *history]
+    assert is_history_slot_blocked(rounds, s.params)
+    blocked = honest_report(s, RING + 2, [P, P + 1, P + 2])
+    assert chain_verdict(s, blocked) == "oracle: overwrites a disputed round"
+    assert s.hub.call("round_count", s.committee.feed_id) == RING + 1
+    # Anyone resolves it once Assertions can settle it (undefended: the round is invalid, the
+    # poster slashed and banned); then the ring moves on.
+    s.chain.time_travel(RING_HUB.dispute_liveness)
+    s.resolve(1)
+    state = s.round_state(1)
+    assert state.invalid and not state.disputed
+    assert not is_history_slot_blocked([*rounds[:1], state, *history[1:]], s.params)
+    honest = build_report(s, RING + 2, [observe(s, k, RING + 2, P) for k in s.keys[1:]], s.keys[1:3])
+    s.transmit(honest)
+    assert s.hub.call("round_count", s.committee.feed_id) == RING + 2
+    assert _revert(lambda: s.hub.call("round_state", s.committee.feed_id, 1)) == "oracle: round overwritten"
+
+
 # --- equivocation ---------------------------------------------------------------------------
 
 
@@ -470,11 +628,94 @@ def test_equivocation_proof_checks(system: OracleSystem) -> None:
     ]
     for (a, b), reason in cases:
         assert _revert(lambda a=a, b=b: system.hub.transact(
-            "prove_equivocation", *_proof_args(a, b))) == reason
+            "prove_equivocation", *_proof_args(system, a, b))) == reason
 
 
-def _proof_args(a: SignedObservation, b: SignedObservation) -> tuple[object, ...]:
-    return (observation_abi(a.observation), a.signature, observation_abi(b.observation), b.signature)
+def _proof_args(system: OracleSystem, a: Statement, b: Statement) -> tuple[object, ...]:
+    return (compute_statement_args(system.domain, a), compute_statement_args(system.domain, b))
+
+
+def _report_stating(s: OracleSystem, round_id: int, stated: dict[int, int],
+                    signers: tuple[int, ...]) -> SignedReport:
+    """A report of members 0..2 at ``P`` (one more each in ``stated``) for ``round_id``, in which
+    ``signers`` attest their entries by report signatures; an entry in ``stated`` carries no
+    observation signature at all (only its member's report signature states it)."""
+    now = int(s.now())
+    entries = tuple(ReportObservation(Price(stated.get(i, P)), Timestamp(now), Timestamp(now + LIFETIME),
+                                      s.committee.members[i],
+                                      b"" if i in stated else observe(s, s.keys[i], round_id, P).signature)
+                    for i in range(3))
+    report = build_report(s, round_id, [observe(s, s.keys[i], round_id, P) for i in range(3)], ()).report
+    report = replace(report, observations=tuple(sorted(entries, key=lambda o: o.price)),
+                     price=Price(sorted(stated.get(i, P) for i in range(3))[1]))
+    return compute_signed_report(report, {s.committee.members[i]: sign_report(s.domain, report, s.keys[i])
+                                          for i in signers})
+
+
+def test_a_report_signature_stating_another_observation_is_equivocation(system: OracleSystem) -> None:
+    s = system
+    member = s.committee.members[1]
+    said = observe(s, s.keys[1], 2, P)  # what member 1 sent one leader
+    # ... and a report (valid: it is stored) in which member 1 states P + 1 with its report signature
+    signed = _report_stating(s, 2, {1: P + 1}, (1, 2))
+    assert python_verdict(s, signed, None) is None
+    s.transmit(signed)
+    statement = next(x for x in compute_report_statements(signed) if x.signer == member)
+    assert statement.observation.price == P + 1
+    (proof,) = find_equivocations([said, *compute_report_statements(signed)])
+    assert {proof.first, proof.second} == {said, statement}
+    receipt = s.prove(proof, sender=s.chain.accounts[6])
+    event = receipt.events_named("EquivocationProven")[0].args
+    assert (event["member"], event["round"], event["slashed"]) == (member, 2, DEFAULT_HUB.slash_amount)
+    assert s.hub.call("is_banned", member) and not s.hub.call("is_member", s.committee.feed_id, member)
+    # Slashed once per (feed, round, member), whatever statements prove it again.
+    again = observe(s, s.keys[1], 2, P + 7)
+    for a, b in [(statement, said), (said, again), (again, statement)]:
+        assert _revert(lambda a=a, b=b: s.prove(compute_equivocation_proof(a, b))) == "oracle: already proven"
+
+
+def test_two_reports_stating_different_observations_are_equivocation(system: OracleSystem) -> None:
+    s = system
+    first = _report_stating(s, 3, {2: P + 1}, (2, 0))
+    second = _report_stating(s, 3, {2: P + 2}, (2, 1))
+    statements = [*compute_report_statements(first), *compute_report_statements(second)]
+    (proof,) = find_equivocations(statements)
+    assert proof.member == s.committee.members[2]
+    receipt = s.prove(proof)
+    assert receipt.events_named("EquivocationProven")[0].args["member"] == s.committee.members[2]
+    # Signing two reports that state the same own observation is no fault: member 0's entries are equal.
+    honest_a = build_report(s, 4, [observe(s, s.keys[i], 4, P) for i in (0, 1, 3)], s.keys[:1])
+    honest_b = build_report(s, 4, [observe(s, s.keys[i], 4, P) for i in (0, 3, 1)], s.keys[:1])
+    a, b = compute_report_statements(honest_a)[0], compute_report_statements(honest_b)[0]
+    assert not find_equivocations([a, b])
+    assert _revert(lambda: s.hub.transact("prove_equivocation", *_proof_args(s, a, b))) == \
+        "oracle: same observation"
+
+
+def test_report_statement_checks(system: OracleSystem) -> None:
+    s = system
+    signed = _report_stating(s, 5, {0: P - 1}, (0, 1))
+    mine, other = compute_report_statements(signed)
+    lone = observe(s, s.keys[0], 5, P)
+    # A statement naming another member's entry: the recovered signer is not that entry's member.
+    wrong = ReportStatement(mine.report, other.index, mine.signature)
+    assert _revert(lambda: s.hub.transact("prove_equivocation", *_proof_args(s, lone, wrong))) == \
+        "oracle: not the signer's observation"
+    args = list(compute_statement_args(s.domain, mine))
+    args[8] = args[8][:-1]  # one member fewer than digests
+    assert _revert(lambda: s.hub.transact("prove_equivocation", compute_statement_args(s.domain, lone),
+                                          tuple(args))) == "oracle: bad statement"
+    args = list(compute_statement_args(s.domain, mine))
+    args[4] = 5  # another price: another report digest, another signer
+    assert _revert(lambda: s.hub.transact("prove_equivocation", compute_statement_args(s.domain, lone),
+                                          tuple(args))) == "oracle: not the signer's observation"
+    # Member 1's statement of P is the same observation as member 0's own P (no signer inside it);
+    # against member 0's P + 3 it is another member's.
+    assert _revert(lambda: s.hub.transact("prove_equivocation", *_proof_args(s, lone, other))) == \
+        "oracle: same observation"
+    assert _revert(lambda: s.hub.transact("prove_equivocation", *_proof_args(
+        s, observe(s, s.keys[0], 5, P + 3), other))) == "oracle: different signers"
+    assert s.prove(compute_equivocation_proof(lone, mine)).events_named("EquivocationProven")
 
 
 def test_equivocation_is_provable_after_expiry_and_removal(system: OracleSystem) -> None:

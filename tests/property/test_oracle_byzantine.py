@@ -1,13 +1,15 @@
 """Guarantee 5 (DESIGN §2): with ``n = 3f+1`` and at most ``f`` faulty members, every price OracleHub
 accepts lies inside the honest members' range — whatever the faulty members send (arbitrary or
-extreme values, equivocations, stale rounds, other feeds, future timestamps, outsiders' signatures)
-and whoever leads the round. Refusals carry their specific reasons; equivocation is slashed once;
-a stale feed blocks settlement.
+extreme values, equivocations, stale rounds, other feeds, future timestamps, outsiders' signatures,
+entries forged in an honest member's name) and whoever leads the round. An honest member keeps one
+rule when it signs a report: its own entry is its own observation (its report signature states it);
+otherwise even honest keys sign anything here. Refusals carry their specific reasons; equivocation
+(by observation or report signatures) is slashed once; a stale feed blocks settlement.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 from hypothesis import event, given
@@ -32,7 +34,10 @@ from clearhouse.oracle import (
     SignedReport,
     compute_equivocation_proof,
     compute_feed_id,
+    compute_member_address,
     compute_report,
+    compute_report_statements,
+    compute_signed_report,
     compute_twap,
     process_observation,
     process_report_body,
@@ -40,6 +45,7 @@ from clearhouse.oracle import (
     sign_report,
 )
 from clearhouse.oracle.committee import apply_stored_round, process_tick
+from clearhouse.oracle.report import Report
 from clearhouse.oracle.sources import MarketModel, SimulatedMarket
 from clearhouse.oracle.twap import StoredRound
 from clearhouse.sim.oracle_hub import (
@@ -80,6 +86,7 @@ class Scenario:
     picks: list[int]
     claimed_price: str
     honest_signers: int
+    forge: bool
 
 
 @st.composite
@@ -98,7 +105,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     return Scenario(f, honest, ages, behaviours, faulty_prices, draw(st.integers(0, 2)),
                     draw(st.sampled_from(LEADERS)), picks,
                     draw(st.sampled_from(["median", "max", "min", "faulty"])),
-                    draw(st.integers(0, f + 1)))
+                    draw(st.integers(0, f + 1)), draw(st.booleans()))
 
 
 def _faulty_observations(s: OracleSystem, sc: Scenario, now: int) -> list[SignedObservation]:
@@ -137,8 +144,18 @@ def _honest_leader_report(s: OracleSystem, sc: Scenario, honest: list[SignedObse
         valid.append(o)
     report = compute_report(s.committee, RoundId(1), select_observations(s.committee, valid))
     process_report_body(s.domain, s.committee, s.feed, s.params, None, report, Timestamp(now))
-    return SignedReport(report, tuple(sign_report(s.domain, report, k)
-                                      for k in s.keys[:s.committee.f + 1]))
+    # f+1 honest members whose own observations it carries check it and sign (at least f+1 of
+    # the 2f+1 are honest).
+    entries = {o.member for o in report.observations}
+    signers = [k for k in s.keys[:len(sc.honest_prices)] if compute_member_address(k) in entries]
+    return _sign(s, report, signers[:s.committee.f + 1])
+
+
+def _sign(s: OracleSystem, report: Report, keys: list[bytes]) -> SignedReport:
+    """``report`` with the report signatures of ``keys`` that have an entry in it."""
+    entries = {o.member for o in report.observations}
+    return compute_signed_report(report, {compute_member_address(k): sign_report(s.domain, report, k)
+                                          for k in keys if compute_member_address(k) in entries})
 
 
 def _skewing_leader_report(s: OracleSystem, sc: Scenario, honest: list[SignedObservation],
@@ -157,7 +174,8 @@ def _skewing_leader_report(s: OracleSystem, sc: Scenario, honest: list[SignedObs
     need = 2 * sc.f + 1 - len(usable)
     chosen = [*usable.values(), *sorted(honest, key=lambda o: o.observation.price, reverse=up)[:need]]
     faulty_keys = s.keys[len(sc.honest_prices):]
-    return build_report(s, 1, chosen, [*faulty_keys, *s.keys[:sc.f + 1]])
+    unsigned = build_report(s, 1, chosen, [])
+    return _sign(s, unsigned.report, [*faulty_keys, *s.keys[:len(sc.honest_prices)]])
 
 
 def _faulty_leader_report(s: OracleSystem, sc: Scenario, honest: list[SignedObservation],
@@ -172,9 +190,21 @@ def _faulty_leader_report(s: OracleSystem, sc: Scenario, honest: list[SignedObse
              "faulty": sc.faulty_prices[0]}[sc.claimed_price]
     unsigned = build_report(s, 1, chosen, [], price=price) if chosen else \
         build_report(s, 1, honest[:1], [], price=price)
-    # Safety must not rest on honest members refusing to sign: here even honest keys sign anything.
-    signers = [*s.keys[len(sc.honest_prices):], *s.keys[:sc.honest_signers]]
-    return SignedReport(unsigned.report, tuple(sign_report(s.domain, unsigned.report, k) for k in signers))
+    report = unsigned.report
+    honest_members = {compute_member_address(k) for k in s.keys[:len(sc.honest_prices)]}
+    forged = None
+    if sc.forge:  # an honest member's entry given another price, still carrying its old signature
+        forged = next((i for i, o in enumerate(report.observations) if o.member in honest_members), None)
+        if forged is not None:
+            entries = list(report.observations)
+            entries[forged] = replace(entries[forged], price=Price(sc.faulty_prices[0]))
+            report = replace(report, observations=tuple(entries))
+    # Honest members sign a report only if their own entry is their own observation; otherwise
+    # they sign anything here: safety must not rest on them refusing.
+    signers = [*s.keys[len(sc.honest_prices):], *OUTSIDERS[:sc.outsiders], *s.keys[:sc.honest_signers]]
+    if forged is not None:
+        signers = [k for k in signers if compute_member_address(k) != report.observations[forged].member]
+    return _sign(s, report, signers)
 
 
 @given(sc=scenarios())
@@ -225,12 +255,13 @@ def test_refusals_with_their_reasons(chain: Chain, f: int) -> None:
     cases: list[tuple[str, SignedReport]] = [
         ("oracle: too few observations", build_report(s, 2, obs[:-1], s.keys[:f + 1])),
         ("oracle: too few signatures", build_report(s, 2, obs, s.keys[:f])),
-        ("oracle: duplicate signer", build_report(s, 2, obs, [s.keys[0]] * (f + 1))),
+        ("oracle: duplicate observation", build_report(s, 2, [*obs[:-1], obs[0]], s.keys[:f + 1])),
         ("oracle: duplicate observation",
          build_report(s, 2, [*obs[:-1], observe(s, s.keys[0], 2, p + 1)], s.keys[:f + 1])),
         ("oracle: not a member", build_report(s, 2, [*obs[:-1], observe(s, outsider, 2, p)],
                                               s.keys[:f + 1])),
-        ("oracle: not a member", build_report(s, 2, obs, [*s.keys[:f], outsider])),
+        ("oracle: not a member", build_report(s, 2, [*obs[:-1], observe(s, outsider, 2, p)],
+                                              [*s.keys[:f], outsider])),
         ("oracle: old round", honest_report(s, 1, [p] * q)),
         ("oracle: future timestamp",
          build_report(s, 2, [*obs[:-1], observe(s, s.keys[q - 1], 2, p, timestamp=now + 60)],
@@ -252,6 +283,13 @@ def test_equivocation_slashed_exactly_once_f3(chain: Chain) -> None:
     s.prove(proof, sender=chain.accounts[2])
     with pytest.raises(ContractRevert, match="oracle: already proven"):
         s.prove(proof, sender=chain.accounts[3])
+    # a report in which it states a third price is the same offence: not slashed again
+    obs = [observe(s, s.keys[i], 4, 1_000 * USDC) for i in range(7) if i != 5]
+    report = build_report(s, 4, [*obs, observe(s, key, 4, 5 * USDC)], []).report
+    signed = compute_signed_report(report, {member: sign_report(s.domain, report, key)})
+    statement = next(x for x in compute_report_statements(signed) if x.signer == member)
+    with pytest.raises(ContractRevert, match="oracle: already proven"):
+        s.prove(compute_equivocation_proof(proof.first, statement), sender=chain.accounts[3])
     assert s.bonds.call("stake_of", member, s.oracle_role) == s.stake - DEFAULT_HUB.slash_amount
     assert s.token.call("balanceOf", chain.accounts[3].address) == 0
     # the committee still works without it: 2f+1 of the remaining 3f

@@ -17,6 +17,7 @@ from clearhouse.errors import (
     ClearhouseError,
     InsufficientQuorum,
     InvalidDispute,
+    InvalidReport,
     InvalidSignature,
     NotAMember,
     PriceRejected,
@@ -33,7 +34,6 @@ from clearhouse.oracle import (
     HubParams,
     ReportEvidence,
     SignedObservation,
-    SignedReport,
     StoredRound,
     compute_dispute_outcome,
     compute_latest_resolution,
@@ -43,6 +43,7 @@ from clearhouse.oracle import (
     compute_optimistic_round,
     compute_report,
     compute_round_claim,
+    compute_signed_report,
     get_fresh_price,
     is_quorum_disagreement,
     process_challenge,
@@ -54,6 +55,7 @@ from clearhouse.oracle import (
 )
 from clearhouse.oracle.encoding import (
     POSITION_NONE,
+    REPORT_SIGNED,
     compute_compact_signature,
     compute_observation_word,
     compute_reference_byte,
@@ -339,14 +341,22 @@ def test_observation_words() -> None:
 def test_transmit_args_name_every_signer_by_position() -> None:
     observations = [_obs(KEYS[i], P + i, round_id=4) for i in (3, 0, 2)]
     report = compute_report(COMMITTEE, RoundId(4), select_observations(COMMITTEE, observations))
-    signed = SignedReport(report, tuple(sign_report(DOMAIN, report, KEYS[i]) for i in (2, 1, 0)))
+    signed = compute_signed_report(report, {ADDRESSES[i]: sign_report(DOMAIN, report, KEYS[i])
+                                            for i in (2, 0)})
     args = compute_transmit_args(DOMAIN, COMMITTEE, signed)
-    positions = [(args.observers >> (8 * j)) & 31 for j in range(3)]
-    assert positions == [COMMITTEE.members.index(o.signer) for o in
-                         sorted(observations, key=lambda o: (o.observation.price,
-                                                             COMMITTEE.members.index(o.signer)))]
-    assert [(args.signers >> (8 * i)) & 31 for i in range(3)] == [2, 1, 0]
+    references = [(args.observers >> (8 * j)) & 255 for j in range(3)]
+    members = [o.signer for o in sorted(observations, key=lambda o: (o.observation.price,
+                                                                     COMMITTEE.members.index(o.signer)))]
+    assert [r & 31 for r in references] == [COMMITTEE.members.index(m) for m in members]
+    # Members 2 and 0 attest their own observations with their report signatures (flag bit 6).
+    assert [bool(r & REPORT_SIGNED) for r in references] == [m in (ADDRESSES[2], ADDRESSES[0])
+                                                             for m in members]
+    assert args.observers >> 24 == 0
     assert args.config.to_abi() == (1, 1, list(COMMITTEE.members))
     assert [o[0] for o in args.report[4]] == [compute_observation_word(o.price, o.timestamp, o.expiry)
                                               for o in report.observations]
+    assert [(o[1], o[2]) for o in args.report[4]] == [
+        compute_compact_signature(o.signature).to_abi() for o in signed.report.observations]
     assert Digest(report.config_digest) == COMMITTEE.config_digest
+    with pytest.raises(InvalidReport, match="report signer has no observation"):
+        compute_signed_report(report, {ADDRESSES[1]: sign_report(DOMAIN, report, KEYS[1])})

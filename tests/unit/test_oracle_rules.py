@@ -3,6 +3,7 @@ sources and the in-process committee, without a chain."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from pathlib import Path
@@ -62,6 +63,7 @@ from clearhouse.oracle import (
     compute_report,
     compute_report_digest,
     compute_signature_quorum,
+    compute_signed_report,
     compute_twap,
     find_equivocations,
     get_fresh_price,
@@ -87,6 +89,7 @@ from clearhouse.oracle import (
     sign_observation,
     sign_report,
 )
+from clearhouse.oracle.twap import get_oldest_readable
 from clearhouse.types import (
     Address,
     BasisPoints,
@@ -130,7 +133,8 @@ def _signed(committee: Committee, prices: list[int], signers: int | None = None,
     selected = select_observations(committee, [_obs(i, p, round_id) for i, p in enumerate(prices)])
     report = compute_report(committee, RoundId(round_id), selected)
     count = committee.f + 1 if signers is None else signers
-    return SignedReport(report, tuple(sign_report(DOMAIN, report, KEYS[i]) for i in range(count)))
+    return compute_signed_report(report, {ADDRESSES[i]: sign_report(DOMAIN, report, KEYS[i])
+                                          for i in range(count)})
 
 
 # --- errors and configuration ---------------------------------------------------------------
@@ -180,6 +184,13 @@ def test_feed_and_hub_limits_are_checked() -> None:
     with pytest.raises(InvalidCommittee, match="reward"):
         HubParams(Seconds(8), Seconds(8), prover_reward_bps=BasisPoints(10_001))
     HubParams(Seconds(8), Seconds(255 * 8))
+    for rounds in (0, 1, 3, 96, 2**33):
+        with pytest.raises(InvalidCommittee, match="history not a power of two"):
+            HubParams(Seconds(8), Seconds(1800), dispute_window=Seconds(600), history_rounds=rounds)
+    with pytest.raises(InvalidCommittee, match="history too short"):  # 255 * 8 = 2040 <= 1800 + 600
+        HubParams(Seconds(8), Seconds(1800), dispute_window=Seconds(600), history_rounds=2**8)
+    assert HubParams(Seconds(8), Seconds(1800), dispute_window=Seconds(600),
+                     history_rounds=2**9).hub_args("b", "n", "v")[-1] == 2**9
 
 
 def test_quorums_and_membership() -> None:
@@ -315,8 +326,17 @@ def test_report_digest_is_eip712_typed_data() -> None:
     digests = b"".join(compute_observation_digest(DOMAIN, Observation(
         feed_id=FEED, round=1, price=o.price, timestamp=o.timestamp, expiry=o.expiry))  # type: ignore[arg-type]
         for o in report.observations)
-    assert compute_observations_hash(DOMAIN, report) == keccak256(digests)
+    members = b"".join(bytes.fromhex(o.member[2:]).rjust(32, b"\0") for o in report.observations)
+    assert compute_observations_hash(DOMAIN, report) == keccak256(digests + members)
     assert recover_report_signer(DOMAIN, report, signed.signatures[1]) == ADDRESSES[1]
+    # Signatures do not enter the digest: the report-signed copy has the same one.
+    assert signed.signers == (ADDRESSES[0], ADDRESSES[1])
+    unsigned = _signed(_committee(), [P, P + 1, P + 2], signers=0).report
+    assert compute_report_digest(DOMAIN, unsigned) == compute_report_digest(DOMAIN, report)
+    # The digest binds each observation to its member: naming another member changes it.
+    swapped = dataclasses.replace(unsigned, observations=(
+        dataclasses.replace(unsigned.observations[0], member=ADDRESSES[3]), *unsigned.observations[1:]))
+    assert compute_report_digest(DOMAIN, swapped) != compute_report_digest(DOMAIN, unsigned)
 
 
 def test_an_honest_report_passes_and_stores_the_medians() -> None:
@@ -334,7 +354,8 @@ def test_an_honest_report_passes_and_stores_the_medians() -> None:
     ("too soon", StaleRound, "oracle: too soon"),
     ("one signature", InsufficientQuorum, "oracle: too few signatures"),
     ("removed signer", NotAMember, "oracle: not a member"),
-    ("duplicate signer", DuplicateSigner, "oracle: duplicate signer"),
+    ("signature by another member", NotAMember, "oracle: not a member"),
+    ("duplicate member", DuplicateSigner, "oracle: duplicate observation"),
     ("deviation", PriceRejected, "oracle: deviation too large"),
     ("bounds", PriceRejected, "oracle: price out of bounds"),
 ])
@@ -350,13 +371,16 @@ def test_report_refusals(case: str, error: type[Exception], reason: str) -> None
     elif case == "too soon":
         last = StoredRound(RoundId(2), P, Timestamp(NOW - 7))
     elif case == "one signature":
-        signed = SignedReport(signed.report, signed.signatures[:1])
+        signed = _signed(c, [P, P, P], signers=1, round_id=3)
     elif case == "removed signer":
-        committee = _committee(removed=frozenset({ADDRESSES[3]}))
-        signed = SignedReport(signed.report, (signed.signatures[0],
-                                              sign_report(DOMAIN, signed.report, KEYS[3])))
-    elif case == "duplicate signer":
-        signed = SignedReport(signed.report, (signed.signatures[0], signed.signatures[0]))
+        committee = _committee(removed=frozenset({ADDRESSES[1]}))
+    elif case == "signature by another member":  # member 1's entry carries member 3's report signature
+        report = signed.report
+        signed = compute_signed_report(report, {ADDRESSES[0]: sign_report(DOMAIN, report, KEYS[0]),
+                                                ADDRESSES[1]: sign_report(DOMAIN, report, KEYS[3])})
+    elif case == "duplicate member":
+        o = signed.report.observations
+        signed = SignedReport(dataclasses.replace(signed.report, observations=(o[0], o[1], o[1])))
     elif case == "deviation":
         limits = FeedConfig(Price(1), Price(10**15), BasisPoints(100), Seconds(120), Seconds(600))
         last = StoredRound(RoundId(2), Price(P * 98 // 100), Timestamp(NOW - 60))
@@ -409,6 +433,27 @@ def test_silent_members_up_to_f() -> None:
 
 def _rounds(points: list[tuple[int, int]]) -> list[StoredRound]:
     return [StoredRound(RoundId(i + 1), Price(p), Timestamp(t)) for i, (t, p) in enumerate(points)]
+
+
+def test_twap_refuses_windows_whose_rounds_were_overwritten() -> None:
+    hub = HubParams(Seconds(4), Seconds(12), dispute_window=Seconds(20), history_rounds=16)
+    rounds = _rounds([(100 + 10 * i, 10 + i) for i in range(20)])  # the ring keeps indices 4..19
+    assert get_oldest_readable(len(rounds), hub) == 4
+    now, cap = Timestamp(1_000), Price(10**9)
+
+    def twap(start: int, end: int) -> int | str:
+        try:
+            return compute_twap(rounds, Timestamp(start), Timestamp(end), cap, now, TWAP_FEED, hub)
+        except StaleFeed as error:
+            return error.message
+
+    # The walk reaches index 4 (t = 140) inside the window: index 3 might be in it too, and is gone.
+    assert twap(135, 145) == "oracle: window overwritten"
+    # The last round at or before the end is index 3 (t = 130): gone.
+    assert twap(128, 139) == "oracle: window overwritten"
+    # Index 4 lies before the window: the window is whole.
+    assert twap(141, 151) == 15
+    assert twap(149, 161) == (16 * 1 + 15 * 10) // 11
 
 
 def test_twap_by_hand() -> None:
@@ -546,8 +591,9 @@ def test_a_round_tolerates_f_silent_members_but_not_more(f: int) -> None:
     outcome = run_round(setup, None, RoundId(1), NOW, online)
     assert outcome.report is not None and outcome.failure is None
     assert process_report(DOMAIN, setup.committee, LIMITS, HUB, None, outcome.report, NOW).round == 1
-    assert len(outcome.report.signatures) == f + 1
-    assert recover_report_signer(DOMAIN, outcome.report.report, outcome.report.signatures[0]) == leader
+    assert len(outcome.report.signatures) == f + 1 and leader in outcome.report.signers
+    for signer, signature in zip(outcome.report.signers, outcome.report.signatures, strict=True):
+        assert recover_report_signer(DOMAIN, outcome.report.report, signature) == signer
     short = run_round(setup, None, RoundId(1), NOW, online[:-1])
     assert short.report is None and short.failure == "oracle: too few observations"
     silent_leader = run_round(setup, None, RoundId(1), NOW, others)
