@@ -9,13 +9,15 @@ Merkle commitments built off-chain and verified on-chain.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from clearhouse.chain import Chain, Contract, connect
 from clearhouse.errors import ContractRevert, InvalidMessage
@@ -52,27 +54,43 @@ from clearhouse.messages.keccak import keccak256
 from clearhouse.params import load_params
 from clearhouse.sim.market_scenario import run_market_scenario
 from clearhouse.sim.oracle_scenario import run_oracle_scenario
+from clearhouse.sim.report import DemoTrace, TimelineEvent, write_report
 from clearhouse.sim.settlement_scenario import run_settlement_scenario
 from clearhouse.types import Address, Amount, ChainId, Digest, Nonce, Price, Quantity, Timestamp
 
 __all__ = ["run_demo"]
 
 USDC = 10**6
+PHASES = ("foundation", "market", "oracle", "settlement", "report")
+"""The demo's phases, in order (the progress bar's steps)."""
 
 
 class _Log:
-    """Numbered progress lines with elapsed time."""
+    """Numbered progress lines with elapsed time, printed above a progress bar of the phases."""
 
-    def __init__(self) -> None:
+    def __init__(self, console: Console, progress: Progress | None = None) -> None:
         self.start = time.monotonic()
         self.step = 0
+        self.console = console
+        self.progress = progress
+        self.task = progress.add_task("demo", total=len(PHASES)) if progress is not None else None
 
     def __call__(self, text: str) -> None:
         self.step += 1
-        print(f"[{time.monotonic() - self.start:6.2f}s] {self.step:>2}. {text}", flush=True)
+        self.console.print(f"[{time.monotonic() - self.start:6.2f}s] {self.step:>2}. {text}",
+                           markup=False, highlight=False, soft_wrap=True)
 
     def detail(self, text: str) -> None:
-        print(f"{'':13}{text}", flush=True)
+        self.console.print(f"{'':13}{text}", markup=False, highlight=False, soft_wrap=True)
+
+    def phase(self, name: str) -> None:
+        """Mark the start of phase ``name`` (one of :data:`PHASES`) on the progress bar."""
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, completed=PHASES.index(name), description=name)
+
+    def done(self) -> None:
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, completed=len(PHASES), description="done")
 
 
 def _messages(domain: Domain, traders: list[LocalAccount], now: Timestamp
@@ -130,8 +148,23 @@ def _high_s(sig: bytes) -> bytes:
 
 def run_demo(chain_target: str = "inprocess", out_dir: Path = Path("out/demo"),
              preset: str = "devnet") -> dict[str, Any]:
-    """Run the demo and write ``out_dir/summary.json``; returns the summary."""
-    log = _Log()
+    """Run the demo and write ``out_dir/summary.json`` and ``out_dir/report.html``; returns the
+    summary. Progress goes to stdout: numbered steps, and a bar of the phases on a terminal."""
+    console = Console()
+    columns = (TextColumn("[bold]{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        summary, trace = _run(_Log(console, progress), chain_target, preset)
+    display = _display(summary)
+    summary_path, report_path = write_report(summary, trace, out_dir, display=display)
+    console.print(_summary_table(display))
+    console.print(f"summary written to {summary_path}; report with plots at {report_path}",
+                  markup=False, highlight=False)
+    return summary
+
+
+def _run(log: _Log, chain_target: str, preset: str) -> tuple[dict[str, Any], DemoTrace]:
+    log.phase("foundation")
     params = load_params(preset)
     chain: Chain = connect(chain_target)
     chain_id = chain.chain_id
@@ -211,9 +244,15 @@ def run_demo(chain_target: str = "inprocess", out_dir: Path = Path("out/demo"),
     log(f"Merkle: claims root 0x{claims.root.hex()[:16]}… proof verified on-chain: {ok_claim}; "
         f"state root 0x{state.root.hex()[:16]}… proof verified on-chain: {ok_sparse}")
 
+    log.phase("market")
     market = run_market_scenario(domain, chain.accounts[1:7], now, log)
+    log.phase("oracle")
     oracle = run_oracle_scenario(chain, log)
+    log.phase("settlement")
     settlement = run_settlement_scenario(log, log.detail)
+    log.phase("report")
+    batches = settlement.pop("batches")
+    events = settlement.pop("events")
 
     summary: dict[str, Any] = {
         "chain": {"backend": chain.backend, "target": chain_target, "chain_id": chain_id},
@@ -229,8 +268,46 @@ def run_demo(chain_target: str = "inprocess", out_dir: Path = Path("out/demo"),
                                   "settlement_price")},
         **settlement,
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    log(f"summary written to {out_dir / 'summary.json'}")
+    pnl = market["pnl_at"](oracle["settlement_price"])
+    summary["pnl_at_settlement"] = pnl
+    trace = DemoTrace(
+        price_path=[(t, p / USDC) for t, p, invalid in oracle["price_path"] if not invalid],
+        rejected_rounds=[(t, p / USDC) for t, p, invalid in oracle["price_path"] if invalid],
+        settlement_price=oracle["settlement_price"] / USDC,
+        pnl={name: value / USDC for name, value in pnl.items()},
+        gas_per_trade=[(b["number"], b["gas"] / b["trades"]) for b in batches if b["trades"] and b["honest"]],
+        timeline=[TimelineEvent(t, "batches", label, ok) for t, label, ok in events],
+    )
+    log.done()
     chain.close()
-    return summary
+    return summary, trace
+
+
+def _display(summary: dict[str, Any]) -> dict[str, str]:
+    """The summary as readable text: amounts in whole USDC, thousands separated."""
+    out = {}
+    for key, value in summary.items():
+        if key == "settlement_price":
+            text = f"{value / USDC:,.2f} USDC"
+        elif key == "pnl_at_settlement":
+            text = ", ".join(f"{name} {v / USDC:+,.2f}" for name, v in value.items()) + " USDC"
+        elif isinstance(value, dict):
+            text = ", ".join(f"{k}: {v:,}" if isinstance(v, int) else f"{k}: {v}" for k, v in value.items())
+        elif isinstance(value, bool):
+            text = "yes" if value else "no"
+        elif isinstance(value, int):
+            text = f"{value:,}"
+        else:
+            text = str(value)
+        out[key.replace("_", " ")] = text
+    return out
+
+
+def _summary_table(display: dict[str, str]) -> Table:
+    """The headline figures as a two-column table."""
+    table = Table(title="clearhouse demo", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in display.items():
+        table.add_row(key, value)
+    return table

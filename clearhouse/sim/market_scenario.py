@@ -25,7 +25,9 @@ from clearhouse.market.book import Book, OrderResult, process_cancel, process_or
 from clearhouse.market.collateral import (
     Listing,
     Portfolios,
+    compute_series_portfolio,
     get_balance,
+    get_positions,
     get_requirement,
     process_deposit,
     process_list_series,
@@ -73,7 +75,7 @@ from clearhouse.messages import (
     TimeInForce,
     sign,
 )
-from clearhouse.risk.maxloss import compute_naive_requirement, get_expiry_key
+from clearhouse.risk.maxloss import compute_naive_requirement, compute_payoff_scaled, get_expiry_key
 from clearhouse.types import Address, Amount, Digest, Nonce, Price, Quantity, SeriesId, Timestamp
 
 __all__ = ["MakerStyle", "run_market_scenario"]
@@ -359,4 +361,18 @@ def run_market_scenario(domain: Domain, accounts: Sequence[LocalAccount], now: T
                                             "after": after[a]} for a in addresses},
             "rfq_credits": {run.names[m]: c for m, c in credits.items()},
             "taker_greeks": {"value": greeks.value, "delta": greeks.delta, "gamma": greeks.gamma,
-                             "vega": greeks.vega, "theta": greeks.theta}}
+                             "vega": greeks.vega, "theta": greeks.theta},
+            "pnl_at": lambda settlement: _pnl_at(run, dict(zip(addresses, DEPOSITS, strict=True)),
+                                                 Price(settlement))}
+
+
+def _pnl_at(run: _Run, deposits: dict[Address, int], settlement: Price) -> dict[str, int]:
+    """Each account's P&L (quote base units) if the expiry settled at ``settlement``: premiums
+    received or paid so far plus the positions' payoff (exact: the payoff is scaled, then divided
+    by the contract unit)."""
+    out = {}
+    for account, usdc in deposits.items():
+        positions = compute_series_portfolio(run.listings, get_positions(run.portfolios, account))
+        payoff = compute_payoff_scaled(positions, settlement) // RULES.contract_unit
+        out[run.names[account]] = get_balance(run.portfolios, account) - usdc * USDC + payoff
+    return out

@@ -28,6 +28,7 @@ from clearhouse.oracle import (
     StoredRound,
     compute_observation,
     compute_report,
+    compute_signed_report,
     find_equivocations,
     select_observations,
     sign_observation,
@@ -117,8 +118,8 @@ def _collude(s: OracleSystem, setup: CommitteeSetup, state: FeedState, now: Time
             s.domain, compute_observation(s.committee.feed_id, round_id, price, now,
                                           setup.observation_lifetime), member.private_key))
     report = compute_report(setup.committee, round_id, select_observations(setup.committee, observations))
-    return SignedReport(report, tuple(sign_report(s.domain, report, setup.members[i].private_key)
-                                      for i in COLLUDERS))
+    return compute_signed_report(report, {setup.members[i].address: sign_report(
+        s.domain, report, setup.members[i].private_key) for i in COLLUDERS})
 
 
 def _watch(s: OracleSystem, market: SimulatedMarket, watcher: LocalAccount, run: _Run,
@@ -233,6 +234,7 @@ def _summary(s: OracleSystem, run: _Run, price: int, cap: int, expiry: int) -> d
     return {
         "oracle_rounds": len(rounds),
         "oracle_rounds_invalid": sum(r.invalid for r in rounds),
+        "price_path": [(int(r.timestamp), int(r.price), bool(r.invalid)) for r in rounds],
         "equivocations_slashed": len(equivocations),
         "equivocation_slashed_amount": sum(e.args["slashed"] for e in equivocations),
         "disputes_arbitrated": len(arbitrated),

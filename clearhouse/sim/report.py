@@ -45,6 +45,8 @@ class DemoTrace:
 
     price_path: list[tuple[int, float]] = field(default_factory=list)
     """Oracle rounds as (chain time s, price in USDC)."""
+    rejected_rounds: list[tuple[int, float]] = field(default_factory=list)
+    """Rounds ruled wrong (and skipped by the TWAP), drawn as red crosses."""
     settlement_price: float | None = None
     """The expiry's settlement price in USDC, drawn over the path."""
     pnl: dict[str, float] = field(default_factory=dict)
@@ -52,6 +54,7 @@ class DemoTrace:
     gas_per_trade: list[tuple[int, float]] = field(default_factory=list)
     """(batch number, gas per settled trade) for every batch that carried trades."""
     timeline: list[TimelineEvent] = field(default_factory=list)
+    """Events in the order they happened."""
 
 
 def _svg(fig: Figure) -> str:
@@ -82,9 +85,21 @@ def _plot_price(trace: DemoTrace) -> str | None:
     fig, ax = _axes("Oracle price path", "minutes since the first round", "USDC")
     xs = [(t - t0) / 60 for t, _ in trace.price_path]
     ax.plot(xs, [p for _, p in trace.price_path], color=_ACCENT, marker="o", markersize=2.5, linewidth=1.2)
+    prices = [p for _, p in trace.price_path] + ([trace.settlement_price] if trace.settlement_price else [])
+    low, high = min(prices), max(prices)
+    pad = (high - low) * 0.15 or 1.0
+    ax.set_ylim(low - pad, high + pad)
+    for i, (t, p) in enumerate(trace.rejected_rounds):
+        # a wrong round can be far off the path: pin it to the edge and print its price
+        y = min(max(p, low - pad * 0.6), high + pad * 0.6)
+        ax.scatter([(t - t0) / 60], [y], color=_BAD, marker="x", s=40, zorder=3,
+                   label="round ruled wrong (skipped by the TWAP)" if i == 0 else None)
+        ax.annotate(f"{p:,.2f}", ((t - t0) / 60, y), xytext=(5, -3), textcoords="offset points",
+                    fontsize=7, color=_BAD)
     if trace.settlement_price is not None:
         ax.axhline(trace.settlement_price, color=_GOOD, linestyle="--", linewidth=1,
                    label=f"settlement (TWAP) {trace.settlement_price:,.2f}")
+    if trace.settlement_price is not None or trace.rejected_rounds:
         ax.legend(fontsize=8, frameon=False)
     return _svg(fig)
 
@@ -110,21 +125,23 @@ def _plot_gas(trace: DemoTrace) -> str | None:
 
 
 def _plot_timeline(trace: DemoTrace) -> str | None:
+    """Events in the order they happened along x (their times are labels: clusters stay readable)."""
     if not trace.timeline:
         return None
-    lanes = list(dict.fromkeys(e.lane for e in trace.timeline))
-    t0 = min(e.timestamp for e in trace.timeline)
-    fig, ax = _axes("Batches and disputes", "minutes since the start", "")
-    ax.grid(axis="x", color="#e4e7eb", linewidth=0.8)
+    events = trace.timeline
+    lanes = list(dict.fromkeys(e.lane for e in events))
+    t0 = events[0].timestamp
+    fig, ax = _axes("Batches and disputes", "event (minutes since the first)", "")
     ax.grid(axis="y", visible=False)
-    for e in trace.timeline:
+    for i, e in enumerate(events):
         y = lanes.index(e.lane)
-        x = (e.timestamp - t0) / 60
-        ax.scatter([x], [y], color=_GOOD if e.ok else _BAD, s=22, zorder=3)
-        ax.annotate(e.label, (x, y), xytext=(3, 6), textcoords="offset points", fontsize=7,
-                    color=_INK if e.ok else _BAD, rotation=20)
+        ax.scatter([i], [y], color=_GOOD if e.ok else _BAD, s=26, zorder=3)
+        ax.annotate(f"{e.label} (+{(e.timestamp - t0) / 60:.0f} min)", (i, y), xytext=(4, 8 + 10 * (i % 3)),
+                    textcoords="offset points", fontsize=7, color=_INK if e.ok else _BAD, rotation=25)
+    ax.set_xticks(range(len(events)))
     ax.set_yticks(range(len(lanes)), lanes)
-    ax.set_ylim(-0.6, len(lanes) - 0.2)
+    ax.set_xlim(-0.5, len(events) + 1.5)
+    ax.set_ylim(-0.5, len(lanes) + 0.3)
     return _svg(fig)
 
 
@@ -172,11 +189,13 @@ figure svg {{ max-width: 100%; height: auto; }}
 """
 
 
-def write_report(summary: Mapping[str, Any], trace: DemoTrace, out_dir: Path) -> tuple[Path, Path]:
-    """Write ``summary.json`` and ``report.html`` into ``out_dir``; return both paths."""
+def write_report(summary: Mapping[str, Any], trace: DemoTrace, out_dir: Path,
+                 display: Mapping[str, Any] | None = None) -> tuple[Path, Path]:
+    """Write ``summary.json`` (``summary``, exact) and ``report.html`` (``display`` if given: the
+    same figures formatted for reading) into ``out_dir``; return both paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     summary_path = out_dir / "summary.json"
     report_path = out_dir / "report.html"
     summary_path.write_text(json.dumps(summary, indent=2) + "\n")
-    report_path.write_text(render_report(summary, trace))
+    report_path.write_text(render_report(summary if display is None else display, trace))
     return summary_path, report_path

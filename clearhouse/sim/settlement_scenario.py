@@ -40,9 +40,17 @@ def _trades(first_nonce: int, count: int) -> list[Operation]:
     return ops
 
 
-def _post(s: SettlementSystem, posted: Posted) -> Receipt:
+def _post(s: SettlementSystem, posted: Posted, batches: list[dict[str, Any]],
+          events: list[tuple[int, str, bool]], *, honest: bool = True) -> Receipt:
+    """Post ``posted`` and record it for the demo report: the batch (number, gas, trades) and a
+    timeline event, in the order things happen."""
     s.sync_time(posted.result.header.timestamp)
-    return s.post_raw(posted)
+    receipt = s.post_raw(posted)
+    number = int(posted.result.header.number)
+    trades = sum(isinstance(op, TradeOp) for op in posted.result.operations)
+    batches.append({"number": number, "gas": receipt.gas_used, "trades": trades, "honest": honest})
+    events.append((s.chain.now(), f"#{number} posted", honest))
+    return receipt
 
 
 def run_settlement_scenario(log: Callable[[str], None], detail: Callable[[str], None]) -> dict[str, Any]:
@@ -52,9 +60,12 @@ def run_settlement_scenario(log: Callable[[str], None], detail: Callable[[str], 
     watcher = Watcher(chain, s.settlement, s.vault, s.verifier, make_ctx, chain.accounts[5])
     log(f"settlement: Vault, Settlement, Bonds and WindowVerifier on a fresh in-process chain; "
         f"coordinator bonded {BOND // USDC:,} tUSD; watcher {watcher.account.address[:10]}… (chain data only)")
+    batches: list[dict[str, Any]] = []
+    events: list[tuple[int, str, bool]] = []
     for i, usdc in enumerate(DEPOSITS):
         s.deposit(i, usdc)
-    _post(s, s.build([deposit(i, usdc) for i, usdc in enumerate(DEPOSITS)] + [TickOp(Timestamp(NOW))]))
+    _post(s, s.build([deposit(i, usdc) for i, usdc in enumerate(DEPOSITS)] + [TickOp(Timestamp(NOW))]),
+          batches, events)
     detail(f"batch 1: {len(DEPOSITS)} deposits credited ({sum(DEPOSITS):,} tUSD)")
 
     gas_per_trade: list[int] = []
@@ -62,13 +73,14 @@ def run_settlement_scenario(log: Callable[[str], None], detail: Callable[[str], 
     for trades in (8, 12):
         ops = [*_trades(nonce, trades), withdrawal(trades % 4, 100 + trades, nonce=nonce + 999)]
         nonce += 1_000
-        receipt = _post(s, s.build(ops))
+        receipt = _post(s, s.build(ops), batches, events)
         gas_per_trade.append(receipt.gas_used // trades)
         detail(f"batch {len(s.posted)}: {trades} trades + 1 withdrawal posted, {receipt.gas_used:,} gas "
                f"= {gas_per_trade[-1]:,} gas per trade ({receipt.calldata_size:,} bytes calldata)")
     if watcher.on_tick():
         raise RuntimeError("the watcher challenged an honest batch")
     s.finalize_all()
+    events.append((chain.now(), f"#1-{len(s.posted)} final", True))
     detail(f"watcher re-executed batches 1..{watcher.verified} from calldata: all correct; "
            f"finalised through batch {s.settlement.call('last_finalized')}")
 
@@ -78,9 +90,10 @@ def run_settlement_scenario(log: Callable[[str], None], detail: Callable[[str], 
     if not isinstance(first, TradeOp):
         raise RuntimeError("the scenario's bad batch needs a trade to alter")
     bad = forge(honest, [replace(first, price=Price(first.price + px(5))), *honest.result.operations[1:]])
-    _post(s, bad)
+    _post(s, bad, batches, events, honest=False)
     detail(f"batch {len(s.posted)}: the coordinator posts a trade at a price the buyer never signed")
     [challenge] = watcher.on_tick()
+    events.append((chain.now(), f"#{challenge.number} proven wrong, slashed", False))
     slashed = challenge.succeeded and challenge.slashed > 0
     log(f"watcher proved batch {challenge.number} wrong ({challenge.kind.value} proof, window verifier): "
         f"{challenge.reason}")
@@ -98,13 +111,14 @@ def run_settlement_scenario(log: Callable[[str], None], detail: Callable[[str], 
     account = s.state.accounts[AccountId(3)]
     paid = Amount(min(500 * USDC, compute_free_collateral(account, make_ctx(NOW))))
     forced = ForcedWithdrawalOp(AccountId(3), Address(s.users[3].address), Amount(500 * USDC), paid)
-    receipt = _post(s, s.build([forced, *_trades(nonce, 4)]))
+    receipt = _post(s, s.build([forced, *_trades(nonce, 4)]), batches, events)
     gas_per_trade.append(receipt.gas_used // 4)
     detail(f"batch {len(s.posted)}: forced withdrawal of user 3 served ({paid // USDC:,} tUSD) + 4 trades, "
            f"{receipt.gas_used:,} gas = {gas_per_trade[-1]:,} gas per trade")
     if watcher.on_tick():
         raise RuntimeError("the watcher challenged an honest batch")
     s.finalize_all()
+    events.append((chain.now(), f"#{len(s.posted)} final", True))
 
     withdrawals = 0
     for number, batch in enumerate(s.posted, start=1):
@@ -124,4 +138,6 @@ def run_settlement_scenario(log: Callable[[str], None], detail: Callable[[str], 
         "forced_withdrawals": watcher.states[watcher.verified].counters.forced_count,
         "withdrawals": withdrawals,
         "gas_per_trade": sum(gas_per_trade) // len(gas_per_trade),
+        "batches": batches,
+        "events": events,
     }

@@ -31,6 +31,14 @@ def _check(summary: dict[str, object]) -> None:
     assert summary["bad_batches_caught"] == 1 and summary["coordinator_slashed"] is True
     assert summary["forced_withdrawals"] == 1 and summary["withdrawals"] == 3
     assert isinstance(summary["gas_per_trade"], int) and 10_000 < summary["gas_per_trade"] < 100_000
+    pnl = summary["pnl_at_settlement"]
+    assert isinstance(pnl, dict) and len(pnl) == 6 and sum(pnl.values()) == 0  # no fees: zero-sum
+
+
+def _check_report(out: Path) -> None:
+    page = (out / "report.html").read_text()
+    assert page.count("<svg") == 4  # price path, gas per trade, P&L, timeline
+    assert "settlement price" in page and "USDC" in page
 
 
 def test_demo_through_the_cli_on_the_inprocess_chain(tmp_path: Path,
@@ -38,6 +46,7 @@ def test_demo_through_the_cli_on_the_inprocess_chain(tmp_path: Path,
     assert main(["demo", "--out", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "summary.json").read_text())
     _check(summary)
+    _check_report(tmp_path)
     assert summary["chain"]["backend"] == "inprocess"
     assert "summary written" in capsys.readouterr().out
 
