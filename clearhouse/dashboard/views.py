@@ -140,8 +140,9 @@ class ChainSource:
             feed = hub.call("get_feed", feed_id)
             count = int(feed[8])
             members = list(hub.call("members", feed_id))
+            readable = min(MAX_ROUNDS, int(hub.call("history_rounds")))  # older slots are overwritten
             rounds = []
-            for index in range(max(0, count - MAX_ROUNDS), count):
+            for index in range(max(0, count - readable), count):
                 r = hub.call("round_state", feed_id, index)
                 rounds.append({"index": index, "round": int(r[0]), "price": self._units(int(r[1])),
                                "timestamp": int(r[2]), "optimistic": bool(r[4]),
