@@ -30,6 +30,49 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_node(args: argparse.Namespace) -> int:
+    """Run node roles in this process until SIGINT/SIGTERM (graceful: requests in flight finish)."""
+    from clearhouse.api.app import ApiLimits, create_app
+    from clearhouse.api.server import configure_logging, serve
+    from clearhouse.chain import connect
+    from clearhouse.errors import ConfigError
+    from clearhouse.messages import Domain, compute_domain
+    from clearhouse.node.coordinator import Coordinator
+    from clearhouse.params import load_params
+    from clearhouse.sim import market_world
+    from clearhouse.store import open_store
+
+    roles = {r.strip() for r in args.roles.split(",") if r.strip()}
+    if roles != {"coordinator"}:  # extension point: the oracle and watcher roles hook in here
+        raise ConfigError(f"roles {sorted(roles)}: only 'coordinator' runs in this command so far",
+                          field="roles")
+    configure_logging(args.log_level)
+    params = load_params(args.preset)
+    chain = connect(args.chain)
+    contract = args.verifying_contract or market_world.DOMAIN.verifying_contract
+    domain: Domain = compute_domain(params, chain.chain_id, contract)
+    store = open_store(args.db)
+    listings, _ = market_world.build_listings()  # devnet listings until listing is an action
+    coordinator = Coordinator(store, domain, listings, market_world.UNIT, chain=chain, params=params)
+    replayed = coordinator.replay()
+    limits = ApiLimits(faucet=args.faucet)
+    app = create_app(coordinator, limits=limits, node=f"{args.host}:{args.port}",
+                     uri=f"http://{args.host}:{args.port}", tick_seconds=args.tick)
+    import logging
+
+    logging.getLogger("clearhouse.node").info(
+        "coordinator up: %d actions replayed, chain id %d, http://%s:%d", replayed,
+        domain.chain_id, args.host, args.port)
+    try:
+        serve(app, args.host, args.port, max_frame_bytes=limits.max_frame_bytes,
+              log_level=args.log_level.lower())
+    finally:
+        store.close()
+        chain.close()
+        logging.getLogger("clearhouse.node").info("coordinator stopped; store closed")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clearhouse", description=__doc__)
     parser.add_argument("--version", action="version", version=f"clearhouse {__version__}")
@@ -44,6 +87,24 @@ def build_parser() -> argparse.ArgumentParser:
     comp = sub.add_parser("compile", help="compile contracts (cached by source hash)")
     comp.add_argument("names", nargs="*", help="contract names relative to contracts/ (default: all)")
     comp.set_defaults(func=_cmd_compile)
+
+    node = sub.add_parser("node", help="run node roles (coordinator API) until interrupted")
+    node.add_argument("--roles", default="coordinator", help="comma-separated roles (coordinator)")
+    node.add_argument("--db", default="sqlite:///clearhouse-node.db",
+                      help="store URL: sqlite:///path or postgresql+psycopg://...")
+    node.add_argument("--chain", default="inprocess", help="'inprocess' or a JSON-RPC URL")
+    node.add_argument("--host", default="127.0.0.1")
+    node.add_argument("--port", type=int, default=8545 + 1000)
+    node.add_argument("--preset", default="devnet", help="protocol parameter preset")
+    node.add_argument("--verifying-contract", default=None,
+                      help="EIP-712 verifyingContract (the settlement contract's address)")
+    node.add_argument("--faucet", action="store_true", help="devnet only: POST /v1/dev/deposit")
+    node.add_argument("--tick", type=float, default=1.0,
+                      help="seconds between coordinator ticks (expiry purge; logged actions)")
+    node.add_argument("--deployment", default=None, help="deployment.json (oracle, watcher roles)")
+    node.add_argument("--member", type=int, default=None, help="oracle member index (oracle role)")
+    node.add_argument("--log-level", default="INFO")
+    node.set_defaults(func=_cmd_node)
     return parser
 
 

@@ -1,1 +1,5 @@
-"""clearhouse.sdk"""
+"""clearhouse.sdk: the trader and maker client (sync and async), signing locally."""
+
+from clearhouse.sdk.client import AsyncClient, ChainSide, Client, compute_error
+
+__all__ = ["AsyncClient", "ChainSide", "Client", "compute_error"]

@@ -1,0 +1,583 @@
+"""The coordinator role: the market state (book, RFQ desk, collateral ledger) driven by ``on_*``
+handlers over a durable action log.
+
+Every handler is validate → ``store.append_action`` (committed) → apply → ``store.append_event``
+→ ack. Validation is pure and raises before anything is written; the apply step is the same code
+that :meth:`Coordinator.replay` runs over ``store.iter_actions()``, so a restarted coordinator
+rebuilds exactly the state (and the acks) it had. Each action's payload carries the ``now`` it was
+applied at, so replay never reads a clock. Amounts in acks and events are decimal strings (quote
+base units, contract units), hashes and signatures 0x-hex.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from clearhouse.errors import (
+    ClearhouseError,
+    FillOrKillUnfilled,
+    IdempotencyConflict,
+    InvalidOrder,
+    NotOrderOwner,
+    RiskError,
+    UnknownAccount,
+)
+from clearhouse.market import book as bookrules
+from clearhouse.market import rfq as rfqrules
+from clearhouse.market.book import Book, MatchPlan, OrderResult, Removal
+from clearhouse.market.collateral import (
+    Listing,
+    Portfolios,
+    get_balance,
+    get_positions,
+    get_requirement,
+    process_deposit,
+    process_withdrawal,
+    validate_fill,
+)
+from clearhouse.market.instruments import format_series_name
+from clearhouse.market.rfq import RfqDesk, RfqFill
+from clearhouse.market.trades import ZERO_HASH, Fade, Signed, Trade, verify_signed
+from clearhouse.messages import (
+    RFQ,
+    Accept,
+    Cancel,
+    Domain,
+    Message,
+    Order,
+    Quote,
+    Side,
+    TimeInForce,
+    Withdrawal,
+    compute_message_digest,
+    parse_typed_data,
+)
+from clearhouse.messages.schema import compute_typed_data_types
+from clearhouse.messages.signing import check_not_expired
+from clearhouse.settlement.batch import CancelRequest, WithdrawalRequest
+from clearhouse.store import Store
+from clearhouse.types import Address, Amount, Digest, Price, Quantity, SeriesId, Timestamp
+
+__all__ = [
+    "ACTION_KINDS",
+    "Ack",
+    "Batcher",
+    "Coordinator",
+    "compute_trade_json",
+    "decode_signed_payload",
+    "encode_signed_payload",
+]
+
+ACTION_KINDS = ("deposit", "register_maker", "order", "cancel", "rfq", "quote", "accept",
+                "withdrawal", "tick")
+"""Every kind the coordinator writes to the action log (anything else in the log is skipped)."""
+
+_SIGNED_TYPES: dict[str, type[Any]] = {"order": Order, "cancel": Cancel, "rfq": RFQ, "quote": Quote,
+                                        "accept": Accept, "withdrawal": Withdrawal}
+
+
+class Batcher(Protocol):
+    """What the coordinator needs of a batcher: somewhere to hand settlement items."""
+
+    def add_items(self, items: Sequence[Any], /) -> None:
+        """Queue ``items`` (settlement ``BatchItem`` values) for the next batch."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """What a handler returns once its action is committed and applied."""
+
+    seq: int
+    """The action's number in the log (the same on an idempotent replay)."""
+    kind: str
+    """The action kind (``order``, ``rfq``…)."""
+    body: dict[str, Any]
+    """JSON-ready result: hashes as 0x-hex, amounts and quantities as decimal strings."""
+    error: dict[str, Any] | None = None
+    """``{code, field, message}`` when the logged action was refused while applying (a quote that
+    faded on accept is the one case: the fade is the record of the refusal)."""
+    duplicate: bool = False
+    """True when the idempotency key had been seen: nothing was applied again."""
+
+
+# --- JSON views ---------------------------------------------------------------------------------
+
+
+def _hex(value: bytes) -> str:
+    return "0x" + bytes(value).hex()
+
+
+def encode_signed_payload(domain: Domain, message: Message, signature: bytes, now: Timestamp
+                          ) -> dict[str, Any]:
+    """The logged form of a signed message: wallet JSON of the message, the signature, ``now``."""
+    return {"message": message.to_typed_data(domain)["message"], "signature": _hex(signature),
+            "now": int(now)}
+
+
+def decode_signed_payload(domain: Domain, kind: str, payload: Mapping[str, Any]
+                          ) -> tuple[Signed[Any], Timestamp]:
+    """A logged signed message back as ``Signed`` (its signature was verified before logging)."""
+    name = _SIGNED_TYPES[kind].__name__
+    _, message = parse_typed_data({"types": compute_typed_data_types(name), "primaryType": name,
+                                   "domain": domain.to_typed_data(), "message": payload["message"]})
+    signature = bytes.fromhex(str(payload["signature"])[2:])
+    return Signed(message, signature, compute_message_digest(domain, message)), Timestamp(
+        int(payload["now"]))
+
+
+def compute_trade_json(trade: Trade) -> dict[str, Any]:
+    """A trade as the API and the ``trades`` channel show it."""
+    return {"fillId": _hex(trade.fill_id), "leg": trade.leg, "legs": trade.legs,
+            "seriesId": _hex(trade.series_id), "price": str(trade.price),
+            "quantity": str(trade.quantity), "premium": str(trade.premium),
+            "maker": trade.maker, "taker": trade.taker, "makerSide": int(trade.maker_side),
+            "takerSide": int(trade.taker_side), "time": int(trade.time)}
+
+
+def _removal_json(removal: Removal) -> dict[str, Any]:
+    return {"orderHash": _hex(removal.digest), "account": removal.account,
+            "reason": str(removal.reason)}
+
+
+def _order_json(result: OrderResult) -> dict[str, Any]:
+    return {"orderHash": _hex(result.digest), "trades": [compute_trade_json(t) for t in result.trades],
+            "removed": [_removal_json(r) for r in result.removed], "resting": str(result.resting),
+            "closed": None if result.closed is None else str(result.closed)}
+
+
+def _fade_json(fade: Fade) -> dict[str, Any]:
+    return {"maker": fade.maker, "rfqId": _hex(fade.rfq_id), "quoteId": _hex(fade.quote_id),
+            "reason": str(fade.reason), "time": int(fade.time)}
+
+
+# --- the coordinator ---------------------------------------------------------------------------
+
+
+@dataclass
+class Coordinator:
+    """The market state plus the handlers that change it. Not thread-safe: one caller at a time
+    (the API serialises calls on one worker thread)."""
+
+    store: Store
+    """The durable log (``clearhouse.store.Store``)."""
+    domain: Domain
+    """The deployment's EIP-712 domain (chain id read from the chain by whoever builds this)."""
+    listings: dict[SeriesId, Listing]
+    """Tradable series."""
+    contract_unit: int
+    """Quantity units per contract."""
+    chain: Any = None
+    """The chain backend (deposits come from it later); unused by the market rules."""
+    params: Any = None
+    """Protocol parameters (``clearhouse.params``), for the roles that need them."""
+    batcher: Batcher | None = None
+    """Receives matched trades, cancels and withdrawals; ``None`` keeps them in ``pending``."""
+    clock: Callable[[], int] | None = None
+    """Unix seconds for handlers not given ``now`` (tests pass ``now`` explicitly)."""
+    portfolios: Portfolios = field(init=False)
+    book: Book = field(init=False)
+    desk: RfqDesk = field(init=False)
+    trades: list[Trade] = field(init=False, default_factory=list)
+    """Every trade made, in order."""
+    pending: list[Any] = field(init=False, default_factory=list)
+    """Settlement items made while no batcher is attached."""
+    acks: dict[int, Ack] = field(init=False, default_factory=dict)
+    """Ack per action seq (rebuilt by replay): what an idempotent retry returns."""
+    keys: dict[tuple[str, str], tuple[int, str, dict[str, Any]]] = field(init=False,
+                                                                          default_factory=dict)
+    """(account, idempotency key) -> (seq, kind, request fingerprint)."""
+    last_seq: int = field(init=False, default=0)
+    """The last action seq applied."""
+    level_of: dict[Digest, tuple[SeriesId, Side, Price]] = field(init=False, default_factory=dict)
+    """Book level of every order hash accepted (to publish the levels a change touched)."""
+    listeners: list[Callable[[str, int, dict[str, Any]], None]] = field(init=False,
+                                                                       default_factory=list)
+    """Called with ``(channel, seq, payload)`` after each committed event (the WebSocket hub)."""
+
+    def __post_init__(self) -> None:
+        self.portfolios = Portfolios(self.listings, self.contract_unit)
+        nonces: dict[Address, Any] = {}
+        self.book = Book(self.domain, self.listings, self.portfolios, nonces)
+        self.desk = RfqDesk(self.domain, self.listings, self.portfolios, nonces)
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def replay(self) -> int:
+        """Rebuild the state from the log (call once on a fresh coordinator); returns actions applied."""
+        count = 0
+        for record in self.store.iter_actions(self.last_seq):
+            if record.kind in ACTION_KINDS:
+                self._remember_key(record.account, record.payload, record.seq, record.kind)
+                self.acks[record.seq] = self._apply_logged(record.seq, record.kind, record.account,
+                                                           record.payload)
+                count += 1
+            self.last_seq = record.seq
+        return count
+
+    def _now(self, now: int | None) -> Timestamp:
+        if now is not None:
+            return Timestamp(now)
+        if self.clock is None:
+            raise RiskError("no clock: pass now", field="now")
+        return Timestamp(self.clock())
+
+    # --- idempotency ---------------------------------------------------------------------------
+
+    def _remember_key(self, account: str | None, payload: Mapping[str, Any], seq: int,
+                      kind: str) -> None:
+        key = payload.get("idempotencyKey")
+        if isinstance(key, str):
+            self.keys[(account or "", key)] = (seq, kind, dict(payload.get("request", {})))
+
+    def get_idempotent_ack(self, account: str | None, key: str | None, kind: str,
+                           request: Mapping[str, Any]) -> Ack | None:
+        """The original ack if ``key`` was used by ``account`` for this same request, ``None`` if
+        unused; raises :class:`IdempotencyConflict` if it was used for another request."""
+        if key is None:
+            return None
+        seen = self.keys.get((account or "", key))
+        if seen is None:
+            return None
+        seq, seen_kind, seen_request = seen
+        if seen_kind != kind or seen_request != dict(request):
+            raise IdempotencyConflict(f"idempotency key {key!r} was used with another request",
+                                      field="Idempotency-Key", seq=seq)
+        ack = self.acks[seq]
+        return Ack(ack.seq, ack.kind, ack.body, ack.error, duplicate=True)
+
+    def _commit(self, kind: str, account: str | None, payload: dict[str, Any],
+                key: str | None, request: Mapping[str, Any] | None,
+                apply: Callable[[], dict[str, Any]] | None = None) -> Ack:
+        """Append (committed), apply (``apply`` if given: the live fast path of what replay does
+        from the payload), publish, ack."""
+        if key is not None:
+            payload = {**payload, "idempotencyKey": key, "request": dict(request or {})}
+        record = self.store.append_action(kind, account, payload, key)
+        if record.duplicate:  # logged by an earlier process under this key and already replayed
+            ack = self.acks[record.seq]
+            return Ack(ack.seq, ack.kind, ack.body, ack.error, duplicate=True)
+        self._remember_key(account, record.payload, record.seq, kind)
+        ack = self._apply_logged(record.seq, kind, account, record.payload, live=True, apply=apply)
+        self.acks[record.seq] = ack
+        self.last_seq = record.seq
+        return ack
+
+    # --- apply (shared by live handlers and replay) --------------------------------------------
+
+    def _apply_logged(self, seq: int, kind: str, account: str | None, payload: Mapping[str, Any],
+                      live: bool = False, apply: Callable[[], dict[str, Any]] | None = None) -> Ack:
+        try:
+            body = apply() if apply is not None else self._apply(kind, account, payload, live)
+        except ClearhouseError as exc:  # only a fade gets here: validation ran before logging
+            if live:
+                self._publish_error(kind, exc)
+            return Ack(seq, kind, {}, exc.to_dict())
+        return Ack(seq, kind, body)
+
+    def _apply(self, kind: str, account: str | None, payload: Mapping[str, Any], live: bool
+               ) -> dict[str, Any]:
+        if kind == "deposit":
+            process_deposit(self.portfolios, Address(str(account)), Amount(int(payload["amount"])))
+            return {"account": account, "amount": str(payload["amount"])}
+        if kind == "register_maker":
+            rfqrules.process_register_maker(self.desk, Address(str(account)))
+            return {"maker": account}
+        if kind == "tick":
+            return self._apply_tick(Timestamp(int(payload["now"])), live)
+        signed, now = decode_signed_payload(self.domain, kind, payload)
+        return self._apply_signed(kind, signed, now, live)
+
+    def _apply_signed(self, kind: str, signed: Signed[Any], now: Timestamp, live: bool,
+                      plan: MatchPlan | None = None) -> dict[str, Any]:
+        if kind == "order":
+            result = (bookrules.process_verified_order(self.book, signed, now) if plan is None
+                      else bookrules.apply_match_plan(self.book, signed, plan, now))
+            order = signed.message
+            self.level_of[signed.digest] = (order.series_id, order.side, order.price)
+            self._record_trades(result.trades, live)
+            if live:
+                self._publish_levels([signed.digest, *(t.maker_auth.digest for t in result.trades),
+                                      *(r.digest for r in result.removed)], now)
+            return _order_json(result)
+        if kind == "cancel":
+            return self._apply_cancel(signed, now, live)
+        if kind == "rfq":
+            makers = rfqrules.process_verified_rfq(self.desk, signed, now)
+            body = {"rfqId": _hex(signed.digest), "makers": list(makers)}
+            if live:
+                self._publish("rfqs", {**body, "rfq": signed.message.to_typed_data(self.domain)
+                                       ["message"], "signature": _hex(signed.signature)})
+            return body
+        if kind == "quote":
+            quote_id = rfqrules.process_verified_quote(self.desk, signed, now)
+            body = {"quoteId": _hex(quote_id), "rfqId": _hex(signed.message.rfq_id)}
+            if live:
+                event = {**body, "quote": signed.message.to_typed_data(self.domain)["message"],
+                         "signature": _hex(signed.signature)}
+                self._publish(f"quotes:{signed.message.taker}", event)
+            return body
+        if kind == "accept":
+            fill = rfqrules.process_verified_accept(self.desk, signed, now)
+            self._record_trades(fill.trades, live)
+            return self._accept_json(fill)
+        if kind == "withdrawal":
+            message: Withdrawal = signed.message
+            process_withdrawal(self.portfolios, message.account, message.amount)
+            self._settle([WithdrawalRequest(message, signed.signature, now)], live)
+            return {"withdrawalHash": _hex(signed.digest), "amount": str(message.amount)}
+        raise InvalidOrder(f"unknown action kind {kind!r}", field="kind")
+
+    def _apply_cancel(self, signed: Signed[Cancel], now: Timestamp, live: bool) -> dict[str, Any]:
+        cancel = signed.message
+        removed = bookrules.process_verified_cancel(self.book, cancel)
+        quotes = rfqrules.process_quote_cancel(self.desk, cancel, signed.signature, now)
+        self._settle([CancelRequest(signed, now)], live)
+        if live:
+            self._publish_levels([r.digest for r in removed], now)
+        return {"cancelHash": _hex(signed.digest), "removed": [_removal_json(r) for r in removed],
+                "quotesWithdrawn": [_hex(q) for q in quotes]}
+
+    def _apply_tick(self, now: Timestamp, live: bool) -> dict[str, Any]:
+        removed = bookrules.process_tick(self.book, now)
+        rfqrules.process_tick(self.desk, now)
+        if live:
+            self._publish_levels([r.digest for r in removed], now)
+        return {"now": int(now), "expired": [_removal_json(r) for r in removed]}
+
+    def _accept_json(self, fill: RfqFill) -> dict[str, Any]:
+        return {"fillId": _hex(fill.fill_id), "rfqId": _hex(fill.rfq_id),
+                "quoteId": _hex(fill.quote_id), "trades": [compute_trade_json(t) for t in fill.trades]}
+
+    def _record_trades(self, trades: Sequence[Trade], live: bool) -> None:
+        self.trades.extend(trades)
+        self._settle(trades, live)
+        if live:
+            for trade in trades:
+                self._publish("trades", compute_trade_json(trade))
+
+    def _settle(self, items: Sequence[Any], live: bool) -> None:
+        """Hand settlement items to the batcher (live only: the batcher keeps its own queue)."""
+        if not items:
+            return
+        if self.batcher is None:
+            self.pending.extend(items)
+        elif live:
+            self.batcher.add_items(list(items))
+
+    # --- events --------------------------------------------------------------------------------
+
+    def _publish(self, channel: str, payload: dict[str, Any]) -> int:
+        seq = self.store.append_event(channel, payload)
+        for listener in self.listeners:
+            listener(channel, seq, payload)
+        return seq
+
+    def publish(self, channel: str, payload: dict[str, Any]) -> int:
+        """Commit and fan out an event from another role (``batches``, ``oracle``, ``disputes``)."""
+        return self._publish(channel, payload)
+
+    def _publish_levels(self, digests: Sequence[Digest], now: Timestamp) -> None:
+        """One ``book:<series>`` event per series touched: the new quantity of every level the
+        orders ``digests`` sit (or sat) at, best first; ``"0"`` means the level is gone. Costs
+        the touched levels only, never the whole book."""
+        touched: dict[SeriesId, set[tuple[Side, Price]]] = {}
+        for digest in digests:
+            if digest in self.level_of:
+                series_id, side, price = self.level_of[digest]
+                touched.setdefault(series_id, set()).add((side, price))
+        for series_id, levels in touched.items():
+            self._publish(f"book:{_hex(series_id)}", {
+                "seriesId": _hex(series_id),
+                "bids": self._levels_json(series_id, levels, Side.BUY, now),
+                "asks": self._levels_json(series_id, levels, Side.SELL, now)})
+
+    def _levels_json(self, series_id: SeriesId, levels: set[tuple[Side, Price]], side: Side,
+                     now: Timestamp) -> list[list[str]]:
+        prices = sorted((p for s, p in levels if s is side), reverse=side is Side.BUY)
+        return [[str(p), str(self.get_level_quantity(series_id, side, p, now))] for p in prices]
+
+    def get_level_quantity(self, series_id: SeriesId, side: Side, price: Price, now: Timestamp
+                           ) -> Quantity:
+        """Unexpired quantity resting at one price level (contract units)."""
+        series_book = self.book.series.get(series_id)
+        if series_book is None:
+            return Quantity(0)
+        queue = (series_book.bids if side is Side.BUY else series_book.asks).get(price, ())
+        total = 0
+        for digest in queue:
+            resting = self.book.resting.get(digest)
+            if resting is not None and resting.signed.message.expiry >= now:
+                total += bookrules.get_remaining(self.book, digest)
+        return Quantity(total)
+
+    def _publish_error(self, kind: str, exc: ClearhouseError) -> None:
+        fade = exc.context.get("fade")
+        if isinstance(fade, Fade):
+            self._publish(f"quotes:{fade.maker}", {"fade": _fade_json(fade)})
+
+    # --- validation before logging -------------------------------------------------------------
+
+    def _verify(self, message: Any, signature: bytes, signer: Address, now: Timestamp
+                ) -> Signed[Any]:
+        check_not_expired(message.expiry, now)
+        return verify_signed(self.domain, message, signature, signer)
+
+    def _validate_cancel(self, cancel: Cancel) -> None:
+        """Only the owner may name an order or quote by hash."""
+        resting = self.book.resting.get(cancel.order_hash)
+        if cancel.order_hash != ZERO_HASH and resting is not None \
+                and resting.signed.message.account != cancel.account:
+            raise NotOrderOwner("the order belongs to another account", field="orderHash")
+        quote = self.desk.quotes.get(cancel.order_hash)
+        if quote is not None and quote.message.maker != cancel.account:
+            raise NotOrderOwner("the quote belongs to another maker", field="orderHash")
+
+    # --- handlers ------------------------------------------------------------------------------
+
+    def on_deposit(self, account: Address, amount: Amount, *, idempotency_key: str | None = None
+                   ) -> Ack:
+        """Credit ``amount`` quote base units (> 0) to ``account`` (from the chain's deposit event)."""
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+            raise RiskError("a deposit must be a positive integer", field="amount")
+        request = {"amount": str(amount)}
+        return self.get_idempotent_ack(account, idempotency_key, "deposit", request) or self._commit(
+            "deposit", account, {"amount": str(amount)}, idempotency_key, request)
+
+    def on_register_maker(self, account: Address, *, idempotency_key: str | None = None) -> Ack:
+        """Let ``account`` receive RFQs from now on."""
+        return self.get_idempotent_ack(account, idempotency_key, "register_maker", {}) or \
+            self._commit("register_maker", account, {}, idempotency_key, {})
+
+    def _on_signed(self, kind: str, message: Any, signature: bytes, signer: Address,
+                   now: int | None, key: str | None,
+                   validate: Callable[[Signed[Any], Timestamp], MatchPlan | None]) -> Ack:
+        t = self._now(now)
+        payload = encode_signed_payload(self.domain, message, signature, t)
+        request = {"message": payload["message"], "signature": payload["signature"]}
+        seen = self.get_idempotent_ack(signer, key, kind, request)
+        if seen is not None:
+            return seen
+        signed = self._verify(message, signature, signer, t)
+        plan = validate(signed, t)
+        return self._commit(kind, signer, payload, key, request,
+                            lambda: self._apply_signed(kind, signed, t, True, plan))
+
+    def on_order(self, order: Order, signature: bytes, *, now: int | None = None,
+                 idempotency_key: str | None = None) -> Ack:
+        """Verify, risk-check and match a signed order; refused orders change nothing."""
+        return self._on_signed("order", order, signature, order.account, now, idempotency_key,
+                               self._validate_order)
+
+    def _validate_order(self, signed: Signed[Order], now: Timestamp) -> MatchPlan:
+        """The order's plan, or the refusal ``process_verified_order`` would raise."""
+        listing = bookrules.validate_order(self.book, signed, now)
+        plan = bookrules.get_match_plan(self.book, signed, listing, now)
+        order = signed.message
+        if order.time_in_force is TimeInForce.FOK and plan.quantity < order.quantity:
+            raise FillOrKillUnfilled(f"only {plan.quantity} of {order.quantity} can fill now",
+                                     field="quantity", fillable=plan.quantity)
+        if plan.taker_short is not None and not plan.fills:
+            raise plan.taker_short
+        return plan
+
+    def on_cancel(self, cancel: Cancel, signature: bytes, *, now: int | None = None,
+                  idempotency_key: str | None = None) -> Ack:
+        """Cancel a resting order or an open quote by hash and/or nonce (the nonce is burnt)."""
+        return self._on_signed("cancel", cancel, signature, cancel.account, now, idempotency_key,
+                               lambda s, t: self._validate_cancel(s.message))
+
+    def on_rfq(self, rfq: RFQ, signature: bytes, *, now: int | None = None,
+               idempotency_key: str | None = None) -> Ack:
+        """Open a signed RFQ and route it to the registered makers."""
+        return self._on_signed("rfq", rfq, signature, rfq.taker, now, idempotency_key,
+                               lambda s, t: rfqrules.validate_rfq(self.desk, s, t))
+
+    def on_quote(self, quote: Quote, signature: bytes, *, now: int | None = None,
+                 idempotency_key: str | None = None) -> Ack:
+        """Store a maker's signed quote for the RFQ it answers (delivered on ``quotes:<taker>``)."""
+        return self._on_signed("quote", quote, signature, quote.maker, now, idempotency_key,
+                               lambda s, t: self._validate_quote(s, t))
+
+    def _validate_quote(self, signed: Signed[Quote], now: Timestamp) -> None:
+        rfqrules.validate_quote(self.desk, signed, now)
+
+    def on_accept(self, accept: Accept, signature: bytes, *, now: int | None = None,
+                  idempotency_key: str | None = None) -> Ack:
+        """Fill every leg of the accepted quote atomically; a fade is logged and acked as an error."""
+        return self._on_signed("accept", accept, signature, accept.taker, now, idempotency_key,
+                               lambda s, t: self._validate_accept(s, t))
+
+    def _validate_accept(self, signed: Signed[Accept], now: Timestamp) -> None:
+        rfqrules.validate_accept(self.desk, signed, now)
+
+    def on_withdrawal(self, withdrawal: Withdrawal, signature: bytes, *, now: int | None = None,
+                      idempotency_key: str | None = None) -> Ack:
+        """Debit free collateral now; the batcher pays it out on-chain."""
+        return self._on_signed("withdrawal", withdrawal, signature, withdrawal.account, now,
+                               idempotency_key, self._validate_withdrawal)
+
+    def _validate_withdrawal(self, signed: Signed[Any], now: Timestamp) -> None:
+        validate_fill(self.portfolios, signed.message.account, (), -signed.message.amount)
+
+    def on_tick(self, now: int) -> Ack:
+        """Purge expired orders, quotes and RFQs at ``now`` (logged: replay must purge the same).
+        A tick with nothing to purge changes nothing and is not logged (``seq`` 0)."""
+        if not self.is_tick_due(Timestamp(now)):
+            return Ack(0, "tick", {"now": int(now), "expired": []})
+        return self._commit("tick", None, {"now": int(now)}, None, None)
+
+    def is_tick_due(self, now: Timestamp) -> bool:
+        """Whether a tick at ``now`` would purge anything (a resting order, quote or RFQ expired)."""
+        book_due = bool(self.book.expiries) and self.book.expiries[0][0] < now
+        quotes_due = any(q.message.expiry < now for q in self.desk.quotes.values())
+        rfqs_due = any(o.signed.message.expiry < now for o in self.desk.rfqs.values())
+        return book_due or quotes_due or rfqs_due
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    def get_account_json(self, account: Address) -> dict[str, Any]:
+        """Balance, positions and exact requirement of ``account``."""
+        positions = get_positions(self.portfolios, account)
+        return {"account": account, "balance": str(get_balance(self.portfolios, account)),
+                "requirement": str(get_requirement(self.portfolios, account)),
+                "positions": {_hex(s): str(q) for s, q in sorted(positions.items())}}
+
+    def get_book_json(self, series_id: SeriesId, now: Timestamp) -> dict[str, Any]:
+        """Depth per price level of both sides of ``series_id``."""
+        def levels(side: Side) -> list[list[str]]:
+            return [[str(p), str(q)] for p, q in bookrules.get_depth(self.book, series_id, side, now)]
+        return {"seriesId": _hex(series_id), "bids": levels(Side.BUY), "asks": levels(Side.SELL)}
+
+    def get_series_json(self) -> list[dict[str, Any]]:
+        """Every listed series, by expiry, strike, kind."""
+        return [{"seriesId": _hex(sid), "name": format_series_name(listing.series),
+                 "expiry": int(listing.series.expiry), "strike": str(listing.series.strike),
+                 "kind": int(listing.series.kind), "cap": str(listing.cap),
+                 "premiumTick": str(listing.rules.premium_tick),
+                 "contractUnit": listing.rules.contract_unit}
+                for sid, listing in sorted(self.listings.items(), key=lambda item: (
+                    item[1].series.expiry, item[1].series.strike, item[1].series.kind))]
+
+    def get_state_fingerprint(self) -> dict[str, Any]:
+        """Everything replay must reproduce, as comparable plain data (tests, audits)."""
+        return {
+            "balances": dict(sorted(self.portfolios.balances.items())),
+            "positions": {a: dict(sorted(p.items())) for a, p in sorted(self.portfolios.positions.items())},
+            "resting": sorted(_hex(d) for d in self.book.resting),
+            "filled": {_hex(d): q for d, q in sorted(self.book.filled.items())},
+            "closed": {_hex(d): str(r) for d, r in sorted(self.book.closed.items())},
+            "nonces": {a: dict(sorted(b.items())) for a, b in sorted(self.book.nonces.items())},
+            "rfqs": sorted(_hex(d) for d in self.desk.rfqs),
+            "quotes": {_hex(d): str(s) for d, s in sorted(self.desk.quote_status.items())},
+            "makers": list(self.desk.makers),
+            "fades": [_fade_json(f) for f in self.desk.fades],
+            "trades": [compute_trade_json(t) for t in self.trades],
+            "acks": {s: (a.body, a.error) for s, a in sorted(self.acks.items())},
+        }
+
+    def require_account(self, account: Address) -> None:
+        """Raise :class:`UnknownAccount` unless ``account`` ever deposited."""
+        if account not in self.portfolios.balances:
+            raise UnknownAccount("no such account", field="account")
