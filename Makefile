@@ -12,6 +12,7 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make demo   - run the end-to-end demo (in-process chain, SQLite)"
+	@echo "make devnet - anvil, contracts and every node role as processes on 127.0.0.1 (Ctrl-C stops)"
 	@echo "make test   - install test dependencies and run the whole suite"
 	@echo "make bench  - run benchmarks/ and write out/bench/*.json (ONLY=name for one)"
 	@echo "make lint   - ruff, and mypy --strict on the package"
@@ -43,6 +44,9 @@ setup-pg:
 
 demo: setup
 	$(VENV)/bin/clearhouse demo
+
+devnet: setup setup-js
+	$(VENV)/bin/clearhouse devnet
 
 test: setup setup-js setup-browser setup-pg lint
 	$(PY) -m pytest $(PYTEST_ARGS)

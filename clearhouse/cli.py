@@ -31,46 +31,96 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
 
 def _cmd_node(args: argparse.Namespace) -> int:
-    """Run node roles in this process until SIGINT/SIGTERM (graceful: requests in flight finish)."""
-    from clearhouse.api.app import ApiLimits, create_app
+    """Run node roles in this process until SIGINT/SIGTERM (graceful: requests in flight finish).
+
+    ``coordinator`` serves the API and the dashboard; ``oracle`` (``--member i``) and ``watcher``
+    run beside it (or alone) from a ``--deployment`` description such as ``clearhouse devnet``
+    writes."""
+    import json
+    import logging
+    import signal
+    import threading
+
+    from clearhouse.api.app import ApiLimits
     from clearhouse.api.server import configure_logging, serve
     from clearhouse.chain import connect
     from clearhouse.errors import ConfigError
     from clearhouse.messages import Domain, compute_domain
     from clearhouse.node.coordinator import Coordinator
+    from clearhouse.node.devnet import run_oracle_member, run_watcher
+    from clearhouse.node.service import build_node_app
     from clearhouse.params import load_params
     from clearhouse.sim import market_world
     from clearhouse.store import open_store
+    from clearhouse.types import Address
 
     roles = {r.strip() for r in args.roles.split(",") if r.strip()}
-    if roles != {"coordinator"}:  # extension point: the oracle and watcher roles hook in here
-        raise ConfigError(f"roles {sorted(roles)}: only 'coordinator' runs in this command so far",
+    unknown = roles - {"coordinator", "oracle", "watcher"}
+    if not roles or unknown:
+        raise ConfigError(f"unknown roles {sorted(unknown)}: pick from coordinator, oracle, watcher",
                           field="roles")
+    deployment = json.loads(Path(args.deployment).read_text()) if args.deployment else None
+    if roles & {"oracle", "watcher"} and deployment is None:
+        raise ConfigError("the oracle and watcher roles need --deployment", field="deployment")
+    if "oracle" in roles and args.member is None:
+        raise ConfigError("the oracle role needs --member", field="member")
     configure_logging(args.log_level)
-    params = load_params(args.preset)
-    chain = connect(args.chain)
-    contract = args.verifying_contract or market_world.DOMAIN.verifying_contract
-    domain: Domain = compute_domain(params, chain.chain_id, contract)
-    store = open_store(args.db)
-    listings, _ = market_world.build_listings()  # devnet listings until listing is an action
-    coordinator = Coordinator(store, domain, listings, market_world.UNIT, chain=chain, params=params)
-    replayed = coordinator.replay()
-    limits = ApiLimits(faucet=args.faucet)
-    app = create_app(coordinator, limits=limits, node=f"{args.host}:{args.port}",
-                     uri=f"http://{args.host}:{args.port}", tick_seconds=args.tick)
-    import logging
-
-    logging.getLogger("clearhouse.node").info(
-        "coordinator up: %d actions replayed, chain id %d, http://%s:%d", replayed,
-        domain.chain_id, args.host, args.port)
+    log = logging.getLogger("clearhouse.node")
+    chain_url = args.chain if args.chain != "inprocess" or deployment is None else deployment["chain"]
+    stop = threading.Event()
+    threads = []
+    if "oracle" in roles:
+        assert deployment is not None
+        peers = {Address(m): u for m, u in deployment["oracle"]["urls"].items()}
+        me = deployment["oracle"]["members"][args.member]
+        host, port = peers[me].removeprefix("http://").split(":")
+        threads.append(threading.Thread(target=run_oracle_member, name="oracle", daemon=True, args=(
+            chain_url, deployment, args.member, peers, host, int(port), stop)))
+    if "watcher" in roles:
+        threads.append(threading.Thread(target=run_watcher, name="watcher", daemon=True,
+                                        args=(chain_url, deployment, stop)))
+    for thread in threads:
+        thread.start()
     try:
-        serve(app, args.host, args.port, max_frame_bytes=limits.max_frame_bytes,
-              log_level=args.log_level.lower())
+        if "coordinator" not in roles:
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            while not stop.wait(0.5):
+                pass
+            return 0
+        params = load_params(args.preset)
+        chain = connect(chain_url)
+        contract = args.verifying_contract or market_world.DOMAIN.verifying_contract
+        domain: Domain = compute_domain(params, chain.chain_id, contract)
+        store = open_store(args.db)
+        listings, _ = market_world.build_listings()  # devnet listings until listing is an action
+        coordinator = Coordinator(store, domain, listings, market_world.UNIT, chain=chain, params=params)
+        replayed = coordinator.replay()
+        limits = ApiLimits(faucet=args.faucet)
+        app = build_node_app(coordinator, chain, deployment=deployment, limits=limits,
+                             node=f"{args.host}:{args.port}", uri=f"http://{args.host}:{args.port}",
+                             tick_seconds=args.tick)
+        log.info("coordinator up: %d actions replayed, chain id %d, http://%s:%d (dashboard at /)",
+                 replayed, domain.chain_id, args.host, args.port)
+        try:
+            serve(app, args.host, args.port, max_frame_bytes=limits.max_frame_bytes,
+                  log_level=args.log_level.lower())
+        finally:
+            store.close()
+            chain.close()
+            log.info("coordinator stopped; store closed")
+        return 0
+    except KeyboardInterrupt:
+        return 0
     finally:
-        store.close()
-        chain.close()
-        logging.getLogger("clearhouse.node").info("coordinator stopped; store closed")
-    return 0
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+
+
+def _cmd_devnet(args: argparse.Namespace) -> int:
+    from clearhouse.node.devnet import run_devnet
+
+    return run_devnet(Path(args.out), f=args.f, duration=args.duration)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,8 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("names", nargs="*", help="contract names relative to contracts/ (default: all)")
     comp.set_defaults(func=_cmd_compile)
 
-    node = sub.add_parser("node", help="run node roles (coordinator API) until interrupted")
-    node.add_argument("--roles", default="coordinator", help="comma-separated roles (coordinator)")
+    node = sub.add_parser("node", help="run node roles (coordinator API + dashboard, oracle, watcher)")
+    node.add_argument("--roles", default="coordinator",
+                      help="comma-separated roles: coordinator, oracle, watcher")
     node.add_argument("--db", default="sqlite:///clearhouse-node.db",
                       help="store URL: sqlite:///path or postgresql+psycopg://...")
     node.add_argument("--chain", default="inprocess", help="'inprocess' or a JSON-RPC URL")
@@ -105,6 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("--member", type=int, default=None, help="oracle member index (oracle role)")
     node.add_argument("--log-level", default="INFO")
     node.set_defaults(func=_cmd_node)
+
+    devnet = sub.add_parser("devnet", help="anvil, contracts and every role as processes on 127.0.0.1")
+    devnet.add_argument("--out", default="out/devnet", help="deployment.json, databases and logs")
+    devnet.add_argument("--f", type=int, default=1, help="oracle faults tolerated (3f+1 members)")
+    devnet.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    devnet.set_defaults(func=_cmd_devnet)
     return parser
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from pathlib import Path as FilePath
+from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, FastAPI
+from eth_utils import to_checksum_address
+from fastapi import APIRouter, FastAPI, Path
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -25,9 +26,10 @@ from clearhouse.incentives.metrics import (
     compute_share_bps,
 )
 
-__all__ = ["STATIC", "ChainSource", "DashboardSource", "SystemContracts", "format_units", "mount_dashboard"]
+__all__ = ["STATIC", "ChainSource", "DashboardSource", "SystemContracts", "format_units", "load_contracts",
+           "mount_dashboard"]
 
-STATIC = Path(__file__).parent / "static"
+STATIC = FilePath(__file__).parent / "static"
 """The page, its script and its style."""
 
 MAX_ROUNDS = 200
@@ -63,6 +65,7 @@ class DashboardSource(Protocol):
     def get_disputes(self) -> dict[str, Any]: ...
     def get_stake(self) -> dict[str, Any]: ...
     def get_trust(self) -> dict[str, Any]: ...
+    def get_account(self, address: str) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,8 @@ class SystemContracts:
     """The vault's quote token (its ``decimals`` format every amount)."""
     vault: Contract | None = None
     settlement: Contract | None = None
-    bonds: Contract | None = None
+    bonds: Sequence[Contract] = ()
+    """Every stake registry (a deployment may keep one per subsystem); stakes add up."""
     oracle_hub: Contract | None = None
     assertions: Contract | None = None
     feeds: Sequence[tuple[str, bytes]] = ()
@@ -88,6 +92,8 @@ class ChainSource:
     contracts: SystemContracts
     market: Callable[[], Mapping[str, Any]] | None = None
     """The node's own overview (latest batches and trades, open orders…), merged in when given."""
+    account: Callable[[str], Mapping[str, Any]] | None = None
+    """The node's view of one account (balance, positions, requirement), when it runs a market."""
     decimals: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -101,17 +107,18 @@ class ChainSource:
 
     def _stakes(self) -> dict[Role, dict[str, int]]:
         """Current stake per role and staker: every address that ever bonded, read back now."""
-        bonds = self.contracts.bonds
         out: dict[Role, dict[str, int]] = {role: {} for role in Role}
-        if bonds is None:
-            return out
-        seen = {(event.args["who"], int(event.args["role"]))
-                for _, event in self.chain.get_events(bonds.address) if event.name == "Bonded"}
-        for who, role in sorted(seen):
-            stake = int(bonds.call("stake_of", who, role))
-            if stake:
-                out[Role(role)][who] = stake
+        for bonds in self.contracts.bonds:
+            seen = {(event.args["who"], int(event.args["role"]))
+                    for _, event in self.chain.get_events(bonds.address) if event.name == "Bonded"}
+            for who, role in sorted(seen):
+                stake = int(bonds.call("stake_of", who, role))
+                if stake:
+                    out[Role(role)][who] = out[Role(role)].get(who, 0) + stake
         return out
+
+    def _insurance(self) -> int:
+        return sum(int(b.call("insurance_fund")) for b in self.contracts.bonds)
 
     def get_stake(self) -> dict[str, Any]:
         roles = []
@@ -127,8 +134,7 @@ class ChainSource:
                 "members": [{"address": who, "stake": self._units(stake),
                              "share": f"{compute_share_bps(stake, total) / 100:.2f} %"} for who, stake in ranked],
             })
-        insurance = self.contracts.bonds.call("insurance_fund") if self.contracts.bonds is not None else 0
-        return {"roles": roles, "insurance_fund": self._units(int(insurance))}
+        return {"roles": roles, "insurance_fund": self._units(self._insurance())}
 
     # --- oracle -------------------------------------------------------------------------------
 
@@ -217,6 +223,16 @@ class ChainSource:
                         "numbers": numbers[actor]} for actor, does, bonded, trusted in _TRUST],
         }
 
+    def get_account(self, address: str) -> dict[str, Any]:
+        """The node's view of an account, amounts in whole units; empty without a market."""
+        if self.account is None:
+            return {"address": address, "market": False}
+        raw = dict(self.account(address))
+        return {"address": address, "market": True, "balance": self._units(int(raw["balance"])),
+                "requirement": self._units(int(raw["requirement"])),
+                "free_collateral": self._units(int(raw["balance"]) - int(raw["requirement"])),
+                "positions": [{"series_id": sid, "quantity": q} for sid, q in raw["positions"].items()]}
+
     def get_overview(self) -> dict[str, Any]:
         c = self.contracts
         cards: list[dict[str, Any]] = []
@@ -229,15 +245,29 @@ class ChainSource:
         for feed in self.get_oracle()["feeds"]:
             cards.append({"key": f"price:{feed['pair']}", "label": f"{feed['pair']} oracle price",
                           "value": feed["latest_price"] or "–"})
-        if c.bonds is not None:
-            cards.append({"key": "insurance", "label": "insurance fund",
-                          "value": self._units(int(c.bonds.call("insurance_fund")))})
-        overview: dict[str, Any] = {"cards": cards, "batches": [], "trades": []}
+        if c.bonds:
+            cards.append({"key": "insurance", "label": "insurance fund", "value": self._units(self._insurance())})
+        overview: dict[str, Any] = {"cards": cards}
         if self.market is not None:
             market = dict(self.market())
             overview["cards"] = [*market.pop("cards", []), *cards]
             overview.update(market)
         return overview
+
+
+def load_contracts(chain: Chain, deployment: Mapping[str, Any]) -> SystemContracts:
+    """The contracts of a deployment description (``clearhouse devnet``'s ``deployment.json``)."""
+    s, o = deployment.get("settlement", {}), deployment.get("oracle", {})
+    at = chain.at
+    return SystemContracts(
+        token=at("mocks/TestToken", s["token"]) if "token" in s else None,
+        vault=at("Vault", s["vault"]) if "vault" in s else None,
+        settlement=at("Settlement", s["settlement"]) if "settlement" in s else None,
+        bonds=tuple(at("Bonds", b) for b in dict.fromkeys(x["bonds"] for x in (s, o) if "bonds" in x)),
+        oracle_hub=at("OracleHub", o["hub"]) if "hub" in o else None,
+        assertions=at("Assertions", o["assertions"]) if "assertions" in o else None,
+        feeds=((o["pair"], bytes.fromhex(o["feed_id"][2:])),) if "feed_id" in o else (),
+    )
 
 
 def mount_dashboard(app: FastAPI, source: DashboardSource) -> None:
@@ -280,6 +310,12 @@ def mount_dashboard(app: FastAPI, source: DashboardSource) -> None:
         """Stake per role: stakers, concentration, members."""
         with lock:
             return source.get_stake()
+
+    @router.get("/v1/views/account/{address}")
+    def account(address: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{40}$")]) -> dict[str, Any]:
+        """Balance, positions and exact collateral requirement of one account (public data)."""
+        with lock:
+            return source.get_account(to_checksum_address(address))
 
     @router.get("/v1/views/trust")
     def trust() -> dict[str, Any]:

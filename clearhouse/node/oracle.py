@@ -177,14 +177,20 @@ class OracleMember:
         router = APIRouter(prefix="/v1/oracle", tags=["oracle"])
 
         @router.get("/observation/{round_id}")
-        def observation(round_id: int) -> dict[str, Any]:
+        def observation(round_id: int, at: int | None = None) -> dict[str, Any]:
+            """``at``: the leader's time; the observation is stamped no later than it, so clocks a
+            second apart do not make it look like it comes from the future."""
             if not 0 < round_id < 2**64:
                 raise HTTPException(400, {"code": "invalid_round", "field": "round", "message": "bad round"})
+            now = int(clock())
+            if at is not None and not now - self.setup.feed.max_age < at <= now + self.setup.feed.max_age:
+                raise HTTPException(409, {"code": "bad_time", "field": "at",
+                                          "message": f"leader time {at} is too far from {now}"})
             last = self.get_last_round()
             if last is not None and round_id <= last.round:
                 raise HTTPException(409, {"code": "old_round", "field": "round",
                                           "message": f"round {round_id} is not after the stored {last.round}"})
-            return encode_observation(self.observe(RoundId(round_id), Timestamp(clock())))
+            return encode_observation(self.observe(RoundId(round_id), Timestamp(min(now, at or now))))
 
         @router.post("/report")
         def report(body: dict[str, Any]) -> dict[str, str]:
@@ -208,7 +214,7 @@ class OracleMember:
         if peer == self.me.address:
             return self.observe(round_id, now)
         try:
-            response = client.get(f"{self.peers[peer]}/v1/oracle/observation/{round_id}")
+            response = client.get(f"{self.peers[peer]}/v1/oracle/observation/{round_id}", params={"at": now})
             response.raise_for_status()
             signed = decode_observation(response.json())
             process_observation(self.setup.domain, self.setup.committee, self.setup.feed, signed, round_id, now)

@@ -1,8 +1,8 @@
 """The dashboard's chain views, in headless Chromium against a real server and a real chain.
 
-A committee posts rounds, an assertion is made, a coordinator is bonded; each page must load
+A committee posts rounds, an assertion is made, a coordinator is bonded; each chain page must load
 without console errors and show the numbers the view endpoints return; screenshots land in
-``out/e2e/``.
+``out/e2e/``. The market pages need the node's API: ``test_devnet.py`` drives them.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def world() -> Iterator[tuple[str, dict[str, Any]]]:
                                int(oracle.assertions.call("min_liveness")), sender=asserter)
     settlement = deploy_settlement(chain)
     contracts = SystemContracts(token=oracle.token, vault=settlement.vault, settlement=settlement.settlement,
-                                bonds=oracle.bonds, oracle_hub=oracle.hub, assertions=oracle.assertions,
+                                bonds=(oracle.bonds,), oracle_hub=oracle.hub, assertions=oracle.assertions,
                                 feeds=((PAIR, bytes(oracle.committee.feed_id)),))
     app = FastAPI()
     mount_dashboard(app, ChainSource(chain, contracts))
@@ -97,15 +97,13 @@ def test_stake_and_trust_pages_match_the_chain(world: tuple[str, dict[str, Any]]
     assert "n = 4, f = 1" in text and errors == []
 
 
-def test_disputes_and_overview_pages(world: tuple[str, dict[str, Any]], browser: Browser) -> None:
+def test_disputes_page_and_overview_view(world: tuple[str, dict[str, Any]], browser: Browser) -> None:
     url, _ = world
     disputes = httpx.get(f"{url}/v1/views/disputes").json()["assertions"]
     assert len(disputes) == 1 and disputes[0]["phase"] == "liveness" and disputes[0]["outcome"] is None
     page, errors = _open(browser, url, "disputes")
     assert "liveness" in page.inner_text("main") and errors == []
+    # the overview page also lists the node's batches and trades: tests/e2e/test_devnet.py loads it
     overview = httpx.get(f"{url}/v1/views/overview").json()
-    page, errors = _open(browser, url, "overview")
-    text = page.inner_text("main")
-    for card in overview["cards"]:
-        assert str(card["value"]) in text
-    assert errors == []
+    keys = {c["key"] for c in overview["cards"]}
+    assert {"vault", "batches_posted", "batches_final", f"price:{PAIR}", "insurance"} <= keys

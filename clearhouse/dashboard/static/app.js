@@ -9,13 +9,17 @@ const API = {
   rfqs: "/v1/rfqs",
   trades: "/v1/trades",
   batches: "/v1/batches",
-  account: (a) => `/v1/accounts/${encodeURIComponent(a)}`,
+  account: (a) => `/v1/views/account/${encodeURIComponent(a)}`,
   oracle: "/v1/views/oracle",
   disputes: "/v1/views/disputes",
   stake: "/v1/views/stake",
   trust: "/v1/views/trust",
 };
 const REFRESH_MS = 5000;
+const DECIMALS = 6; // quote token decimals: prices, premiums and strikes arrive in base units
+
+// Series names by id, filled by the markets page and the trades page.
+const seriesNames = {};
 
 const $main = document.getElementById("main");
 let timer = null;
@@ -35,6 +39,27 @@ async function getJSON(path) {
     throw new Error(`${path}: ${response.status} ${why}`);
   }
   return body;
+}
+
+// A base-unit integer string as whole units, exactly (BigInt: no float rounding).
+function units(value) {
+  if (value === null || value === undefined || value === "") return "";
+  let v = BigInt(value);
+  const neg = v < 0n;
+  if (neg) v = -v;
+  const base = 10n ** BigInt(DECIMALS);
+  const frac = (v % base).toString().padStart(DECIMALS, "0").replace(/0+$/, "");
+  return `${neg ? "-" : ""}${(v / base).toLocaleString("en-US")}${frac ? "." + frac : ""}`;
+}
+
+async function loadSeries() {
+  const series = await getJSON(API.series);
+  for (const s of series) seriesNames[s.seriesId] = s.name;
+  return series;
+}
+
+function seriesName(id) {
+  return seriesNames[id] || short(id);
 }
 
 function short(hex, n = 6) {
@@ -94,55 +119,53 @@ function lineChart(points, { invalid = () => false } = {}) {
 
 const pages = {
   async overview() {
-    const v = await getJSON(API.overview);
+    const [v, batches, trades] = await Promise.all([getJSON(API.overview), getJSON(API.batches), getJSON(API.trades), loadSeries()]);
     return `<h1>Overview</h1>${cards(v.cards.map((c) => [c.label, c.value, c.key]))}
-      <h2>Latest batches</h2>${batchTable(v.batches || [])}
-      <h2>Latest trades</h2>${tradeTable(v.trades || [])}`;
+      <h2>Latest batches</h2>${batchTable(batches.batches.slice(-10).reverse())}
+      <h2>Latest trades</h2>${tradeTable(trades.trades.slice(-10).reverse())}`;
   },
 
   async markets(params) {
-    const series = await getJSON(API.series);
-    const selected = params.get("series") || (series[0] && series[0].series_id);
+    const series = await loadSeries();
+    const selected = params.get("series") || (series[0] && series[0].seriesId);
     let book = "";
     if (selected) {
       const b = await getJSON(API.book(selected));
       const side = (levels, cls) => table(levels, [
-        ["price", (l) => `<span class="${cls}">${esc(l.price)}</span>`, "num"],
-        ["quantity", (l) => esc(l.quantity), "num"],
-        ["orders", (l) => esc(l.orders ?? ""), "num"],
+        ["price (USDC)", (l) => `<span class="${cls}">${esc(units(l[0]))}</span>`, "num"],
+        ["quantity", (l) => esc(l[1]), "num"],
       ], "No orders.");
-      book = `<h2>Book ${esc(b.name || selected)}</h2><div class="split"><div><h2>Bids</h2>${side(b.bids, "bid")}</div><div><h2>Asks</h2>${side(b.asks, "ask")}</div></div>`;
+      book = `<h2>Book ${esc(seriesName(selected))}</h2><div class="split"><div><h2>Bids</h2>${side(b.bids, "bid")}</div><div><h2>Asks</h2>${side(b.asks, "ask")}</div></div>`;
     }
-    return `<h1>Markets</h1>${table(series, [
-      ["series", (s) => `<a href="#/markets?series=${encodeURIComponent(s.series_id)}">${esc(s.name)}</a>`],
+    return `<h1>Markets</h1>${book}<h2>Series</h2>${table(series, [
+      ["series", (s) => `<a href="#/markets?series=${encodeURIComponent(s.seriesId)}">${esc(s.name)}</a>`],
       ["expiry", (s) => esc(time(s.expiry))],
-      ["strike", (s) => esc(s.strike), "num"],
-      ["kind", (s) => esc(s.kind)],
-      ["best bid", (s) => `<span class="bid">${esc(s.best_bid ?? "")}</span>`, "num"],
-      ["best ask", (s) => `<span class="ask">${esc(s.best_ask ?? "")}</span>`, "num"],
-    ], "No series listed.")}${book}`;
+      ["strike (USDC)", (s) => esc(units(s.strike)), "num"],
+      ["cap (USDC)", (s) => esc(units(s.cap)), "num"],
+      ["tick (USDC)", (s) => esc(units(s.premiumTick)), "num"],
+    ], "No series listed.")}`;
   },
 
   async rfqs() {
-    const v = await getJSON(API.rfqs);
-    return `<h1>RFQs and quotes</h1>${table(v, [
-      ["rfq", (r) => `<span class="mono">${esc(short(r.digest))}</span>`],
-      ["taker", (r) => `<span class="mono">${esc(short(r.taker))}</span>`],
-      ["legs", (r) => esc((r.legs || []).map((l) => `${l.ratio}× ${l.name || short(l.series_id)}`).join(", "))],
-      ["size", (r) => esc(r.size), "num"],
-      ["quotes", (r) => esc((r.quotes || []).length), "num"],
-      ["best quote", (r) => esc(r.best_quote ?? ""), "num"],
-      ["status", (r) => tag(r.status)],
-      ["expires", (r) => esc(time(r.expiry))],
+    const [v] = await Promise.all([getJSON(API.rfqs), loadSeries()]);
+    return `<h1>RFQs</h1>${table(v.rfqs.slice().reverse(), [
+      ["rfq", (r) => `<span class="mono">${esc(short(r.rfqId))}</span>`],
+      ["taker", (r) => `<span class="mono">${esc(short(r.rfq.taker))}</span>`],
+      ["legs", (r) => esc((r.rfq.legs || []).map((l) => `${l.isBuy ? "buy" : "sell"} ${l.ratio}× ${seriesName(l.seriesId)}`).join(", "))],
+      ["size", (r) => esc(r.rfq.size), "num"],
+      ["makers asked", (r) => esc((r.makers || []).length), "num"],
+      ["expires", (r) => esc(time(r.rfq.expiry))],
     ], "No RFQs.")}`;
   },
 
   async trades() {
-    return `<h1>Trades</h1>${tradeTable(await getJSON(API.trades))}`;
+    const [v] = await Promise.all([getJSON(API.trades), loadSeries()]);
+    return `<h1>Trades</h1>${tradeTable(v.trades.slice().reverse())}`;
   },
 
   async batches() {
-    return `<h1>Batches</h1>${batchTable(await getJSON(API.batches))}`;
+    const v = await getJSON(API.batches);
+    return `<h1>Batches</h1>${batchTable(v.batches.slice().reverse())}`;
   },
 
   async oracle() {
@@ -178,16 +201,16 @@ const pages = {
     const who = params.get("address") || "";
     let body = "";
     if (who) {
-      const a = await getJSON(API.account(who));
-      body = `${cards([["balance", a.balance], ["requirement", a.requirement], ["free collateral", a.free_collateral], ["positions", (a.positions || []).length]])}
-        ${a.greeks ? `<h2>Greeks</h2>${cards(Object.entries(a.greeks))}` : ""}
+      const [a] = await Promise.all([getJSON(API.account(who)), loadSeries()]);
+      body = !a.market ? `<div class="empty">This node runs no market.</div>` :
+        `${cards([["balance (USDC)", a.balance], ["requirement (USDC)", a.requirement], ["free collateral (USDC)", a.free_collateral], ["positions", a.positions.length]])}
         <h2>Positions</h2>${table(a.positions, [
-          ["series", (p) => esc(p.name || short(p.series_id))],
+          ["series", (p) => esc(seriesName(p.series_id))],
           ["quantity", (p) => esc(p.quantity), "num"],
         ], "No open positions.")}`;
     }
     return `<h1>Accounts</h1>
-      <form class="lookup" onsubmit="location.hash = '#/accounts?address=' + encodeURIComponent(this.address.value); return false;">
+      <form class="lookup" onsubmit="location.hash = '#/accounts?address=' + encodeURIComponent(this.address.value.trim()); return false;">
         <input name="address" placeholder="0x… account address" value="${esc(who)}" aria-label="account address">
         <button type="submit">Look up</button></form>${body}`;
   },
@@ -221,12 +244,14 @@ const pages = {
 
 function tradeTable(rows) {
   return table(rows, [
-    ["series", (t) => esc(t.name || short(t.series_id))],
+    ["time", (t) => esc(time(t.time))],
+    ["series", (t) => esc(seriesName(t.seriesId))],
     ["quantity", (t) => esc(t.quantity), "num"],
-    ["price", (t) => esc(t.price), "num"],
+    ["price (USDC)", (t) => esc(units(t.price)), "num"],
+    ["premium (USDC)", (t) => esc(units(t.premium)), "num"],
     ["maker", (t) => `<span class="mono">${esc(short(t.maker))}</span>`],
     ["taker", (t) => `<span class="mono">${esc(short(t.taker))}</span>`],
-    ["source", (t) => esc(t.source || "")],
+    ["leg", (t) => esc(t.legs > 1 ? `${t.leg + 1} of ${t.legs}` : "")],
   ], "No trades yet.");
 }
 
@@ -234,12 +259,8 @@ function batchTable(rows) {
   return table(rows, [
     ["batch", (b) => esc(b.number), "num"],
     ["status", (b) => tag(b.status)],
-    ["operations", (b) => esc(b.operations ?? ""), "num"],
-    ["trades", (b) => esc(b.trades ?? ""), "num"],
-    ["gas", (b) => esc(b.gas_used ?? ""), "num"],
-    ["gas / trade", (b) => esc(b.gas_per_trade ?? ""), "num"],
-    ["challenge window ends", (b) => esc(time(b.challenge_ends))],
-    ["state root", (b) => `<span class="mono">${esc(short(b.state_root))}</span>`],
+    ["state root", (b) => `<span class="mono">${esc(short(b.stateRoot))}</span>`],
+    ["transaction", (b) => `<span class="mono">${esc(short(b.txHash || ""))}</span>`],
   ], "No batches yet.");
 }
 
@@ -273,10 +294,14 @@ function connect() {
     return;
   }
   ws.onopen = () => {
-    badge.textContent = "live"; badge.classList.add("on");
-    ws.send(JSON.stringify({ op: "subscribe", channels: ["trades", "batches", "oracle", "disputes"] }));
+    for (const channel of ["trades", "rfqs", "batches", "oracle", "disputes"]) {
+      ws.send(JSON.stringify({ op: "subscribe", channel }));
+    }
   };
-  ws.onmessage = () => {
+  ws.onmessage = (message) => {
+    const frame = JSON.parse(message.data);
+    if (frame.type === "subscribed") { badge.textContent = "live"; badge.classList.add("on"); return; }
+    if (frame.type !== "event") return;
     // Coalesce bursts of events into one redraw.
     if (pending) return;
     pending = setTimeout(() => { pending = null; if (!document.activeElement?.matches("input")) render(); }, 500);
