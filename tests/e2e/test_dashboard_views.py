@@ -12,11 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
-from browser_support import SCREENSHOTS, Server
+from browser_support import SCREENSHOTS
 from fastapi import FastAPI
 from oracle_system import honest_report
 from playwright.sync_api import Browser, Page
 
+from clearhouse.api.server import ServerThread
 from clearhouse.chain.inprocess import InProcessChain
 from clearhouse.dashboard import ChainSource, SystemContracts, mount_dashboard
 from clearhouse.dashboard.views import format_units
@@ -46,8 +47,11 @@ def world() -> Iterator[tuple[str, dict[str, Any]]]:
                                 feeds=((PAIR, bytes(oracle.committee.feed_id)),))
     app = FastAPI()
     mount_dashboard(app, ChainSource(chain, contracts))
-    with Server(app) as server:
+    server = ServerThread.start(app)
+    try:
         yield server.url, {"oracle": oracle, "settlement": settlement}
+    finally:
+        server.stop()
 
 
 def _open(browser: Browser, url: str, route: str) -> tuple[Page, list[str]]:

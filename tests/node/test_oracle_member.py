@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from browser_support import Server
 from fastapi import FastAPI
 
+from clearhouse.api.server import ServerThread
 from clearhouse.chain.rpc import RpcChain
 from clearhouse.node.oracle import OracleMember, encode_report
 from clearhouse.oracle import compute_lower_median
@@ -45,7 +45,7 @@ def network(rpc_chain: RpcChain) -> Iterator[tuple[OracleSystem, list[OracleMemb
         for m in members[:3]:  # the fourth member is silent: no server
             app = FastAPI()
             app.include_router(m.router(rpc_chain.now))
-            servers.append(Server(app).__enter__())
+            servers.append(ServerThread.start(app))
         urls = [s.url for s in servers] + ["http://127.0.0.1:9"]
         peers = {m.me.address: url for m, url in zip(members, urls, strict=True)}
         for m in members:
@@ -53,7 +53,7 @@ def network(rpc_chain: RpcChain) -> Iterator[tuple[OracleSystem, list[OracleMemb
         yield system, members, urls
     finally:
         for s in servers:
-            s.__exit__(None, None, None)
+            s.stop()
 
 
 def _tick_all(members: list[OracleMember], now: int) -> list[str]:
