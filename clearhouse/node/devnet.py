@@ -44,7 +44,8 @@ from clearhouse.sim.settlement_chain import deploy as deploy_settlement
 from clearhouse.sim.settlement_world import make_ctx
 from clearhouse.types import Address, BasisPoints, ChainId, FeedId, Price, Seconds, Timestamp
 
-__all__ = ["DevnetProcess", "deploy_devnet", "load_member", "run_devnet", "run_oracle_member", "run_watcher"]
+__all__ = ["Devnet", "DevnetProcess", "deploy_devnet", "load_member", "run_devnet", "run_oracle_member", "run_watcher",
+           "start_devnet"]
 
 log = logging.getLogger("clearhouse.devnet")
 
