@@ -89,8 +89,6 @@ class Watcher:
         """The vault's forced-withdrawal queue, from ``ForcedWithdrawalRequested`` events."""
         self.challenges: list[Challenge] = []
         """Every challenge submitted, in order."""
-        self.unprovable: list[tuple[int, str]] = []
-        """Batches found wrong in a way no on-chain proof covers: ``(number, reason)``."""
         self.froze: bool = False
         """True once this watcher called ``freeze``."""
         self._cursor = 0
@@ -130,10 +128,7 @@ class Watcher:
                 self.states[n], self.header_hashes[n] = verdict.state, Digest(header_hash)
                 continue
             self._acted.add(header_hash)
-            if verdict.kind is FaultKind.UNPROVABLE:
-                self.unprovable.append((n, verdict.reason))
-            else:
-                submitted.append(self._challenge(n, header_bytes, ops_data, verdict))
+            submitted.append(self._challenge(n, header_bytes, ops_data, verdict))
             break
         self._freeze_if_overdue()
         return submitted

@@ -70,6 +70,7 @@ __all__ = [
     "encode_auth",
     "encode_core",
     "encode_ops_data",
+    "split_window",
 ]
 
 LEG_SIZE: Final = 70
@@ -86,6 +87,8 @@ CORE_SIZES: Final[dict[OpType, int]] = {
     OpType.TICK: 9,
 }
 """Core bytes per operation type (an RFQ fill's without its legs)."""
+RFQ_LEGS_OFFSET: Final = 138
+"""Where an RFQ fill's core holds its leg count (one byte)."""
 SIGNATURE_COUNTS: Final[dict[OpType, int]] = {
     OpType.TRADE: 2, OpType.RFQ_FILL: 2, OpType.CANCEL: 1, OpType.WITHDRAWAL: 1,
 }
@@ -341,6 +344,28 @@ def compute_windows(ops: Sequence[Operation], k: int) -> tuple[WindowData, ...]:
     return tuple(WindowData(b"".join(encode_core(op) for op in ops[i:i + k]),
                             b"".join(encode_auth(op) for op in ops[i:i + k]))
                  for i in range(0, len(ops), k))
+
+
+def split_window(window: WindowData) -> tuple[tuple[bytes, bytes], ...]:
+    """Each operation's ``(core, auth)`` bytes in ``window`` by the structural walk alone (type
+    byte, leg count, signature count): no field is range-checked, so an operation no decoder
+    accepts still gets its bytes. Raises :class:`MalformedOperation` where the walk itself fails."""
+    out: list[tuple[bytes, bytes]] = []
+    pos = auth_pos = 0
+    core, auth = bytes(window.core), bytes(window.auth)
+    while pos < len(core):
+        try:
+            op_type = OpType(core[pos])
+        except ValueError:
+            raise MalformedOperation(f"unknown operation type {core[pos]}", field="type", offset=pos) from None
+        legs = core[pos + RFQ_LEGS_OFFSET] if op_type is OpType.RFQ_FILL and pos + RFQ_LEGS_OFFSET < len(core) else 0
+        size = compute_core_size(op_type, legs)
+        sigs = SIGNATURE_COUNTS.get(op_type, 0) * SIGNATURE_SIZE
+        if pos + size > len(core) or auth_pos + sigs > len(auth):
+            raise MalformedOperation("operations data ends inside an operation", field="core", offset=pos)
+        out.append((core[pos:pos + size], auth[auth_pos:auth_pos + sigs]))
+        pos, auth_pos = pos + size, auth_pos + sigs
+    return tuple(out)
 
 
 def decode_window(window: WindowData) -> tuple[Operation, ...]:

@@ -28,7 +28,9 @@ from clearhouse.settlement.encoding import (
     SIGNATURE_COUNTS,
     WindowData,
     compute_window_hash,
+    decode_operations,
     decode_window,
+    split_window,
 )
 from clearhouse.settlement.header import (
     HEADER_FIXED_SIZE,
@@ -86,9 +88,6 @@ class FaultKind(Enum):
     """A window holds an operation the STF refuses or ends at a root other than its checkpoint."""
     PAYOUTS = "payouts"
     """Its withdrawals root or count is not the claims tree of the payouts its data makes."""
-    UNPROVABLE = "unprovable"
-    """Wrong in a way none of the three proofs covers (an operation field outside its range that
-    the structural walk accepts): reported, not challenged."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +108,9 @@ class BatchVerdict:
     """The batch's operations, decoded (empty when they cannot be)."""
     payout_order: tuple[int, ...] = ()
     """For ``PAYOUTS``: the data's payouts' indices in ascending order of their leaf hashes."""
+    malformed: bytes | None = None
+    """For ``EXECUTION`` on an operation no decoder accepts (a field out of range): its core
+    bytes; ``operations`` then holds the operations before it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,8 +287,10 @@ class _Run:
     state: SettlementState | None
 
 
-def _first_bad_window(prev: SettlementState, ops: Sequence[Operation], header: BatchHeader,
-                      ctx: SettlementContext) -> _Run:
+def _check_prefix(prev: SettlementState, ops: Sequence[Operation], header: BatchHeader,
+                  ctx: SettlementContext) -> tuple[_Run | None, BatchRun]:
+    """Apply ``ops`` (a prefix of the batch) checking every completed window's checkpoint: the
+    first fault, or ``None`` and the run (to finish or abort)."""
     k = header.checkpoint_interval
     run = BatchRun(prev, ctx, k)
     for index, op in enumerate(ops):
@@ -294,16 +298,48 @@ def _first_bad_window(prev: SettlementState, ops: Sequence[Operation], header: B
             run.apply(op)
         except SettlementError as exc:
             run.abort()
-            return _Run(index // k, f"operation {index}: {type(exc).__name__}: {exc.message}", None)
+            return _Run(index // k, f"operation {index}: {type(exc).__name__}: {exc.message}", None), run
         j = len(run.checkpoints) - 1
         if (index + 1) % k == 0 and run.checkpoints[j] != header.checkpoint_roots[j]:
             run.abort()
-            return _Run(j, f"window {j} ends at another root than its checkpoint", None)
+            return _Run(j, f"window {j} ends at another root than its checkpoint", None), run
+    return None, run
+
+
+def _first_bad_window(prev: SettlementState, ops: Sequence[Operation], header: BatchHeader,
+                      ctx: SettlementContext) -> _Run:
+    fault, run = _check_prefix(prev, ops, header, ctx)
+    if fault is not None:
+        return fault
     result = run.finish(header.number)
     last = len(header.checkpoint_roots) - 1
     if result.header.checkpoint_roots[-1] != header.checkpoint_roots[last]:
         return _Run(last, f"window {last} ends at another root than its checkpoint", None)
     return _Run(None, "", result.state)
+
+
+def _malformed_verdict(prev: SettlementState, header: BatchHeader, windows: Sequence[WindowData],
+                       ctx: SettlementContext) -> BatchVerdict:
+    """The verdict on a batch holding an operation whose fields no decoder accepts: an earlier
+    fault if there is one, else an execution fault at that operation (the verifier's rules refuse
+    it, ``stf: malformed_operation``)."""
+    k = header.checkpoint_interval
+    prefix: list[Operation] = []
+    for j, window in enumerate(windows):
+        for m, (core, auth) in enumerate(split_window(window)):
+            try:
+                prefix.extend(decode_operations(core, auth))
+            except MalformedOperation as exc:
+                fault, run = _check_prefix(prev, prefix, header, ctx)
+                if fault is None:
+                    run.abort()
+                    fault = _Run(j, f"operation {j * k + m}: MalformedOperation: {exc.message}", None)
+                assert fault.window is not None
+                w = fault.window
+                start = apply_batch(prev, prefix[:w * k], ctx, k, number=header.number).state if w else prev
+                return BatchVerdict(FaultKind.EXECUTION, fault.reason, window=w, window_start=start,
+                                    operations=tuple(prefix), malformed=core if w == j else None)
+    raise InvalidBatch("every operation decodes", field="ops", number=header.number)
 
 
 def process_batch(prev: SettlementState, header: BatchHeader, ops_data: bytes, ctx: SettlementContext
@@ -327,8 +363,8 @@ def process_batch(prev: SettlementState, header: BatchHeader, ops_data: bytes, c
         return BatchVerdict(FaultKind.QUEUES, fault)
     try:
         ops = tuple(op for w in windows for op in decode_window(w))
-    except MalformedOperation as exc:
-        return BatchVerdict(FaultKind.UNPROVABLE, exc.message)
+    except MalformedOperation:
+        return _malformed_verdict(prev, header, windows, ctx)
     run = _first_bad_window(prev, ops, header, ctx)
     if run.window is not None:
         k = header.checkpoint_interval
@@ -351,7 +387,8 @@ def compute_execution_proof(verdict: BatchVerdict, header: BatchHeader, ops_data
     ctx = replace(ctx, timestamp=header.timestamp, checkpoint_interval=header.checkpoint_interval)
     windows = decode_ops_data(ops_data, len(header.checkpoint_roots))
     k, j = header.checkpoint_interval, verdict.window
-    witness = compute_window_witness(verdict.window_start, verdict.operations[j * k:(j + 1) * k], ctx)
+    witness = compute_window_witness(verdict.window_start, verdict.operations[j * k:(j + 1) * k], ctx,
+                                     malformed=verdict.malformed)
     return ExecutionProof(j, windows[j].core, windows[j].auth, tuple(compute_window_hash(w) for w in windows),
                           encode_preimage(witness.checkpoint),
                           tuple(encode_operation_witness(w) for w in witness.operations))

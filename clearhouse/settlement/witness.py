@@ -24,7 +24,12 @@ from clearhouse.merkle.sparse_multi import (
     process_multi_compact_proof,
 )
 from clearhouse.settlement.context import SettlementContext
-from clearhouse.settlement.operations import Operation, get_touched_accounts, get_touched_entries
+from clearhouse.settlement.operations import (
+    Operation,
+    OpType,
+    get_touched_accounts,
+    get_touched_entries,
+)
 from clearhouse.settlement.state import (
     ACCOUNT_TREE_DEPTH,
     ENTRY_TREE_DEPTH,
@@ -36,6 +41,7 @@ from clearhouse.settlement.state import (
     compute_account_hash,
     compute_commitment_root,
     compute_entry_hash,
+    compute_entry_key,
     encode_account,
     encode_entry,
     get_commitment,
@@ -49,6 +55,7 @@ __all__ = [
     "WindowWitness",
     "compute_window_witness",
     "encode_operation_witness",
+    "get_raw_touched",
     "verify_window",
 ]
 
@@ -93,12 +100,37 @@ def _write(tree: SparseMerkleTree, values: Mapping[int, Digest]) -> None:
     tree.update_many(values.items())
 
 
-def compute_window_witness(state: SettlementState, ops: Sequence[Operation], ctx: SettlementContext
-                           ) -> WindowWitness:
+def get_raw_touched(core: bytes, fee_account: AccountId) -> tuple[tuple[AccountId, ...], tuple[int, ...]]:
+    """``get_touched_accounts`` / ``get_touched_entries`` read from an operation's raw core bytes
+    (``lib/stf.vy`` ``_touched``): works for an operation no decoder accepts (a field out of range),
+    whose leaves the fraud proof still opens before its rule refuses it."""
+    def u(at: int, size: int) -> int:
+        return int.from_bytes(core[at:at + size], "big")
+
+    t = core[0]
+    if t in (OpType.TRADE, OpType.RFQ_FILL):
+        maker, taker = AccountId(u(1, 4)), AccountId(u(5, 4))
+        n0, n1 = (u(123, 8), u(172, 8)) if t == OpType.TRADE else (u(57, 8), u(122, 8))
+        k0, k1 = compute_entry_key(maker, n0), compute_entry_key(taker, n1)
+        return (maker,) if maker == taker else (maker, taker), (k0,) if k0 == k1 else (k0, k1)
+    if t == OpType.FEE:
+        return (fee_account,), ()
+    if t == OpType.TICK:
+        return (), ()
+    account = AccountId(u(1, 4))
+    if t in (OpType.CANCEL, OpType.WITHDRAWAL):
+        return (account,), (compute_entry_key(account, u(5, 8)),)
+    return (account,), ()
+
+
+def compute_window_witness(state: SettlementState, ops: Sequence[Operation], ctx: SettlementContext,
+                           malformed: bytes | None = None) -> WindowWitness:
     """The witness of the window ``ops`` starting at ``state`` (the checkpoint state).
 
     Stops after the first invalid operation (its witness is included: it is what the fraud proof
-    shows to be invalid). ``state`` is untouched: its trees are moved along and then put back.
+    shows to be invalid). ``malformed``: the core of an operation after ``ops`` that no decoder
+    accepts; if every one of ``ops`` is valid, its witness (from its raw bytes) ends the window's.
+    ``state`` is untouched: its trees are moved along and then put back.
     """
     cache = get_live_cache(state)
     accounts = dict(state.accounts)
@@ -107,15 +139,16 @@ def compute_window_witness(state: SettlementState, ops: Sequence[Operation], ctx
     witnesses: list[OperationWitness] = []
     touched_accounts: set[AccountId] = set()
     touched_entries: set[int] = set()
+    def open_keys(account_keys: Sequence[AccountId], entry_keys: Sequence[int]) -> OperationWitness:
+        return OperationWitness(
+            tuple((k, accounts.get(k)) for k in account_keys),
+            get_multi_compact_proof(cache.accounts, account_keys) if account_keys else None,
+            tuple((k, entries.get(k)) for k in entry_keys),
+            get_multi_compact_proof(cache.entries, entry_keys) if entry_keys else None)
+
     try:
         for op in ops:
-            account_keys = get_touched_accounts(op, ctx.fee_account)
-            entry_keys = get_touched_entries(op)
-            witnesses.append(OperationWitness(
-                tuple((k, accounts.get(k)) for k in account_keys),
-                get_multi_compact_proof(cache.accounts, account_keys) if account_keys else None,
-                tuple((k, entries.get(k)) for k in entry_keys),
-                get_multi_compact_proof(cache.entries, entry_keys) if entry_keys else None))
+            witnesses.append(open_keys(get_touched_accounts(op, ctx.fee_account), get_touched_entries(op)))
             try:
                 effect = compute_operation_effect(_View(accounts, entries, counters), op, ctx)
             except SettlementError:
@@ -127,6 +160,9 @@ def compute_window_witness(state: SettlementState, ops: Sequence[Operation], ctx
             _write(cache.entries, {k: compute_entry_hash(e) for k, e in effect.entries})
             touched_accounts.update(k for k, _ in effect.accounts)
             touched_entries.update(k for k, _ in effect.entries)
+        else:
+            if malformed is not None:
+                witnesses.append(open_keys(*get_raw_touched(malformed, ctx.fee_account)))
     finally:
         _write(cache.accounts, {k: compute_account_hash(state.accounts.get(k)) for k in touched_accounts})
         _write(cache.entries, {k: compute_entry_hash(state.entries.get(k)) for k in touched_entries})

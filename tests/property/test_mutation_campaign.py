@@ -44,6 +44,7 @@ from clearhouse.settlement import (
     compute_window_hash,
     compute_window_witness,
     compute_windows,
+    encode_core,
     encode_header,
     encode_ops_data,
 )
@@ -80,13 +81,15 @@ USERS = 4
 COORD = 0
 PROVEN = ("checkpoint_root", "final_root", "skipped_deposit", "reordered_deposit", "altered_trade",
           "overfill", "expired_order", "cancelled_order", "bad_signature", "wrong_payouts", "extra_signature",
-          "long_window")
+          "long_window", "malformed_field")
 """Kinds a single proof shows wrong: the watcher must prove and slash every one."""
 KINDS = (*PROVEN, "prev_root", "unserved_forced")
 EXPECTED = {"skipped_deposit": FaultKind.QUEUES, "reordered_deposit": FaultKind.QUEUES,
             "wrong_payouts": FaultKind.PAYOUTS, "extra_signature": FaultKind.QUEUES,
             "long_window": FaultKind.QUEUES}
 """The proof each kind needs (the others: the execution proof)."""
+TRADE_SIDE_OFFSET = 58
+"""Where a trade's core holds the maker's side (``docs/protocol.md``; ``lib/stf.vy`` ``_check_fields``)."""
 COUNTS: Counter[str] = Counter()
 REPORT = Path(__file__).resolve().parents[2] / "out" / "mutation_campaign.json"
 
@@ -265,6 +268,17 @@ def _mutate(kind: str, honest: Posted, slot: int, variant: int, nonces: Nonces) 
         n_maker = nonces()
         return _replace(honest, slot, cancel(maker, n_maker), trade(maker, taker, 20, px(3),
                                                                     nonces=(n_maker, nonces())))
+    if kind == "malformed_field":  # a trade whose side byte no decoder accepts (7); the rest walks
+        posted = _replace(honest, slot, trade(maker, taker, 20, px(3), nonces=(nonces(), nonces())))
+        k = h.checkpoint_interval
+        windows = list(compute_windows(posted.result.operations, k))
+        j = slot // k
+        offset = sum(len(encode_core(op)) for op in posted.result.operations[j * k:slot])
+        core = bytearray(windows[j].core)
+        core[offset + TRADE_SIDE_OFFSET] = 7 + variant % 3
+        windows[j] = WindowData(bytes(core), windows[j].auth)
+        header = replace(posted.result.header, ops_hash=compute_ops_hash(windows))
+        return Posted(replace(posted.result, header=header), encode_header(header), encode_ops_data(windows))
     if kind == "bad_signature":
         return _replace(honest, slot, trade(maker, taker, 20, px(3), nonces=(nonces(), nonces()),
                                             maker_signer=3))
