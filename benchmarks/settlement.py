@@ -27,6 +27,7 @@ from clearhouse.settlement import (
     encode_account,
     get_account_proof,
 )
+from clearhouse.settlement.header import MAX_PAYOUTS
 from clearhouse.sim.expiry_chain import measure_worst_exit_gas
 from clearhouse.sim.settlement_chain import T_FORCE, WINDOW, Posted, SettlementSystem, deploy
 from clearhouse.sim.settlement_world import (
@@ -91,9 +92,9 @@ def _queue_challenge_gas(s: SettlementSystem, posted: Posted) -> int:
 
 
 def _payout_challenge(s: SettlementSystem) -> tuple[int, int]:
-    """Gas of `challenge_payouts` over the batch with the most payouts one post takes
-    (withdrawals of 122 bytes each, up to MAX_OPS_DATA), ending in `payouts are correct`."""
-    n = LARGE // (WITHDRAWAL_BYTES + 1)
+    """Gas of `challenge_payouts` over the batch with the most payouts a valid batch may make
+    (`MAX_PAYOUTS` withdrawals of 122 bytes each), ending in `payouts are correct`."""
+    n = min(LARGE // (WITHDRAWAL_BYTES + 1), MAX_PAYOUTS)
     posted = s.build([withdrawal(i % 3, 1, nonce=50_000 + i) for i in range(n)])
     s.post_raw(posted)
     result = posted.result
@@ -203,7 +204,7 @@ def main() -> None:
         "max_positions (16) series of one expiry, on a fresh deployment with an ExpiryRegistry. baseline: "
         "mocks/DirectSettlement, one trade per tx, both orders verified with lib/eip712.vy. "
         "queue_challenge_max_gas: challenge_queues walking the largest batch; payout_challenge_max_gas: "
-        "challenge_payouts rebuilding the claims tree of the batch with the most payouts one post takes "
+        "challenge_payouts rebuilding the claims tree of the batch with the most payouts a valid batch makes "
         "(max_payouts_per_batch withdrawals). "
         "fraud_proof_max_gas belongs to the verifier benchmark."), evm="anvil (prague)")
 

@@ -18,8 +18,12 @@ MAX_HEADER: constant(uint256) = 300 + 32 * 128
 MAX_OPS_DATA: constant(uint256) = 400000
 MAX_WINDOWS: constant(uint256) = 128
 MAX_K: constant(uint256) = 32
-# @dev A batch has at most 32 × 128 operations, so at most that many payouts.
-MAX_PAYOUTS: constant(uint256) = 4096
+# @dev A valid batch makes at most this many payouts (`clearhouse.settlement.header.MAX_PAYOUTS`):
+#      rebuilding that many leaves and their tree stays well under half a block.
+MAX_PAYOUTS: public(constant(uint256)) = 1024
+# @dev The count reported for a batch with more: no 4-byte `withdrawalCount` equals it, so the
+#      challenge always proves such a batch wrong.
+TOO_MANY: constant(uint256) = max_value(uint256)
 MAX_NODES: constant(uint256) = 2 * MAX_PAYOUTS - 1
 U32_MASK: constant(uint256) = 2**32 - 1
 CORE_SIZES: constant(uint256[10]) = [0, 41, 221, 0, 53, 57, 57, 17, 37, 9]
@@ -41,13 +45,16 @@ def compute_payouts(
     @param header The batch header.
     @param ops_data Its windows (`uint32 coreLength ++ uint32 authLength ++ core ++ auth` each).
     @param order Payout indices in ascending order of their leaf hashes.
-    @return (uint256, bytes32) (payout count, withdrawals root; zero when there are none).
+    @return (uint256, bytes32) (payout count, withdrawals root; zero when there are none);
+            (`2**256 - 1`, zero) for a batch with more than `MAX_PAYOUTS` payouts (the data is
+            still authenticated against the header first).
     """
     number: uint256 = extract32(header, 0, output_type=uint256) >> 192
     m: uint256 = extract32(header, 296, output_type=uint256) >> 224
     pos: uint256 = 0
     window_hashes: DynArray[bytes32, MAX_WINDOWS] = []
     leaves: DynArray[bytes32, MAX_PAYOUTS] = []
+    too_many: bool = False
     for j: uint256 in range(m, bound=MAX_WINDOWS):
         assert pos + 8 <= len(ops_data), "payouts: bad ops data"
         lens: uint256 = convert(slice(ops_data, pos, 8), uint256)
@@ -66,19 +73,24 @@ def compute_payouts(
             if t == OP_RFQ_FILL:
                 size = 139 + 70 * convert(slice(ops_data, p + 138, 1), uint256)
             assert p + size <= core_end, "payouts: bad operation"
-            if t == OP_WITHDRAWAL:
-                leaves.append(self._leaf(number, len(leaves), slice(ops_data, p + 13, 20),
-                                         convert(slice(ops_data, p + 33, 16), uint256)))
-            elif t == OP_FORCED:
-                paid: uint256 = convert(slice(ops_data, p + 41, 16), uint256)
-                if paid != 0:
-                    leaves.append(self._leaf(number, len(leaves), slice(ops_data, p + 5, 20), paid))
+            if t == OP_WITHDRAWAL or (t == OP_FORCED and convert(slice(ops_data, p + 41, 16), uint256) != 0):
+                if len(leaves) == MAX_PAYOUTS:
+                    too_many = True
+                elif not too_many:
+                    if t == OP_WITHDRAWAL:
+                        leaves.append(self._leaf(number, len(leaves), slice(ops_data, p + 13, 20),
+                                                 convert(slice(ops_data, p + 33, 16), uint256)))
+                    else:
+                        leaves.append(self._leaf(number, len(leaves), slice(ops_data, p + 5, 20),
+                                                 convert(slice(ops_data, p + 41, 16), uint256)))
             p += size
         assert p == core_end, "payouts: bad operation"
         pos = core_end + auth_len
     assert pos == len(ops_data), "payouts: bad ops data"
     assert keccak256(slice(abi_encode(window_hashes), 64, 32 * m)) == extract32(header, 228), \
         "payouts: wrong ops hash"
+    if too_many:
+        return TOO_MANY, empty(bytes32)
     return len(leaves), self._root(leaves, order)
 
 

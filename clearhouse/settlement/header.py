@@ -21,6 +21,7 @@ from clearhouse.types import Address, Amount, BatchNumber, Digest, Timestamp
 
 __all__ = [
     "HEADER_FIXED_SIZE",
+    "MAX_PAYOUTS",
     "WITHDRAWAL_LEAF_ENCODING",
     "BatchHeader",
     "Payout",
@@ -37,6 +38,10 @@ WITHDRAWAL_LEAF_ENCODING: Final = ("uint64", "uint32", "address", "uint256")
 batch number and index make every leaf unique, so a paid claim is recorded by ``(batch, index)``."""
 HEADER_FIXED_SIZE: Final = 300
 """Bytes of the header before its checkpoint roots."""
+MAX_PAYOUTS: Final = 1024
+"""Most payouts (withdrawals, paid forced withdrawals) one batch may make: bounds the gas of
+rebuilding its claims tree in ``challenge_payouts`` well under half a block
+(``PayoutsChecker.MAX_PAYOUTS``); a batch with more is invalid, proven by that challenge."""
 
 
 @dataclass(frozen=True, slots=True)

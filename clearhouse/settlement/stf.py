@@ -68,7 +68,7 @@ from clearhouse.settlement.context import (
     get_listed_expiry,
 )
 from clearhouse.settlement.encoding import compute_ops_hash, compute_windows
-from clearhouse.settlement.header import BatchHeader, Payout, compute_withdrawals_root
+from clearhouse.settlement.header import MAX_PAYOUTS, BatchHeader, Payout, compute_withdrawals_root
 from clearhouse.settlement.operations import (
     CancelOp,
     DepositOp,
@@ -655,6 +655,9 @@ class BatchRun:
         """Close the last window and return the new state, the header and the payouts."""
         if not self.ops:
             raise InvalidBatch("a batch holds at least one operation", field="ops")
+        if len(self.payouts) > MAX_PAYOUTS:
+            raise InvalidBatch(f"{len(self.payouts)} payouts: a batch makes at most {MAX_PAYOUTS}",
+                               field="ops", payouts=len(self.payouts))
         if len(self.ops) % self.k:
             self.checkpoint()
         header = BatchHeader(number, get_state_root(self.base), self._get_commitment(), len(self.ops),

@@ -34,6 +34,7 @@ from clearhouse.settlement.encoding import (
 )
 from clearhouse.settlement.header import (
     HEADER_FIXED_SIZE,
+    MAX_PAYOUTS,
     WITHDRAWAL_LEAF_ENCODING,
     BatchHeader,
     Payout,
@@ -365,6 +366,9 @@ def process_batch(prev: SettlementState, header: BatchHeader, ops_data: bytes, c
         ops = tuple(op for w in windows for op in decode_window(w))
     except MalformedOperation:
         return _malformed_verdict(prev, header, windows, ctx)
+    count = len(compute_payouts_of(ops))
+    if count > MAX_PAYOUTS:  # the spec cannot even finish such a batch
+        return BatchVerdict(FaultKind.PAYOUTS, f"{count} payouts, more than {MAX_PAYOUTS}", operations=ops)
     run = _first_bad_window(prev, ops, header, ctx)
     if run.window is not None:
         k = header.checkpoint_interval

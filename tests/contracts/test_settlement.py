@@ -468,3 +468,43 @@ def test_wrong_withdrawals_root_is_proven(system: SettlementSystem) -> None:
     receipt = s.settlement.transact("challenge_payouts", 3, bad.header, bad.ops_data, _order(built.result))
     assert receipt.events_named("FraudProven")[0].args["reason"] == "payouts"
     assert s.settlement.call("last_batch") == 2
+
+
+def test_payouts_per_batch_are_capped_and_a_batch_over_the_cap_is_proven(inprocess_chain: Chain) -> None:
+    """The spec refuses a batch making more than ``MAX_PAYOUTS`` payouts; a coordinator posting one
+    anyway is proven wrong by ``challenge_payouts`` (the checker reports an impossible count), and
+    the challenge of the largest valid batch stays well under half a block."""
+    from clearhouse.errors import InvalidBatch
+    from clearhouse.merkle.claims import compute_claim_leaf_hash
+    from clearhouse.settlement import WITHDRAWAL_LEAF_ENCODING
+    from clearhouse.settlement.header import MAX_PAYOUTS
+    from clearhouse.settlement.watcher import FaultKind, process_batch
+
+    s = deploy(inprocess_chain, users=3, k=16)
+    s.deposit(0, 10_000)
+    s.post([deposit(0, 10_000), TickOp(Timestamp(NOW))])
+    many = [withdrawal(0, 0.01, nonce=70_000 + i) for i in range(MAX_PAYOUTS + 1)]
+    with pytest.raises(InvalidBatch, match="payouts"):
+        s.build(many)
+    honest = s.build([*many[:MAX_PAYOUTS], TickOp(Timestamp(NOW))])
+    posted, state, snap = list(s.posted), s.state, s.chain.snapshot()
+    s.post_raw(honest)
+    payouts = honest.result.payouts
+    leaves = [compute_claim_leaf_hash(WITHDRAWAL_LEAF_ENCODING, (honest.result.header.number, i, p.recipient,
+                                                                 p.amount)) for i, p in enumerate(payouts)]
+    order = sorted(range(len(leaves)), key=lambda i: leaves[i])
+    with pytest.raises(ContractRevert, match="payouts are correct") as refused:
+        s.settlement.transact("challenge_payouts", len(s.posted), honest.header, honest.ops_data, order,
+                              gas=29_000_000)
+    gas = int(refused.value.context["gas_used"])  # type: ignore[call-overload]
+    print(f"challenge_payouts over {MAX_PAYOUTS} payouts: {gas:,} gas")
+    assert gas < 15_000_000
+
+    s.chain.revert_to(snap)
+    s.posted, s.state = posted, state
+    over = forge(honest, [*many[:MAX_PAYOUTS], many[MAX_PAYOUTS]])  # the tick becomes payout 1,025
+    verdict = process_batch(state, over.result.header, over.ops_data, make_ctx())
+    assert verdict.kind is FaultKind.PAYOUTS and "more than" in verdict.reason  # what the watcher sends
+    s.post_raw(over)
+    receipt = s.settlement.transact("challenge_payouts", len(s.posted), over.header, over.ops_data, [])
+    assert receipt.events_named("FraudProven")
