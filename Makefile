@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 .PHONY: demo test bench lint typecheck setup setup-js setup-browser setup-pg clean devnet help
 
 help:
-	@echo "make demo   - run the end-to-end demo (in-process chain)"
+	@echo "make demo   - run the end-to-end demo (in-process chain, SQLite node store)"
 	@echo "make devnet - anvil, contracts and every node role as processes on 127.0.0.1 (Ctrl-C stops)"
 	@echo "make test   - install test dependencies and run the whole suite"
 	@echo "make bench  - run benchmarks/ and write out/bench/*.json (ONLY=name for one)"

@@ -53,6 +53,7 @@ from clearhouse.messages import (
 from clearhouse.messages.keccak import keccak256
 from clearhouse.params import load_params
 from clearhouse.sim.market_scenario import run_market_scenario
+from clearhouse.sim.node_scenario import run_node_scenario
 from clearhouse.sim.oracle_scenario import run_oracle_scenario
 from clearhouse.sim.report import DemoTrace, TimelineEvent, write_report
 from clearhouse.sim.settlement_scenario import run_settlement_scenario
@@ -61,7 +62,7 @@ from clearhouse.types import Address, Amount, ChainId, Digest, Nonce, Price, Qua
 __all__ = ["run_demo"]
 
 USDC = 10**6
-PHASES = ("foundation", "market", "oracle", "settlement", "report")
+PHASES = ("foundation", "market", "oracle", "settlement", "node", "report")
 """The demo's phases, in order (the progress bar's steps)."""
 
 
@@ -154,7 +155,7 @@ def run_demo(chain_target: str = "inprocess", out_dir: Path = Path("out/demo"),
     columns = (TextColumn("[bold]{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
-        summary, trace = _run(_Log(console, progress), chain_target, preset)
+        summary, trace = _run(_Log(console, progress), chain_target, preset, out_dir)
     display = _display(summary)
     summary_path, report_path = write_report(summary, trace, out_dir, display=display)
     console.print(_summary_table(display))
@@ -163,7 +164,7 @@ def run_demo(chain_target: str = "inprocess", out_dir: Path = Path("out/demo"),
     return summary
 
 
-def _run(log: _Log, chain_target: str, preset: str) -> tuple[dict[str, Any], DemoTrace]:
+def _run(log: _Log, chain_target: str, preset: str, out_dir: Path) -> tuple[dict[str, Any], DemoTrace]:
     log.phase("foundation")
     params = load_params(preset)
     chain: Chain = connect(chain_target)
@@ -250,6 +251,8 @@ def _run(log: _Log, chain_target: str, preset: str) -> tuple[dict[str, Any], Dem
     oracle = run_oracle_scenario(chain, log)
     log.phase("settlement")
     settlement = run_settlement_scenario(log, log.detail)
+    log.phase("node")
+    node = run_node_scenario(out_dir, chain, log, log.detail)
     log.phase("report")
     batches = settlement.pop("batches")
     events = settlement.pop("events")
@@ -267,6 +270,7 @@ def _run(log: _Log, chain_target: str, preset: str) -> tuple[dict[str, Any], Dem
         **{k: oracle[k] for k in ("oracle_rounds", "equivocations_slashed", "disputes_arbitrated",
                                   "settlement_price")},
         **settlement,
+        **node,
     }
     pnl = market["pnl_at"](oracle["settlement_price"])
     summary["pnl_at_settlement"] = pnl

@@ -31,6 +31,9 @@ def _check(summary: dict[str, object]) -> None:
     assert summary["bad_batches_caught"] == 1 and summary["coordinator_slashed"] is True
     assert summary["forced_withdrawals"] == 1 and summary["withdrawals"] == 3
     assert isinstance(summary["gas_per_trade"], int) and 10_000 < summary["gas_per_trade"] < 100_000
+    # node: trades through the API over SQLite, then a restart that replays the log to the same state
+    assert summary["node_replay_identical"] is True and summary["node_trades"] == 3
+    assert isinstance(summary["node_actions_committed"], int) and summary["node_actions_committed"] >= 9
     pnl = summary["pnl_at_settlement"]
     assert isinstance(pnl, dict) and len(pnl) == 6 and sum(pnl.values()) == 0  # no fees: zero-sum
 
