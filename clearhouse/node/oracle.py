@@ -28,7 +28,8 @@ from typing import Any
 
 import httpx
 from eth_account import Account
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 
 from clearhouse.chain import Chain, Contract
 from clearhouse.errors import ClearhouseError, InsufficientQuorum
@@ -68,6 +69,11 @@ log = logging.getLogger("clearhouse.oracle")
 
 
 # --- wire format -----------------------------------------------------------------------------
+
+
+def _refuse(status: int, code: str, field: str, message: str) -> JSONResponse:
+    """A peer refusal, in the API's ``{code, field, message}`` body."""
+    return JSONResponse({"code": code, "field": field, "message": message}, status_code=status)
 
 
 def encode_observation(signed: SignedObservation) -> dict[str, Any]:
@@ -176,33 +182,31 @@ class OracleMember:
         """The peer endpoints; ``clock()`` gives the current chain time."""
         router = APIRouter(prefix="/v1/oracle", tags=["oracle"])
 
-        @router.get("/observation/{round_id}")
-        def observation(round_id: int, at: int | None = None) -> dict[str, Any]:
+        @router.get("/observation/{round_id}", response_model=None)
+        def observation(round_id: int, at: int | None = None) -> dict[str, Any] | JSONResponse:
             """``at``: the leader's time; the observation is stamped no later than it, so clocks a
             second apart do not make it look like it comes from the future."""
             if not 0 < round_id < 2**64:
-                raise HTTPException(400, {"code": "invalid_round", "field": "round", "message": "bad round"})
+                return _refuse(400, "invalid_round", "round", "bad round")
             now = int(clock())
             if at is not None and not now - self.setup.feed.max_age < at <= now + self.setup.feed.max_age:
-                raise HTTPException(409, {"code": "bad_time", "field": "at",
-                                          "message": f"leader time {at} is too far from {now}"})
+                return _refuse(409, "bad_time", "at", f"leader time {at} is too far from {now}")
             last = self.get_last_round()
             if last is not None and round_id <= last.round:
-                raise HTTPException(409, {"code": "old_round", "field": "round",
-                                          "message": f"round {round_id} is not after the stored {last.round}"})
+                return _refuse(409, "old_round", "round",
+                               f"round {round_id} is not after the stored {last.round}")
             return encode_observation(self.observe(RoundId(round_id), Timestamp(min(now, at or now))))
 
-        @router.post("/report")
-        def report(body: dict[str, Any]) -> dict[str, str]:
+        @router.post("/report", response_model=None)
+        def report(body: dict[str, Any]) -> dict[str, str] | JSONResponse:
             try:
                 parsed = decode_report(body)
             except (KeyError, TypeError, ValueError) as error:
-                raise HTTPException(400, {"code": "malformed_report", "field": "report",
-                                          "message": str(error)}) from error
+                return _refuse(400, "malformed_report", "report", str(error))
             try:
                 signature = self.sign(parsed, Timestamp(clock()))
             except ClearhouseError as error:
-                raise HTTPException(422, error.to_dict()) from error
+                return JSONResponse(error.to_dict(), status_code=422)
             return {"signature": "0x" + signature.hex()}
 
         return router

@@ -98,5 +98,9 @@ def test_a_member_signs_one_observation_per_round_and_refuses_a_misstated_report
         if o["member"] == members[1].me.address:
             o["price"] = str(int(o["price"]) + 1)
     response = httpx.post(f"{urls[1]}/v1/oracle/report", json=body)
-    assert response.status_code == 422 and response.json()["detail"]["field"] == "observations"
-    assert httpx.post(f"{urls[1]}/v1/oracle/report", json={"round": "x"}).status_code == 400
+    assert response.status_code == 422 and response.json()["field"] == "observations"
+    malformed = httpx.post(f"{urls[1]}/v1/oracle/report", json={"round": "x"})
+    assert malformed.status_code == 400 and malformed.json()["code"] == "malformed_report"
+    stale = httpx.get(f"{urls[1]}/v1/oracle/observation/0")
+    assert stale.status_code == 400 and stale.json() == {"code": "invalid_round", "field": "round",
+                                                          "message": "bad round"}
