@@ -8,13 +8,14 @@ JS := tools/js
 ANVIL := $(JS)/node_modules/.bin/anvil
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench lint typecheck setup setup-js setup-browser setup-pg clean devnet help
+.PHONY: demo incentives test bench lint typecheck setup setup-js setup-browser setup-pg clean devnet help
 
 help:
 	@echo "make demo   - run the end-to-end demo (in-process chain, SQLite node store)"
 	@echo "make devnet - anvil, contracts and every node role as processes on 127.0.0.1 (Ctrl-C stops)"
 	@echo "make test   - install test dependencies and run the whole suite"
 	@echo "make bench  - run benchmarks/ and write out/bench/*.json (ONLY=name for one)"
+	@echo "make incentives - incentive simulation, honest vs adversarial (EPISODES=n), out/incentives/summary.json"
 	@echo "make lint   - ruff, and mypy --strict on the package"
 
 $(VENV)/.installed: pyproject.toml
@@ -50,6 +51,10 @@ devnet: setup setup-js
 
 test: setup setup-js setup-browser setup-pg lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+EPISODES ?= 100
+incentives: setup
+	$(PY) -m clearhouse.sim.incentives --episodes $(EPISODES)
 
 bench: setup $(VENV)/.bench-installed
 	$(PY) -m benchmarks $(ONLY)

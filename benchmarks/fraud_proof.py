@@ -150,7 +150,7 @@ def _challenge_gas(chain: InProcessChain, state: SettlementState, window: list[O
     trade_rules, rules = chain.deploy("StfTradeRules"), chain.deploy("StfRules")
     verifier = chain.deploy("WindowVerifier", sink.address, trade_rules.address, rules.address,
                             ctx.domain.separator, ctx.contract_unit, ctx.max_positions, ctx.max_clock_lag,
-                            ctx.fee_account, ctx.max_fee_bps, ctx.parameter_version)
+                            ctx.fee_account, ctx.max_fee_bps, "0x" + "00" * 20)
     for e in ctx.expiries.values():
         verifier.transact("list_expiry", (e.expiry_id, e.underlying_word, e.quote_word, e.timestamp, e.cap,
                                           False, 0))

@@ -48,9 +48,16 @@ def _cmd_node(args: argparse.Namespace) -> int:
     from clearhouse.messages import Domain, compute_domain
     from clearhouse.node.coordinator import Coordinator
     from clearhouse.node.devnet import run_oracle_member, run_watcher
+    from clearhouse.node.governance import (
+        build_governance_service,
+        build_governance_watcher,
+        run_governance_loop,
+    )
     from clearhouse.node.service import build_node_app
+    from clearhouse.node.settlement_link import build_settlement_link, run_link_loop
     from clearhouse.params import load_params
     from clearhouse.sim import market_world
+    from clearhouse.sim.settlement_world import make_ctx
     from clearhouse.store import open_store
     from clearhouse.types import Address
 
@@ -94,17 +101,40 @@ def _cmd_node(args: argparse.Namespace) -> int:
         store = open_store(args.db)
         listings, _ = market_world.build_listings()  # devnet listings until listing is an action
         coordinator = Coordinator(store, domain, listings, market_world.UNIT, chain=chain, params=params)
+        link = None
+        if deployment is not None and "coordinator" in deployment:  # settle on the deployment's chain
+            if args.faucet:
+                raise ConfigError("no faucet on a node that settles on a chain: deposit into the vault",
+                                  field="faucet")
+            link = build_settlement_link(coordinator, chain, deployment, make_ctx,
+                                         batch_interval=args.batch_interval)
         replayed = coordinator.replay()
+        if link is not None:
+            link.start()  # the batcher attached, replayed items it lacks queued
+            link.on_tick()  # queues read and the outbox reconciled before the first request
         limits = ApiLimits(faucet=args.faucet)
+        governance = None if deployment is None else build_governance_service(store, domain, chain, deployment)
         app = build_node_app(coordinator, chain, deployment=deployment, limits=limits,
                              node=f"{args.host}:{args.port}", uri=f"http://{args.host}:{args.port}",
-                             tick_seconds=args.tick)
-        log.info("coordinator up: %d actions replayed, chain id %d, http://%s:%d (dashboard at /)",
-                 replayed, domain.chain_id, args.host, args.port)
+                             tick_seconds=args.tick, link=link, governance=governance)
+        if link is not None:
+            threads.append(threading.Thread(target=run_link_loop, name="settlement", daemon=True,
+                                            args=(link, app.state.api.executor, stop, args.tick)))
+            threads[-1].start()
+        governance_watcher = None if governance is None or deployment is None else \
+            build_governance_watcher(governance, chain, deployment)
+        if governance_watcher is not None:  # the forum follows the deployment's Governor: asserted, queued, executed
+            threads.append(threading.Thread(target=run_governance_loop, name="governance", daemon=True,
+                                            args=(governance_watcher, app.state.api.executor, stop, args.tick)))
+            threads[-1].start()
+        log.info("coordinator up: %d actions replayed, chain id %d, http://%s:%d (dashboard at /)%s",
+                 replayed, domain.chain_id, args.host, args.port,
+                 "" if link is None else f", settling on {link.batcher.contracts.settlement.address}")
         try:
             serve(app, args.host, args.port, max_frame_bytes=limits.max_frame_bytes,
                   log_level=args.log_level.lower())
         finally:
+            stop.set()
             store.close()
             chain.close()
             log.info("coordinator stopped; store closed")
@@ -121,6 +151,31 @@ def _cmd_devnet(args: argparse.Namespace) -> int:
     from clearhouse.node.devnet import run_devnet
 
     return run_devnet(Path(args.out), f=args.f, duration=args.duration)
+
+
+def _cmd_reputation(args: argparse.Namespace) -> int:
+    """Rebuild every score from the chain and the node's published log; exit 2 if they differ."""
+    import json
+
+    from clearhouse.chain import connect
+    from clearhouse.dashboard.views import load_contracts
+    from clearhouse.node.reputation import format_reputation_table, recompute
+
+    deployment = json.loads(Path(args.deployment).read_text())
+    chain = connect(args.chain or deployment["chain"])
+    try:
+        contracts = load_contracts(chain, deployment)
+        ours, _, differences = recompute(chain, contracts.settlement, contracts.oracle_hub, args.node)
+    finally:
+        chain.close()
+    if args.json:
+        print(json.dumps({**ours, "matches": not differences, "differences": differences}, indent=2))
+    else:
+        print(f"reputation at block {ours['block']}, time {ours['now']}, {ours['events']} published events")
+        print(format_reputation_table(ours["scores"]))
+        print("matches the node's /v1/reputation" if not differences else
+              "DIFFERS from the node's /v1/reputation:\n  " + "\n  ".join(differences))
+    return 2 if differences else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,10 +204,14 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("--preset", default="devnet", help="protocol parameter preset")
     node.add_argument("--verifying-contract", default=None,
                       help="EIP-712 verifyingContract (the settlement contract's address)")
-    node.add_argument("--faucet", action="store_true", help="devnet only: POST /v1/dev/deposit")
+    node.add_argument("--faucet", action="store_true",
+                      help="only without a chain deployment: POST /v1/dev/deposit")
+    node.add_argument("--batch-interval", type=int, default=5,
+                      help="seconds between two batches when settling on a chain (--deployment)")
     node.add_argument("--tick", type=float, default=1.0,
                       help="seconds between coordinator ticks (expiry purge; logged actions)")
-    node.add_argument("--deployment", default=None, help="deployment.json (oracle, watcher roles)")
+    node.add_argument("--deployment", default=None,
+                      help="deployment.json: the coordinator settles on its chain; oracle, watcher roles")
     node.add_argument("--member", type=int, default=None, help="oracle member index (oracle role)")
     node.add_argument("--log-level", default="INFO")
     node.set_defaults(func=_cmd_node)
@@ -162,6 +221,16 @@ def build_parser() -> argparse.ArgumentParser:
     devnet.add_argument("--f", type=int, default=1, help="oracle faults tolerated (3f+1 members)")
     devnet.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     devnet.set_defaults(func=_cmd_devnet)
+
+    reputation = sub.add_parser("reputation", help="reputation scores anyone can recompute")
+    rsub = reputation.add_subparsers(dest="action", required=True)
+    recompute = rsub.add_parser("recompute", help="rebuild the scores from the chain and the node's "
+                                "published event log, and compare them with the node's")
+    recompute.add_argument("--node", default="http://127.0.0.1:9545", help="the node's API URL")
+    recompute.add_argument("--deployment", required=True, help="deployment.json (contract addresses)")
+    recompute.add_argument("--chain", default=None, help="JSON-RPC URL (default: the deployment's)")
+    recompute.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    recompute.set_defaults(func=_cmd_reputation)
     return parser
 
 

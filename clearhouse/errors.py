@@ -26,7 +26,8 @@ built-in fits, also from that built-in so callers can catch either::
     │   ├── PriceOutsideBounds                 a price outside the no-arbitrage bounds: no implied vol
     │   └── SmileFitError                      too few quotes for an SVI fit, or the fit failed
     ├── RiskError(ValueError)
-    │   └── InsufficientCollateral             an account would hold less than its exact max loss
+    │   ├── InsufficientCollateral             an account would hold less than its exact max loss
+    │   └── OpenInterestCapReached             a fill would take open interest above max_open_interest
     ├── MarketError(ValueError)                a trading rule refused an order, cancel, RFQ, quote or accept
     │   ├── InvalidOrder                       an order or RFQ that cannot be accepted as signed
     │   │   ├── PostOnlyWouldTake              a post-only order would cross the book
@@ -44,7 +45,8 @@ built-in fits, also from that built-in so callers can catch either::
     │   ├── QuoteAlreadyFilled                 a quote was accepted already (replay)
     │   ├── QuoteFaded                         an accepted quote cannot be honoured (a Fade is recorded)
     │   ├── UnknownRFQ(KeyError)               a quote names an RFQ that is not open
-    │   └── UnknownQuote(KeyError)             an accept names a quote that is not open
+    │   ├── UnknownQuote(KeyError)             an accept names a quote that is not open
+    │   └── MarketPaused                       new orders, RFQs, quotes and accepts wait out an emergency pause
     ├── DisputeError(ValueError)               an assertion, vote or claim breaks the dispute rules
     │   ├── InvalidAssertion                   a bond or liveness outside its bounds
     │   ├── OutsideWindow                      the action's phase is not open (liveness, commit, reveal)
@@ -65,6 +67,7 @@ built-in fits, also from that built-in so callers can catch either::
     │   │                                       window not final or under dispute
     │   ├── InvalidDispute                     a round challenge or dispute that proves nothing, is late or repeated
     │   └── SourceUnavailable                  a price source has no price for that time
+    ├── WindowOutflowCapReached(ValueError)    a claim finds no window outflow budget left (it waits, not lost)
     ├── SettlementError(ValueError)            an operation, batch or witness breaks the settlement rules
     │   ├── MalformedOperation                 bytes or fields that do not form an operation
     │   ├── InvalidBatch                       a batch header or window layout that contradicts itself
@@ -118,6 +121,9 @@ built-in fits, also from that built-in so callers can catch either::
     │   ├── VotingClosed                       a vote outside its proposal's voting window
     │   ├── DuplicateVote                      a second vote of one voter on one proposal
     │   └── NoVotingPower                      a voter with no stake in the snapshot and no delegation
+    ├── ReputationError(ValueError)            a reputation event, committee request or recomputation refused
+    │   ├── MalformedEvent                     a published reputation event that does not decode
+    │   └── InsufficientCandidates             fewer eligible candidates than committee seats
     └── …                                      later packages add their own branches here
 
 Errors carry context as attributes (``field``, ``account``, ``digest``…) and a machine-readable
@@ -155,6 +161,7 @@ __all__ = [
     "IdempotencyConflict",
     "IllegalTransition",
     "InexactPremium",
+    "InsufficientCandidates",
     "InsufficientCollateral",
     "InsufficientFeePool",
     "InsufficientQuorum",
@@ -173,10 +180,12 @@ __all__ = [
     "InvalidSeries",
     "InvalidSignature",
     "InvalidWitness",
+    "MalformedEvent",
     "MalformedMessage",
     "MalformedOperation",
     "MalformedSeriesName",
     "MarketError",
+    "MarketPaused",
     "MerkleError",
     "MessageCancelled",
     "MessageExpired",
@@ -190,6 +199,7 @@ __all__ = [
     "NotYetExpired",
     "NothingToSettle",
     "OffGrid",
+    "OpenInterestCapReached",
     "OracleError",
     "OrderCancelled",
     "OrderExpired",
@@ -210,6 +220,7 @@ __all__ = [
     "RFQExpired",
     "RateLimited",
     "ReplayedMessage",
+    "ReputationError",
     "RiskError",
     "SameAccount",
     "SelfTrade",
@@ -237,6 +248,7 @@ __all__ = [
     "UnlistedExpiry",
     "UnlistedInstrument",
     "VotingClosed",
+    "WindowOutflowCapReached",
     "WrongConfig",
     "WrongPayout",
     "WrongSigner",
@@ -384,6 +396,20 @@ class InsufficientCollateral(RiskError):
         self.available = available
 
 
+class OpenInterestCapReached(RiskError):
+    """A fill would take the open interest (settlement-price sensitivity, quote base units) above
+    ``Params.max_open_interest``; ``after`` is what it would reach, ``cap`` the cap."""
+
+    code = "open_interest_cap_reached"
+
+    def __init__(self, series_id: object, after: int, cap: int, **context: object) -> None:
+        super().__init__(f"open interest would reach {after}, above the cap {cap}",
+                         field="quantity", series_id=series_id, after=after, cap=cap, **context)
+        self.series_id = series_id
+        self.after = after
+        self.cap = cap
+
+
 class MarketError(ClearhouseError, ValueError):
     """A trading rule refused an order, cancel, RFQ, quote or accept; nothing was changed
     (except :class:`QuoteFaded`, whose fade event is the record of the refusal)."""
@@ -463,6 +489,13 @@ class UnknownQuote(MarketError, KeyError):
 
     def __str__(self) -> str:  # KeyError would otherwise repr() the message
         return self.message
+
+
+class MarketPaused(MarketError):
+    """The settlement is under an emergency pause: no new trade until it ends (cancels and
+    withdrawals still go through)."""
+
+    code = "market_paused"
 
 
 class DisputeError(ClearhouseError, ValueError):
@@ -589,6 +622,14 @@ class SourceUnavailable(OracleError):
     """A price source (simulated market, replay file, exchange adapter) has no price for that time."""
 
     code = "source_unavailable"
+
+
+class WindowOutflowCapReached(ClearhouseError, ValueError):
+    """Claims already paid ``Vault.outflow_cap`` in the current and the previous epoch of ``W``
+    seconds (``clearhouse.settlement.outflow``): the claim waits, it stays claimable. Not a batch
+    fault, so not a :class:`SettlementError`."""
+
+    code = "window_outflow_cap_reached"
 
 
 class SettlementError(ClearhouseError, ValueError):
@@ -936,3 +977,18 @@ class DuplicateVote(GovernanceError):
 
 class NoVotingPower(GovernanceError):
     code = "no_voting_power"
+
+
+# --- reputation --------------------------------------------------------------------------------
+
+
+class ReputationError(ClearhouseError, ValueError):
+    code = "reputation_error"
+
+
+class MalformedEvent(ReputationError):
+    code = "malformed_event"
+
+
+class InsufficientCandidates(ReputationError):
+    code = "insufficient_candidates"

@@ -27,6 +27,7 @@ __all__ = [
     "SeriesId",
     "Timestamp",
     "Wei",
+    "format_units",
 ]
 
 Address = NewType("Address", str)
@@ -83,3 +84,12 @@ FeedId = NewType("FeedId", bytes)
 
 RoundId = NewType("RoundId", int)
 """An oracle round number of one feed (uint64); stored rounds strictly increase."""
+
+
+def format_units(value: int, decimals: int) -> str:
+    """``value`` base units as an exact decimal string in whole units, without trailing zeros
+    (``format_units(-1_500_000, 6) == "-1.5"``)."""
+    sign = "-" if value < 0 else ""
+    whole, frac = divmod(abs(int(value)), 10**decimals)
+    text = f"{whole}.{frac:0{decimals}d}".rstrip("0") if frac else str(whole)
+    return sign + text

@@ -8,7 +8,8 @@
         the assertion's target. Once the assertion has settled truthful (undisputed after its
         liveness, or upheld by arbitration) anyone may `queue` the proposal; `delay` seconds
         later anyone may `execute` its actions, each against the runtime code hash pinned in
-        the action. The delay is longer than the time a user needs to exit (`T_force + W`,
+        the action. The delay is longer than the time a user needs to exit (`T_force + W +
+        MAX_PAUSE` of the settlement: an emergency pause delays exits by up to `MAX_PAUSE`;
         checked at deployment), so nobody is ever bound by a change they could not leave
         before it applies. A guardian can cancel a queued proposal and nothing else; it can
         never execute, queue or change anything.
@@ -72,7 +73,7 @@ ASSERTIONS: public(immutable(address))
 DELAY: public(immutable(uint256))
 # @notice Seconds between queue and the earliest execution.
 EXIT_TIME: public(immutable(uint256))
-# @notice `T_force + W` of the settlement this governs: `DELAY` is longer.
+# @notice `T_force + W + MAX_PAUSE` of the settlement this governs: `DELAY` is longer.
 guardian: public(address)
 
 state: public(HashMap[uint256, uint8])
@@ -86,7 +87,7 @@ def __init__(assertions: address, delay: uint256, exit_time: uint256, guardian: 
     """
     @param assertions The `Assertions` contract results are asserted through.
     @param delay Timelock in seconds; must exceed `exit_time`.
-    @param exit_time `T_force + W`: the longest a user needs to leave.
+    @param exit_time `T_force + W + MAX_PAUSE`: the longest a user needs to leave.
     @param guardian May cancel queued proposals (zero: nobody).
     """
     assert delay > exit_time, "governor: delay not longer than exit time"

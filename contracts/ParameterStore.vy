@@ -73,7 +73,8 @@ def __init__(governor: address, settlement: address, keys: DynArray[bytes32, MAX
 def set(key: bytes32, new_value: uint256):
     """
     @notice Change one parameter (Governor only, within its bounds) as a new version that applies
-            from the next batch.
+            from the next batch (every change is its own version, so a version's values never
+            change; `Settlement` reads them through the window verifier, decision 0006).
     @param key The parameter.
     @param new_value Its new value.
     """
@@ -82,15 +83,14 @@ def set(key: bytes32, new_value: uint256):
     assert bound.listed, "parameters: unknown key"
     assert bound.minimum <= new_value and new_value <= bound.maximum, "parameters: out of bounds"
     next_batch: uint256 = staticcall ISettlement(SETTLEMENT).last_batch() + 1
-    version: uint256 = self.version
-    if self.from_batch[version] != next_batch:
-        # Changes made before the same batch share one version.
-        version += 1
-        self.version = version
-        self.from_batch[version] = next_batch
+    # Every change is a new version, even before the same batch: a version's values never change
+    # once it exists, so a batch built under it cannot be judged with other values (a batch
+    # built under the previous one is refused at posting: it names the wrong version).
+    version: uint256 = self.version + 1
+    self.version = version
+    self.from_batch[version] = next_batch
     self._values[version][key] = new_value
-    if self._changed_in[key][len(self._changed_in[key]) - 1] != version:
-        self._changed_in[key].append(version)
+    self._changed_in[key].append(version)
     log ParameterChanged(key=key, value=new_value, version=version, from_batch=next_batch)
 
 

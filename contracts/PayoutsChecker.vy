@@ -11,7 +11,8 @@
         uint256)`: leaves sorted ascending, stored backwards at the end of a heap-ordered
         array, parents `keccak(min ++ max)`. Sorting is not done on-chain: the caller
         passes the ascending order as a permutation, which is checked (strictly
-        increasing leaf hashes, so every index appears once). Stateless.
+        increasing leaf hashes, so every index appears once). It also walks a batch's
+        queue entries and structure for `Settlement.challenge_queues`. Stateless.
 """
 
 MAX_HEADER: constant(uint256) = 300 + 32 * 128
@@ -27,6 +28,8 @@ TOO_MANY: constant(uint256) = max_value(uint256)
 MAX_NODES: constant(uint256) = 2 * MAX_PAYOUTS - 1
 U32_MASK: constant(uint256) = 2**32 - 1
 CORE_SIZES: constant(uint256[10]) = [0, 41, 221, 0, 53, 57, 57, 17, 37, 9]
+AUTH_SIZES: constant(uint256[10]) = [0, 0, 130, 130, 65, 65, 0, 0, 0, 0]
+OP_DEPOSIT: constant(uint256) = 1
 OP_RFQ_FILL: constant(uint256) = 3
 OP_WITHDRAWAL: constant(uint256) = 5
 OP_FORCED: constant(uint256) = 6
@@ -140,3 +143,100 @@ def _root(leaves: DynArray[bytes32, MAX_PAYOUTS], order: DynArray[uint256, MAX_P
         else:
             tree[i] = keccak256(concat(b, a))
     return tree[0]
+
+
+@external
+@view
+def compute_queue_fault(header: Bytes[MAX_HEADER], ops_data: Bytes[MAX_OPS_DATA], deposits_before: uint256,
+                        deposit_hash: bytes32, forced_before: uint256, forced_hash: bytes32) -> String[32]:
+    """
+    @notice For `Settlement.challenge_queues`: check `ops_data` against the header's `opsHash`
+            (reverting if it differs), then walk every operation, re-chain its deposits and
+            forced withdrawals from the previous batch's queue positions and compare with the
+            header. Only the structure is decoded here (type, length, leg count, signature
+            bytes, operations per window, the header's `K`); field ranges and every rule are
+            the execution challenge's. Reverts carry Settlement's messages: they are its checks.
+    @param header The batch header (authenticated by the caller).
+    @param ops_data Its windows.
+    @param deposits_before Deposit-queue position after the previous batch.
+    @param deposit_hash The vault's deposit chain hash at that position.
+    @param forced_before Forced-withdrawal queue position after the previous batch.
+    @param forced_hash The vault's forced chain hash at that position.
+    @return String[32] The fault, or "" if there is none.
+    """
+    m: uint256 = extract32(header, 296, output_type=uint256) >> 224
+    k: uint256 = extract32(header, 220, output_type=uint256) >> 224
+    pos: uint256 = 0
+    hashes: DynArray[bytes32, MAX_WINDOWS] = []
+    for j: uint256 in range(m, bound=MAX_WINDOWS):
+        assert pos + 8 <= len(ops_data), "settlement: bad ops data"
+        lens: uint256 = convert(slice(ops_data, pos, 8), uint256)
+        core_len: uint256 = lens >> 32
+        auth_len: uint256 = lens & U32_MASK
+        assert pos + 8 + core_len + auth_len <= len(ops_data), "settlement: bad ops data"
+        hashes.append(keccak256(concat(keccak256(slice(ops_data, pos + 8, core_len)),
+                                       keccak256(slice(ops_data, pos + 8 + core_len, auth_len)))))
+        pos += 8 + core_len + auth_len
+    assert pos == len(ops_data), "settlement: bad ops data"
+    # the items of an ABI-encoded dynamic array start after its offset and length words
+    assert keccak256(slice(abi_encode(hashes), 64, 32 * len(hashes))) == extract32(header, 228), \
+        "settlement: wrong ops hash"
+
+    deposits: uint256 = deposits_before
+    forced: uint256 = forced_before
+    d_hash: bytes32 = deposit_hash
+    f_hash: bytes32 = forced_hash
+    pos = 0
+    ops: uint256 = 0
+    for j: uint256 in range(m, bound=MAX_WINDOWS):
+        lens: uint256 = convert(slice(ops_data, pos, 8), uint256)
+        core_end: uint256 = pos + 8 + (lens >> 32)
+        auth_len: uint256 = lens & U32_MASK
+        p: uint256 = pos + 8
+        window_ops: uint256 = 0
+        sig_bytes: uint256 = 0
+        for _: uint256 in range(MAX_K + 1):
+            if p == core_end:
+                break
+            if window_ops == k:
+                return "window too long"
+            t: uint256 = convert(slice(ops_data, p, 1), uint256)
+            size: uint256 = 0
+            sigs: uint256 = 0
+            if t == OP_RFQ_FILL:
+                if p + 139 > core_end:
+                    return "truncated operation"
+                legs: uint256 = convert(slice(ops_data, p + 138, 1), uint256)
+                if legs == 0 or legs > 8:
+                    return "bad leg count"
+                size = 139 + 70 * legs
+                sigs = 130
+            elif t != 0 and t < 10:
+                size = CORE_SIZES[t]
+                sigs = AUTH_SIZES[t]
+            else:
+                return "unknown operation"
+            if p + size > core_end:
+                return "truncated operation"
+            if t == OP_DEPOSIT:
+                deposits += 1
+                d_hash = keccak256(concat(d_hash, slice(ops_data, p + 1, 40)))
+            elif t == OP_FORCED:
+                forced += 1
+                f_hash = keccak256(concat(f_hash, slice(ops_data, p + 1, 40)))
+            p += size
+            sig_bytes += sigs
+            window_ops += 1
+        if sig_bytes != auth_len:
+            return "signature bytes"
+        if window_ops == 0 or (j + 1 < m and window_ops != k):
+            return "window size"
+        ops += window_ops
+        pos = core_end + auth_len
+    if ops != extract32(header, 224, output_type=uint256) >> 224:
+        return "op count"
+    if deposits != extract32(header, 104, output_type=uint256) >> 192 or d_hash != extract32(header, 112):
+        return "deposit queue"
+    if forced != extract32(header, 144, output_type=uint256) >> 192 or f_hash != extract32(header, 152):
+        return "forced queue"
+    return ""

@@ -19,8 +19,19 @@
           A proven fraud reverts the batch and every later one, slashes the
           poster's coordinator bond (part to the challenger), and pauses posting
           until the admin re-admits a coordinator.
+        - A batch names the parameter version of its number in the parameter store
+          the window verifier reads (`ParameterStore.version_at`, the store read once
+          when the verifier is wired) and that version's `K`; with no store, version 1
+          and the deployment's `K`.
+        - `pause(duration)` (admin or guardian): an emergency pause of posting for at
+          most MAX_PAUSE seconds, never again until `t_force` after it ended; it
+          blocks nothing else, and a forced withdrawal's `freeze` deadline moves by
+          the paused time it overlapped (docs/decisions/0006).
         - `finalize(n)` (anyone, after the window); `claim` pays one payout of a
-          finalised batch against its withdrawals root, once, pull-style.
+          finalised batch against its withdrawals root, once, pull-style, through
+          the vault's window outflow cap (`Vault.pay_capped`): what the cap does not
+          let out now stays claimable (`claim_paid`). Exits and refunds after a
+          freeze are not capped.
         - A forced withdrawal unserved for `t_force` lets anyone `freeze`; then
           every account `exit`s once from the last finalised root with a proof and
           is paid its free collateral; an account with open positions is paid the
@@ -40,10 +51,18 @@ from lib import sparse_merkle
 
 interface IPayoutsChecker:
     def compute_payouts(header: Bytes[4396], ops_data: Bytes[400000], order: DynArray[uint256, 4096]) -> (uint256, bytes32): view
+    def compute_queue_fault(header: Bytes[4396], ops_data: Bytes[400000], deposits_before: uint256, deposit_hash: bytes32,
+                            forced_before: uint256, forced_hash: bytes32) -> String[32]: view
 
 
 interface IVerifierExpiries:
     def expiry_registry() -> address: view
+    def PARAMETER_STORE() -> address: view
+
+
+interface IParameterStore:
+    def version_at(batch: uint256) -> uint256: view
+    def get(key: bytes32, version: uint256) -> uint256: view
 
 
 interface IVault:
@@ -53,6 +72,8 @@ interface IVault:
     def forced_hash(n: uint256) -> bytes32: view
     def forced_time(i: uint256) -> uint256: view
     def pay(to: address, amount: uint256): nonpayable
+    def pay_capped(to: address, amount: uint256): nonpayable
+    def window_budget() -> uint256: view
 
 
 # @dev Bonds role of the coordinator.
@@ -81,14 +102,11 @@ MAX_FINALIZE: constant(uint256) = 64
 BPS: constant(uint256) = 10000
 U32_MASK: constant(uint256) = 2**32 - 1
 U64_MASK: constant(uint256) = 2**64 - 1
+# @dev The parameter-store key of `K`.
+K_KEY: constant(bytes32) = keccak256("checkpoint_interval")
+# @dev Longest emergency pause, seconds.
+MAX_PAUSE: public(constant(uint256)) = 3 * 86400
 
-# @dev Core and signature bytes per operation type (index = type; RfqFill (3) is
-#      `139 + 70 × legs` and read from its leg count).
-CORE_SIZES: constant(uint256[10]) = [0, 41, 221, 0, 53, 57, 57, 17, 37, 9]
-AUTH_SIZES: constant(uint256[10]) = [0, 0, 130, 130, 65, 65, 0, 0, 0, 0]
-OP_DEPOSIT: constant(uint256) = 1
-OP_RFQ_FILL: constant(uint256) = 3
-OP_FORCED: constant(uint256) = 6
 
 
 event BatchPosted:
@@ -131,6 +149,11 @@ event PositionsExited:
     owner: indexed(address)
     amount: uint256
 
+event Paused:
+    by: indexed(address)
+    start: uint256
+    end: uint256
+
 event DepositRefunded:
     index: indexed(uint256)
     owner: indexed(address)
@@ -143,7 +166,7 @@ challenge_window: public(immutable(uint256))
 t_force: public(immutable(uint256))
 max_post_delay: public(immutable(uint256))
 checkpoint_interval: public(immutable(uint256))
-parameter_version: public(immutable(uint256))
+guardian: public(immutable(address))
 min_stake: public(immutable(uint256))
 reward_bps: public(immutable(uint256))
 payouts_checker: public(immutable(address))
@@ -153,7 +176,12 @@ coordinator: public(address)
 paused: public(bool)
 frozen: public(bool)
 window_verifier: public(address)
+# @dev The window verifier's `PARAMETER_STORE` (immutable there), read once when it is wired.
+parameter_store: public(address)
 fee_recipient: public(address)
+# @dev The last emergency pause: posting is closed while `pause_start <= now < pause_end`.
+pause_start: public(uint256)
+pause_end: public(uint256)
 
 # @dev Batch 0 is genesis. Per batch: new root, header hash, poster, withdrawals root and
 #      `meta = postedAt | depositCount << 64 | forcedCount << 128 | timestamp << 192`.
@@ -168,6 +196,8 @@ batch_meta: public(HashMap[uint256, uint256])
 # @dev Paid payouts by `batch << 32 | index`; exited accounts; refunded deposit indices;
 #      the leaf hash of an exited account whose positions are not yet paid (0 = none).
 claimed: public(HashMap[uint256, bool])
+# @dev Paid so far of a claim the vault's window outflow cap split (0 once fully paid).
+claim_paid: public(HashMap[uint256, uint256])
 exited: public(HashMap[uint256, bool])
 exit_pending: public(HashMap[uint256, bytes32])
 refunded: public(HashMap[uint256, bool])
@@ -186,7 +216,7 @@ def __init__(
     t_force_: uint256,
     max_post_delay_: uint256,
     checkpoint_interval_: uint256,
-    parameter_version_: uint256,
+    guardian_: address,
     reward_bps_: uint256,
     fee_recipient_: address,
     payouts_checker_: address,
@@ -202,7 +232,7 @@ def __init__(
     @param t_force_ `T_force`, seconds a forced withdrawal may wait before `freeze`; > `W`.
     @param max_post_delay_ How far behind `block.timestamp` a header's timestamp may be.
     @param checkpoint_interval_ `K`, 1..MAX_K.
-    @param parameter_version_ The parameter version batches are verified with.
+    @param guardian_ May trigger an emergency pause (besides the admin).
     @param reward_bps_ Share of a slashed bond paid to the challenger, basis points.
     @param fee_recipient_ Who receives the fee pool after a freeze.
     @param payouts_checker_ The `PayoutsChecker` that recomputes a batch's withdrawals root.
@@ -217,7 +247,7 @@ def __init__(
     t_force = t_force_
     max_post_delay = max_post_delay_
     checkpoint_interval = checkpoint_interval_
-    parameter_version = parameter_version_
+    guardian = guardian_
     min_stake = min_stake_
     reward_bps = reward_bps_
     payouts_checker = payouts_checker_
@@ -302,7 +332,8 @@ def claim(n: uint256, index: uint256, recipient: address, amount: uint256,
           proof: DynArray[bytes32, 32]):
     """
     @notice Pay payout `index` of finalised batch `n` to its recipient (anyone may call;
-            one bad receiver only fails its own claim).
+            one bad receiver only fails its own claim), as much of it as the vault's window
+            outflow cap lets out now; the rest stays claimable (`claim_paid`).
     @param n The batch.
     @param index The payout's index in the batch.
     @param recipient Who is paid.
@@ -328,7 +359,12 @@ def challenge_queues(n: uint256, header: Bytes[MAX_HEADER], ops_data: Bytes[MAX_
     @param ops_data Its posted windows (same layout as `post_batch`).
     """
     self._check_challengeable(n, header)
-    reason: String[32] = self._queue_fault(n, header, ops_data)
+    prev_meta: uint256 = self.batch_meta[n - 1]
+    deposits: uint256 = (prev_meta >> 64) & U64_MASK
+    forced: uint256 = (prev_meta >> 128) & U64_MASK
+    reason: String[32] = staticcall IPayoutsChecker(payouts_checker).compute_queue_fault(
+        header, ops_data, deposits, staticcall IVault(vault).deposit_hash(deposits), forced,
+        staticcall IVault(vault).forced_hash(forced))
     assert reason != "", "settlement: no queue fault"
     self._punish(n, msg.sender, reason)
 
@@ -472,6 +508,23 @@ def refund_deposit(index: uint256, account: uint256, owner: address, amount: uin
 
 @external
 @nonreentrant
+def pause(duration: uint256):
+    """
+    @notice Emergency pause: no batch may be posted for `duration` seconds (admin or guardian).
+            Challenges, finality, claims, freeze and exits go on; the pause ends by itself
+            and another may start only `t_force` after it ended.
+    @param duration Seconds, 1..MAX_PAUSE.
+    """
+    assert msg.sender == self.admin or msg.sender == guardian, "settlement: not guardian"
+    assert duration != 0 and duration <= MAX_PAUSE, "settlement: bad pause duration"
+    assert block.timestamp >= self.pause_end + t_force, "settlement: pause cooldown"
+    self.pause_start = block.timestamp
+    self.pause_end = block.timestamp + duration
+    log Paused(by=msg.sender, start=block.timestamp, end=block.timestamp + duration)
+
+
+@external
+@nonreentrant
 def admit_coordinator(coordinator_: address):
     """
     @notice Admit `coordinator_` as the poster and resume posting (admin, later governance).
@@ -488,12 +541,14 @@ def admit_coordinator(coordinator_: address):
 @nonreentrant
 def set_window_verifier(verifier: address):
     """
-    @notice Wire the execution fraud-proof verifier, once.
+    @notice Wire the execution fraud-proof verifier, once; batches then name the parameter
+            versions of its `PARAMETER_STORE` (if any).
     @param verifier An `IWindowVerifier`.
     """
     assert msg.sender == self.admin, "settlement: not admin"
     assert self.window_verifier == empty(address), "settlement: verifier already set"
     self.window_verifier = verifier
+    self.parameter_store = staticcall IVerifierExpiries(verifier).PARAMETER_STORE()
 
 
 # --- internals ----------------------------------------------------------------------------
@@ -535,6 +590,7 @@ def _check_poster(poster: address):
     """
     assert not self.frozen, "settlement: frozen"
     assert not self.paused, "settlement: paused"
+    assert block.timestamp >= self.pause_end, "settlement: emergency pause"
     assert poster == self.coordinator, "settlement: not coordinator"
     assert staticcall IBonds(bonds).stake_of(poster, ROLE_COORDINATOR) >= min_stake, \
         "settlement: stake below minimum"
@@ -551,9 +607,15 @@ def _post(poster: address, header: Bytes[MAX_HEADER]):
     n: uint256 = self.last_batch + 1
     assert self._u(header, 0, 8) == n, "settlement: wrong batch number"
     assert extract32(header, 8) == self.batch_root[n - 1], "settlement: wrong prev root"
-    assert self._u(header, 216, 4) == parameter_version, "settlement: wrong parameter version"
+    version: uint256 = self._u(header, 216, 4)
     k: uint256 = self._u(header, 220, 4)
-    assert k == checkpoint_interval, "settlement: wrong K"
+    store: address = self.parameter_store
+    if store == empty(address):
+        assert version == 1, "settlement: wrong parameter version"
+        assert k == checkpoint_interval, "settlement: wrong K"
+    else:
+        assert version == staticcall IParameterStore(store).version_at(n), "settlement: wrong parameter version"
+        assert k == staticcall IParameterStore(store).get(K_KEY, version), "settlement: wrong K"
     op_count: uint256 = self._u(header, 224, 4)
     m: uint256 = self._u(header, 296, 4)
     assert op_count != 0 and op_count <= MAX_OPS, "settlement: bad op count"
@@ -614,7 +676,8 @@ def _finalize(n: uint256):
 def _claim(n: uint256, index: uint256, recipient: address, amount: uint256,
            proof: DynArray[bytes32, 32]):
     """
-    @dev Verify and pay one payout of a finalised batch.
+    @dev Verify one payout of a finalised batch and pay what is left of it, up to the
+         vault's window budget (reverts when that is zero and something is left).
     @param n The batch.
     @param index The payout index.
     @param recipient The recipient.
@@ -628,9 +691,17 @@ def _claim(n: uint256, index: uint256, recipient: address, amount: uint256,
     leaf: bytes32 = merkle_claims._leaf(keccak256(abi_encode(
         convert(n, uint64), convert(index, uint32), recipient, amount)))
     assert merkle_claims._verify(proof, self.batch_withdrawals_root[n], leaf), "settlement: invalid proof"
-    self.claimed[key] = True
-    log Claimed(number=n, index=index, recipient=recipient, amount=amount)
-    extcall IVault(vault).pay(recipient, amount)
+    paid: uint256 = self.claim_paid[key]
+    part: uint256 = min(amount - paid, staticcall IVault(vault).window_budget())
+    assert part != 0 or paid == amount, "settlement: window outflow cap"
+    if paid + part == amount:
+        self.claimed[key] = True
+        if paid != 0:
+            self.claim_paid[key] = 0
+    else:
+        self.claim_paid[key] = paid + part
+    log Claimed(number=n, index=index, recipient=recipient, amount=part)
+    extcall IVault(vault).pay_capped(recipient, part)
 
 
 @internal
@@ -645,96 +716,6 @@ def _check_challengeable(n: uint256, header: Bytes[MAX_HEADER]):
     assert block.timestamp < (self.batch_meta[n] & U64_MASK) + challenge_window, \
         "settlement: challenge window closed"
     assert keccak256(header) == self.batch_header_hash[n], "settlement: wrong header"
-
-
-@internal
-@view
-def _queue_fault(n: uint256, header: Bytes[MAX_HEADER], ops_data: Bytes[MAX_OPS_DATA]) -> String[32]:
-    """
-    @dev Check `ops_data` against the header's `opsHash` (reverting if it differs), then
-         walk every operation, re-chain its deposits and forced withdrawals from the
-         previous batch's queue positions and compare with the header. Only the structure
-         is decoded here (type, length, leg count, signature bytes, operations per
-         window); field ranges and every rule are the execution challenge's.
-    @param n The batch.
-    @param header Its header (already authenticated).
-    @param ops_data Its windows.
-    @return String[32] The fault, or "" if there is none.
-    """
-    m: uint256 = self._u(header, 296, 4)
-    pos: uint256 = 0
-    hashes: DynArray[bytes32, MAX_WINDOWS] = []
-    for j: uint256 in range(m, bound=MAX_WINDOWS):
-        assert pos + 8 <= len(ops_data), "settlement: bad ops data"
-        lens: uint256 = convert(slice(ops_data, pos, 8), uint256)
-        core_len: uint256 = lens >> 32
-        auth_len: uint256 = lens & U32_MASK
-        assert pos + 8 + core_len + auth_len <= len(ops_data), "settlement: bad ops data"
-        hashes.append(keccak256(concat(keccak256(slice(ops_data, pos + 8, core_len)),
-                                       keccak256(slice(ops_data, pos + 8 + core_len, auth_len)))))
-        pos += 8 + core_len + auth_len
-    assert pos == len(ops_data), "settlement: bad ops data"
-    assert self._hash_all(hashes) == extract32(header, 228), "settlement: wrong ops hash"
-
-    prev_meta: uint256 = self.batch_meta[n - 1]
-    deposits: uint256 = (prev_meta >> 64) & U64_MASK
-    forced: uint256 = (prev_meta >> 128) & U64_MASK
-    d_hash: bytes32 = staticcall IVault(vault).deposit_hash(deposits)
-    f_hash: bytes32 = staticcall IVault(vault).forced_hash(forced)
-    pos = 0
-    ops: uint256 = 0
-    for j: uint256 in range(m, bound=MAX_WINDOWS):
-        lens: uint256 = convert(slice(ops_data, pos, 8), uint256)
-        core_end: uint256 = pos + 8 + (lens >> 32)
-        auth_len: uint256 = lens & U32_MASK
-        p: uint256 = pos + 8
-        window_ops: uint256 = 0
-        sig_bytes: uint256 = 0
-        for _: uint256 in range(MAX_K + 1):
-            if p == core_end:
-                break
-            if window_ops == checkpoint_interval:
-                return "window too long"
-            t: uint256 = convert(slice(ops_data, p, 1), uint256)
-            size: uint256 = 0
-            sigs: uint256 = 0
-            if t == OP_RFQ_FILL:
-                if p + 139 > core_end:
-                    return "truncated operation"
-                legs: uint256 = convert(slice(ops_data, p + 138, 1), uint256)
-                if legs == 0 or legs > 8:
-                    return "bad leg count"
-                size = 139 + 70 * legs
-                sigs = 130
-            elif t != 0 and t < 10:
-                size = CORE_SIZES[t]
-                sigs = AUTH_SIZES[t]
-            else:
-                return "unknown operation"
-            if p + size > core_end:
-                return "truncated operation"
-            if t == OP_DEPOSIT:
-                deposits += 1
-                d_hash = keccak256(concat(d_hash, slice(ops_data, p + 1, 40)))
-            elif t == OP_FORCED:
-                forced += 1
-                f_hash = keccak256(concat(f_hash, slice(ops_data, p + 1, 40)))
-            p += size
-            sig_bytes += sigs
-            window_ops += 1
-        if sig_bytes != auth_len:
-            return "signature bytes"
-        if window_ops == 0 or (j + 1 < m and window_ops != checkpoint_interval):
-            return "window size"
-        ops += window_ops
-        pos = core_end + auth_len
-    if ops != self._u(header, 224, 4):
-        return "op count"
-    if deposits != self._u(header, 104, 8) or d_hash != extract32(header, 112):
-        return "deposit queue"
-    if forced != self._u(header, 144, 8) or f_hash != extract32(header, 152):
-        return "forced queue"
-    return ""
 
 
 @internal
@@ -766,8 +747,13 @@ def _freeze():
     assert not self.frozen, "settlement: frozen"
     i: uint256 = (self.batch_meta[self.last_batch] >> 128) & U64_MASK
     assert i < staticcall IVault(vault).forced_count(), "settlement: no pending forced withdrawal"
-    assert block.timestamp >= staticcall IVault(vault).forced_time(i) + t_force, \
-        "settlement: forced withdrawal not overdue"
+    # `t_force` of open posting since the request: a pause overlapping it moves the deadline by
+    # the overlap (pauses are `t_force` apart, so no earlier one can still overlap it)
+    requested: uint256 = staticcall IVault(vault).forced_time(i)
+    deadline: uint256 = requested + t_force
+    if self.pause_start < deadline and self.pause_end > requested:
+        deadline += self.pause_end - max(self.pause_start, requested)
+    assert block.timestamp >= deadline, "settlement: forced withdrawal not overdue"
     self.frozen = True
     self.last_batch = self.last_finalized
     root: bytes32 = self.batch_root[self.last_finalized]

@@ -13,9 +13,15 @@
           must serve it within `T_force` or anyone may freeze `Settlement`.
         - The chains are stored at every count, so `Settlement` checks a batch's
           claimed `(count, hash)` with one read each.
-        - Only `Settlement` moves tokens out (`pay`): claims of finalised
-          withdrawals, exits after a freeze and refunds of deposits that no
-          finalised batch consumed.
+        - Only `Settlement` moves tokens out: claims of finalised withdrawals
+          through `pay_capped`, within the window outflow cap (below); exits after
+          a freeze and refunds of deposits that no finalised batch consumed through
+          `pay`, uncapped (the escape hatch is never throttled).
+        - Window outflow cap: time is cut into epochs of `outflow_window` seconds
+          (the settlement's challenge window `W`); what `pay_capped` pays in an
+          epoch plus what it paid in the epoch before is at most `outflow_cap`, so
+          no interval of `W` seconds (it meets at most two epochs) pays out more.
+          `window_budget()` is what may still be paid now.
         Conservation: `token.balanceOf(vault) == total_deposited - total_paid`.
         See docs/protocol.md, "Settlement contracts".
 """
@@ -58,6 +64,10 @@ event SettlementSet:
 
 
 token: public(immutable(address))
+# @dev Most `pay_capped` may pay in any `outflow_window` seconds, token base units.
+outflow_cap: public(immutable(uint256))
+# @dev Epoch length, seconds: the settlement's challenge window `W`.
+outflow_window: public(immutable(uint256))
 admin: public(address)
 settlement: public(address)
 
@@ -77,15 +87,26 @@ forced_time: public(HashMap[uint256, uint256])
 total_deposited: public(uint256)
 total_paid: public(uint256)
 
+# @dev Capped outflow: the epoch of the last capped payment (`timestamp // outflow_window`),
+#      what was paid in it, and what was paid in the epoch before it.
+outflow_epoch: public(uint256)
+outflow_current: public(uint256)
+outflow_previous: public(uint256)
+
 
 @deploy
-def __init__(token_: address):
+def __init__(token_: address, outflow_cap_: uint256, outflow_window_: uint256):
     """
     @notice Create the vault for `token_`; the deployer is the admin who wires `Settlement` once.
     @param token_ The ERC-20 quote token.
+    @param outflow_cap_ `max_window_outflow`: most claims may pay in any `outflow_window_` seconds.
+    @param outflow_window_ The settlement's challenge window `W`, seconds.
     """
     assert token_ != empty(address), "vault: zero token"
+    assert outflow_cap_ != 0 and outflow_window_ != 0, "vault: bad outflow cap"
     token = token_
+    outflow_cap = outflow_cap_
+    outflow_window = outflow_window_
     self.admin = msg.sender
 
 
@@ -136,6 +157,46 @@ def pay(to: address, amount: uint256):
     """
     assert msg.sender == self.settlement, "vault: not settlement"
     self._pay(to, amount)
+
+
+@external
+@nonreentrant
+def pay_capped(to: address, amount: uint256):
+    """
+    @notice Pay `amount` to `to` within the window outflow cap. The settlement contract only.
+    @param to The recipient.
+    @param amount Token base units, at most `window_budget()`.
+    """
+    assert msg.sender == self.settlement, "vault: not settlement"
+    epoch: uint256 = block.timestamp // outflow_window
+    if epoch != self.outflow_epoch:
+        previous: uint256 = 0
+        if epoch == self.outflow_epoch + 1:
+            previous = self.outflow_current
+        self.outflow_previous = previous
+        self.outflow_current = 0
+        self.outflow_epoch = epoch
+    assert self.outflow_previous + self.outflow_current + amount <= outflow_cap, \
+        "vault: window outflow cap"
+    self.outflow_current += amount
+    self._pay(to, amount)
+
+
+@external
+@view
+def window_budget() -> uint256:
+    """
+    @notice What `pay_capped` may still pay now: the cap less what the current and the
+            previous epoch paid.
+    @return uint256 Token base units.
+    """
+    epoch: uint256 = block.timestamp // outflow_window
+    used: uint256 = 0
+    if epoch == self.outflow_epoch:
+        used = self.outflow_previous + self.outflow_current
+    elif epoch == self.outflow_epoch + 1:
+        used = self.outflow_current
+    return outflow_cap - used
 
 
 @external

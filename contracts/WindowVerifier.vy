@@ -8,10 +8,14 @@
         batch header `Settlement` stores, re-executes it from its start checkpoint, and
         reports fraud to `Settlement` when an operation breaks a rule of the STF or the
         window ends at a root other than its committed checkpoint. An invalid witness
-        reverts (the challenger's fault). The batch context (domain, parameters) is
-        this contract's; the expiries (caps, settlement prices) are the
-        `ExpiryRegistry`'s once `set_expiry_registry` wired it (then this contract's
-        own admin-set list is closed), the admin-set list before that.
+        reverts (the challenger's fault). The batch context's domain is this
+        contract's; its governed parameters (`max_positions`, `max_fee_bps`; `K` is the
+        header's, checked at posting) are those of the version the header names, read
+        from the `ParameterStore` given at deployment (`Settlement` reads the same store
+        to refuse a batch naming another version than its number's), or this contract's
+        own values (version 1 only) when there is none; the expiries (caps, settlement
+        prices) are the `ExpiryRegistry`'s once `set_expiry_registry` wired it (then this
+        contract's own admin-set list is closed), the admin-set list before that.
 """
 
 
@@ -28,8 +32,29 @@ interface IExpiryRegistry:
 
 interface ISettlement:
     def batch_header_hash(n: uint256) -> bytes32: view
+    def checkpoint_interval() -> uint256: view
     def report_execution_fraud(n: uint256, header: Bytes[MAX_HEADER], challenger: address): nonpayable
 
+
+# @dev `ParameterStore.Bound`, field for field.
+struct Bound:
+    minimum: uint256
+    maximum: uint256
+    listed: bool
+
+
+interface IParameterStore:
+    def SETTLEMENT() -> address: view
+    def version() -> uint256: view
+    def bounds(key: bytes32) -> Bound: view
+    def get(key: bytes32, version: uint256) -> uint256: view
+
+
+# @dev Parameter-store keys (`keccak256` of the name) of the governed context fields.
+K_KEY: constant(bytes32) = keccak256("checkpoint_interval")
+MAX_POSITIONS_KEY: constant(bytes32) = keccak256("max_positions")
+MAX_FEE_BPS_KEY: constant(bytes32) = keccak256("max_fee_bps")
+BPS: constant(uint256) = 10000
 
 # @dev Header layout (docs/protocol.md, "Settlement"): fixed part, then 32 x m checkpoints.
 MAX_HEADER: constant(uint256) = 4396
@@ -54,7 +79,7 @@ MAX_POSITIONS: public(immutable(uint256))
 MAX_CLOCK_LAG: public(immutable(uint256))
 FEE_ACCOUNT: public(immutable(uint32))
 MAX_FEE_BPS: public(immutable(uint256))
-PARAMETER_VERSION: public(immutable(uint256))
+PARAMETER_STORE: public(immutable(address))
 admin: public(address)
 expiries: public(DynArray[stf.ListedExpiry, stf.MAX_EXPIRIES])
 expiry_registry: public(address)
@@ -71,10 +96,11 @@ def __init__(
     max_clock_lag: uint256,
     fee_account: uint32,
     max_fee_bps: uint256,
-    parameter_version: uint256,
+    parameter_store: address,
 ):
     """
-    @dev One verifier per settlement deployment and parameter version.
+    @dev One verifier per settlement deployment; `max_positions` and `max_fee_bps` are
+         parameter version 1 (a store's version 1 must agree).
     @param settlement The `Settlement` it reports to.
     @param trade_rules A `StfTradeRules`.
     @param other_rules A `StfRules`.
@@ -84,7 +110,9 @@ def __init__(
     @param max_clock_lag Seconds the clock may lag a batch's timestamp for signed messages.
     @param fee_account The account a fee sweep credits.
     @param max_fee_bps Fee bound per side, basis points of a fill's premium.
-    @param parameter_version The version batches must name.
+    @param parameter_store A `ParameterStore` of `settlement` still at version 1 with these
+           values and `settlement`'s `K`, listing `K`, `max_positions` and `max_fee_bps`
+           within what the fraud proof supports; or empty (no governed parameters).
     """
     assert contract_unit != 0 and max_positions <= stf.MAX_POSITIONS, "verifier: bad parameters"
     stf.__init__(trade_rules, other_rules)
@@ -95,8 +123,20 @@ def __init__(
     MAX_CLOCK_LAG = max_clock_lag
     FEE_ACCOUNT = fee_account
     MAX_FEE_BPS = max_fee_bps
-    PARAMETER_VERSION = parameter_version
     self.admin = msg.sender
+    PARAMETER_STORE = parameter_store
+    if parameter_store != empty(address):
+        store: IParameterStore = IParameterStore(parameter_store)
+        assert staticcall store.SETTLEMENT() == settlement, "verifier: store of another settlement"
+        assert staticcall store.version() == 1, "verifier: store past version 1"
+        assert staticcall store.get(K_KEY, 1) == staticcall ISettlement(settlement).checkpoint_interval() \
+            and staticcall store.get(MAX_POSITIONS_KEY, 1) == max_positions \
+            and staticcall store.get(MAX_FEE_BPS_KEY, 1) == max_fee_bps, "verifier: store version 1 differs"
+        k: Bound = staticcall store.bounds(K_KEY)
+        positions: Bound = staticcall store.bounds(MAX_POSITIONS_KEY)
+        fee: Bound = staticcall store.bounds(MAX_FEE_BPS_KEY)
+        assert k.minimum >= 1 and k.maximum <= stf.MAX_K and positions.maximum <= stf.MAX_POSITIONS \
+            and fee.maximum <= BPS, "verifier: store bounds unsupported"
 
 
 @external
@@ -229,7 +269,13 @@ def challenge_execution(
     # the items of an ABI-encoded dynamic array start after its offset and length words
     assert keccak256(slice(abi_encode(window_hashes), 64, 32 * m)) == extract32(header, 228), \
         "verifier: wrong ops hash"
-    assert self._u(header, 216, 4) == PARAMETER_VERSION, "verifier: wrong parameter version"
+    # `Settlement` accepted the header's version only if it applies to batch `n`
+    version: uint256 = self._u(header, 216, 4)
+    max_positions: uint256 = MAX_POSITIONS
+    max_fee_bps: uint256 = MAX_FEE_BPS
+    if PARAMETER_STORE != empty(address):
+        max_positions = staticcall IParameterStore(PARAMETER_STORE).get(MAX_POSITIONS_KEY, version)
+        max_fee_bps = staticcall IParameterStore(PARAMETER_STORE).get(MAX_FEE_BPS_KEY, version)
     start: bytes32 = extract32(header, 8)
     if checkpoint_index > 0:
         start = extract32(header, HEADER_FIXED + 32 * (checkpoint_index - 1))
@@ -237,11 +283,11 @@ def challenge_execution(
         domain_separator=DOMAIN_SEPARATOR,
         timestamp=convert(self._u(header, 208, 8), uint64),
         contract_unit=CONTRACT_UNIT,
-        max_positions=MAX_POSITIONS,
+        max_positions=max_positions,
         checkpoint_interval=self._u(header, 220, 4),
         max_clock_lag=MAX_CLOCK_LAG,
         fee_account=FEE_ACCOUNT,
-        max_fee_bps=MAX_FEE_BPS,
+        max_fee_bps=max_fee_bps,
         expiries=self._expiry_list(),
     )
     # The window loop of `stf.verify_window`, inline: an internal call would copy the

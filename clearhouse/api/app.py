@@ -34,9 +34,11 @@ from clearhouse.errors import (
     ApiError,
     ClearhouseError,
     DuplicateOrder,
+    DuplicateVote,
     Forbidden,
     IdempotencyConflict,
     InvalidRequest,
+    MarketPaused,
     MissingIdempotencyKey,
     NotFound,
     PayloadTooLarge,
@@ -44,9 +46,11 @@ from clearhouse.errors import (
     QuoteFaded,
     ReplayedMessage,
     StoreError,
+    UnknownProposal,
 )
 from clearhouse.messages import SignIn
 from clearhouse.node.coordinator import Ack, Coordinator
+from clearhouse.node.governance import GovernanceService, parse_action, parse_delegation
 from clearhouse.types import Address, Amount, SeriesId, Timestamp
 
 __all__ = ["ApiLimits", "check_json", "compute_message_field", "compute_status", "create_app"]
@@ -85,9 +89,13 @@ def compute_status(exc: ClearhouseError) -> int:
     """The HTTP status of a refusal."""
     if isinstance(exc, ApiError):
         return exc.status
+    if isinstance(exc, MarketPaused):
+        return 423  # Locked: the settlement's emergency pause, ends by itself
     if isinstance(exc, IdempotencyConflict | ReplayedMessage | DuplicateOrder | QuoteAlreadyFilled
-                  | QuoteFaded):
+                  | QuoteFaded | DuplicateVote):
         return 409
+    if isinstance(exc, UnknownProposal):
+        return 404
     if isinstance(exc, StoreError):
         return 503
     return 422
@@ -227,6 +235,9 @@ class Api:
                                  registry=self.registry)
         self.frames = Counter("clearhouse_ws_frames", "WebSocket frames received by op", ["op"],
                               registry=self.registry)
+        self.health_checks: dict[str, Callable[[], dict[str, Any]]] = {}
+        """Named checks ``/health`` reports; one answering ``ok: False`` makes the node ``degraded``
+        (read off the worker thread: a check must only read a snapshot)."""
 
     def now(self) -> int:
         clock = self.coordinator.clock
@@ -255,16 +266,18 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": s.ErrorView, "description": text} for code, text in (
         (400, "malformed request"), (401, "no valid session"), (403, "another account's"),
         (404, "not found"), (409, "conflict or replay"), (413, "too large"),
-        (422, "invalid field or refused by a rule"), (429, "rate limited"))}
+        (422, "invalid field or refused by a rule"), (423, "market paused (emergency pause)"),
+        (429, "rate limited"))}
 
 
 def create_app(coordinator: Coordinator, *, limits: ApiLimits | None = None,
                node: str = "127.0.0.1", uri: str = "http://127.0.0.1",
-               tick_seconds: float | None = None) -> FastAPI:
+               tick_seconds: float | None = None, governance: GovernanceService | None = None) -> FastAPI:
     """The API app over ``coordinator`` (which must have replayed its log already).
 
     ``tick_seconds`` runs ``coordinator.on_tick(now)`` that often (each tick is a logged action);
-    ``None`` leaves ticking to the caller (tests drive time)."""
+    ``None`` leaves ticking to the caller (tests drive time). ``governance`` (replayed, over the
+    same store) adds the ``/v1/governance/...`` routes; its events go out on ``governance``."""
     lim = limits or ApiLimits()
     api = Api(coordinator, lim, node, uri)
 
@@ -385,6 +398,14 @@ def create_app(coordinator: Coordinator, *, limits: ApiLimits | None = None,
         events = await api.run(coordinator.store.iter_events, "rfqs", after, limit)
         return {"rfqs": [{"seq": e.seq, **e.payload} for e in events]}
 
+    @app.get("/v1/events", tags=["reputation"])
+    async def list_reputation_events(_: Limited, after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+                                     limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+        """The node's published reputation events after sequence ``after`` (routed, quote, fill,
+        fade; ``seq`` from 1), and ``last``, the latest seq: the log ``clearhouse reputation
+        recompute`` replays."""
+        return await api.run(coordinator.get_reputation_events_json, after, limit)
+
     @app.get("/v1/batches", tags=["settlement"])
     async def list_batches(_: Limited) -> dict[str, Any]:
         """The batch outbox: number, status, state root, transaction hash."""
@@ -491,9 +512,15 @@ def create_app(coordinator: Coordinator, *, limits: ApiLimits | None = None,
         return _ack_response(await api.run(coordinator.on_register_maker, account,
                                            idempotency_key=key))
 
+    if governance is not None:
+        _add_governance_routes(app, api, governance, Session, Key, Limited)
+
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, Any]:
-        return {"ok": True, "lastSeq": coordinator.last_seq}
+        checks = {name: check() for name, check in api.health_checks.items()}
+        ok = all(c.get("ok", True) for c in checks.values())
+        return {"ok": ok, "status": "ok" if ok else "degraded", "lastSeq": coordinator.last_seq,
+                "checks": checks}
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
@@ -504,6 +531,70 @@ def create_app(coordinator: Coordinator, *, limits: ApiLimits | None = None,
         await WsConnection(api, ws).serve()
 
     return app
+
+
+def _add_governance_routes(app: FastAPI, api: Api, gov: GovernanceService, Session: Any, Key: Any,
+                           Limited: Any) -> None:
+    """Forum, votes and delegations (``docs/operator.md`` § Governance API). Runs on the
+    coordinator's worker thread; the service's clock is the node's unless it has its own."""
+    if gov.clock is None:
+        gov.clock = api.now
+    if gov.publish is None:
+        gov.publish = api.coordinator.publish
+
+    async def submit(kind: str, signer_field: str, body: Any, account: Address, key: str) -> Response:
+        try:
+            message = s.to_message(gov.domain, body.message)
+            if account.lower() != str(getattr(message, signer_field)).lower():
+                raise Forbidden("the message is signed for another account than the session's",
+                                field=f"message.{signer_field}")
+            handler = getattr(gov, f"on_{kind}")
+            ack = await api.run(handler, message, bytes.fromhex(body.signature[2:]), idempotency_key=key)
+        except ClearhouseError as exc:
+            raise compute_message_field(exc, body.message) from None
+        return _ack_response(ack)
+
+    @app.post("/v1/governance/proposals", tags=["governance"], response_model=s.AckView)
+    async def post_proposal(body: s.ProposalRequest, account: Session, key: Key, _: Limited) -> Response:
+        """Open a proposal (a draft; its vote opens after the voting delay, on the stake of the
+        second before it was created)."""
+        actions = [parse_action(a.model_dump(), i) for i, a in enumerate(body.actions)]
+        return _ack_response(await api.run(gov.on_create_proposal, account, body.title, body.body, actions,
+                                           idempotency_key=key))
+
+    @app.post("/v1/governance/posts", tags=["governance"], response_model=s.AckView)
+    async def post_post(body: s.SignedPost, account: Session, key: Key, _: Limited) -> Response:
+        """A signed discussion post under a proposal (``parent`` a post of it, or zero)."""
+        return await submit("post", "author", body, account, key)
+
+    @app.post("/v1/governance/votes", tags=["governance"], response_model=s.AckView)
+    async def post_vote(body: s.SignedVote, account: Session, key: Key, _: Limited) -> Response:
+        """A signed vote (once per voter, inside the voting window, with snapshot power)."""
+        return await submit("vote", "voter", body, account, key)
+
+    @app.post("/v1/governance/delegations", tags=["governance"], response_model=s.AckView)
+    async def post_delegation(body: s.SignedDelegation, account: Session, key: Key, _: Limited) -> Response:
+        """A signed delegation of the session's voting power (``proposalId`` 0: every proposal)."""
+        try:
+            delegation = parse_delegation(body.message.model_dump())
+            if account.lower() != delegation.delegator.lower():
+                raise Forbidden("the delegation is signed for another account than the session's",
+                                field="message.delegator")
+            ack = await api.run(gov.on_delegate, delegation, bytes.fromhex(body.signature[2:]),
+                                idempotency_key=key)
+        except ClearhouseError as exc:
+            raise compute_message_field(exc, body.message) from None
+        return _ack_response(ack)
+
+    @app.get("/v1/governance/proposals", tags=["governance"])
+    async def list_proposals(_: Limited) -> dict[str, Any]:
+        """The latest proposals, newest first: status, voting window, counts."""
+        return {"proposals": await api.run(gov.list_proposals_json)}
+
+    @app.get("/v1/governance/proposals/{proposal_id}", tags=["governance"])
+    async def get_proposal(proposal_id: Annotated[int, Path(ge=1, le=2**62)], _: Limited) -> dict[str, Any]:
+        """One proposal: lifecycle transitions, posts, votes, snapshot, tally and its digest."""
+        return await api.run(gov.get_proposal_json, proposal_id)
 
 
 async def _tick_loop(api: Api, seconds: float) -> None:

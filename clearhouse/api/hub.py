@@ -18,7 +18,7 @@ from clearhouse.errors import Forbidden, InvalidRequest, NotFound
 
 __all__ = ["CHANNELS", "Hub", "Subscriber", "validate_channel"]
 
-CHANNELS = ("trades", "rfqs", "batches", "oracle", "disputes")
+CHANNELS = ("trades", "rfqs", "batches", "oracle", "disputes", "governance")
 """Channels without a parameter; ``book:<seriesId>`` and ``quotes:<account>`` take one."""
 
 _BOOK = re.compile(r"^book:0x[0-9a-f]{64}$")

@@ -15,22 +15,32 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from clearhouse.messages import MAX_LEGS, Domain, Message, parse_typed_data
-from clearhouse.messages.schema import MAX_NODE_BYTES, MAX_URI_BYTES, compute_typed_data_types
+from clearhouse.messages.schema import (
+    MAX_NODE_BYTES,
+    MAX_POST_BYTES,
+    MAX_REASON_BYTES,
+    MAX_URI_BYTES,
+    compute_typed_data_types,
+)
 
 __all__ = [
     "AcceptMessage",
     "AccountView",
     "AckView",
+    "ActionModel",
     "Address",
     "CancelMessage",
     "ChallengeRequest",
     "ChallengeView",
     "DecimalString",
+    "DelegationMessage",
     "DepositRequest",
     "ErrorView",
     "Hash",
     "LegModel",
     "OrderMessage",
+    "PostMessage",
+    "ProposalRequest",
     "QuoteLegModel",
     "QuoteMessage",
     "RFQMessage",
@@ -41,11 +51,15 @@ __all__ = [
     "Signature",
     "SignedAccept",
     "SignedCancel",
+    "SignedDelegation",
     "SignedOrder",
+    "SignedPost",
     "SignedQuote",
     "SignedRFQ",
+    "SignedVote",
     "SignedWithdrawal",
     "StrictModel",
+    "VoteMessage",
     "WithdrawalMessage",
     "to_message",
 ]
@@ -195,6 +209,68 @@ class SignedWithdrawal(StrictModel):
     signature: Signature
 
 
+class PostMessage(StrictModel):
+    """``Post`` as signed: a discussion post under a proposal."""
+
+    author: Address
+    proposalId: DecimalString
+    parent: Hash
+    body: Annotated[str, StringConstraints(max_length=MAX_POST_BYTES)]
+    expiry: DecimalString
+
+
+class VoteMessage(StrictModel):
+    """``Vote`` as signed: ``choice`` 0 against, 1 for, 2 abstain."""
+
+    voter: Address
+    proposalId: DecimalString
+    choice: Annotated[int, Field(ge=0, le=2)]
+    reason: Annotated[str, StringConstraints(max_length=MAX_REASON_BYTES)]
+    expiry: DecimalString
+
+
+class DelegationMessage(StrictModel):
+    """``Delegation(address delegator,address delegate,uint256 proposalId,uint64 expiry)`` as signed
+    (``proposalId`` 0: every proposal)."""
+
+    delegator: Address
+    delegate: Address
+    proposalId: DecimalString
+    expiry: DecimalString
+
+
+class SignedPost(StrictModel):
+    message: PostMessage
+    signature: Signature
+
+
+class SignedVote(StrictModel):
+    message: VoteMessage
+    signature: Signature
+
+
+class SignedDelegation(StrictModel):
+    message: DelegationMessage
+    signature: Signature
+
+
+class ActionModel(StrictModel):
+    """One executable action: ``parameter``/``fees`` name a governed parameter, ``committee``/
+    ``coordinator`` an address (value 1 adds, 0 removes)."""
+
+    kind: Literal["parameter", "committee", "coordinator", "fees"]
+    target: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    value: DecimalString
+
+
+class ProposalRequest(StrictModel):
+    """A new proposal by the session's account (a draft until its vote opens)."""
+
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    body: Annotated[str, StringConstraints(max_length=20_000)]
+    actions: Annotated[list[ActionModel], Field(min_length=1, max_length=16)]
+
+
 class SessionRequest(StrictModel):
     """The signed ``SignIn`` that turns a challenge into a session."""
 
@@ -204,7 +280,7 @@ class SessionRequest(StrictModel):
 
 _PRIMARY = {OrderMessage: "Order", RFQMessage: "RFQ", QuoteMessage: "Quote",
             AcceptMessage: "Accept", CancelMessage: "Cancel", WithdrawalMessage: "Withdrawal",
-            SignInMessage: "SignIn"}
+            SignInMessage: "SignIn", PostMessage: "Post", VoteMessage: "Vote"}
 
 
 def to_message(domain: Domain, model: StrictModel) -> Message:

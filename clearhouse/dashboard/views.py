@@ -19,12 +19,20 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from clearhouse.chain import Chain, Contract
+from clearhouse.dashboard.trust import get_security
+from clearhouse.dashboard.trust import to_json as security_json
 from clearhouse.disputes.bonds import Role
+from clearhouse.governance.proposals import DEFAULT_BOUNDS
 from clearhouse.incentives.metrics import (
     compute_hhi,
     compute_nakamoto_coefficient,
     compute_share_bps,
 )
+from clearhouse.incentives.reputation import Event, compute_routing_share
+from clearhouse.incentives.security import Exposure, compute_exit_time
+from clearhouse.messages.keccak import keccak256
+from clearhouse.node.reputation import compute_reputation_report, get_chain_events
+from clearhouse.types import Seconds, Timestamp, format_units
 
 __all__ = ["STATIC", "ChainSource", "DashboardSource", "SystemContracts", "format_units", "load_contracts",
            "mount_dashboard"]
@@ -36,6 +44,9 @@ MAX_ROUNDS = 200
 """Rounds per feed the oracle view returns (the latest ones)."""
 MAX_ASSERTIONS = 50
 """Assertions the disputes view returns (the latest ones)."""
+
+_GOVERNOR_STATES = ("unqueued", "queued", "executed", "cancelled")
+"""``Governor.state`` values by number."""
 
 _TRUST = (
     ("trader", "deposits; signs RFQs, quotes, orders, cancels, withdrawals", "no", "nothing"),
@@ -49,14 +60,6 @@ _TRUST = (
 )
 
 
-def format_units(value: int, decimals: int) -> str:
-    """``value`` base units as an exact decimal string in whole units, without trailing zeros."""
-    sign = "-" if value < 0 else ""
-    whole, frac = divmod(abs(int(value)), 10**decimals)
-    text = f"{whole}.{frac:0{decimals}d}".rstrip("0").rstrip(".") if frac else str(whole)
-    return sign + text
-
-
 class DashboardSource(Protocol):
     """What the view routes read; ``ChainSource`` is the real one."""
 
@@ -66,6 +69,8 @@ class DashboardSource(Protocol):
     def get_stake(self) -> dict[str, Any]: ...
     def get_trust(self) -> dict[str, Any]: ...
     def get_account(self, address: str) -> dict[str, Any]: ...
+    def get_governance(self) -> dict[str, Any]: ...
+    def get_reputation(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,10 @@ class SystemContracts:
     assertions: Contract | None = None
     feeds: Sequence[tuple[str, bytes]] = ()
     """(pair name, feed id) of each oracle feed to show."""
+    governor: Contract | None = None
+    """The ``Governor`` (queued proposals and their timelock)."""
+    parameters: Contract | None = None
+    """The ``ParameterStore`` (versioned parameter changes and the batch each applies from)."""
 
 
 @dataclass
@@ -94,6 +103,14 @@ class ChainSource:
     """The node's own overview (latest batches and trades, open orders…), merged in when given."""
     account: Callable[[str], Mapping[str, Any]] | None = None
     """The node's view of one account (balance, positions, requirement), when it runs a market."""
+    governance: Callable[[], Sequence[Mapping[str, Any]]] | None = None
+    """The node's forum: proposals with status, votes and tally (``GovernanceService``), newest first."""
+    greeks: Callable[[str, int], Mapping[str, Any]] | None = None
+    """The node's Greeks of one account at a spot (quote base units), when it runs a market."""
+    reputation_log: Callable[[], tuple[Sequence[Event], int]] | None = None
+    """The node's published maker events and the last seq, when it runs a market."""
+    open_interest: Callable[[], Sequence[Exposure]] | None = None
+    """The node's open interest per series (the oracle's profit from corruption), when it runs a market."""
     decimals: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -180,6 +197,82 @@ class ChainSource:
                         "outcome": bool(truthful) if settled else None})
         return {"assertions": out}
 
+    # --- reputation ---------------------------------------------------------------------------
+
+    def get_reputation(self) -> dict[str, Any]:
+        """Every score at the chain's latest block and time (or the newest published event's, if
+        later) from the node's published maker events and the contracts' events (``GET
+        /v1/reputation``: ``scores`` is what ``clearhouse reputation recompute`` checks), plus each
+        maker's routing share and each subject's stake for the page."""
+        market, last = self.reputation_log() if self.reputation_log is not None else ((), 0)
+        # The later of chain time and the newest published event: a chain that mines no blocks
+        # (in-process) must not leave the node's own events in the future.
+        block, now = self.chain.block_number(), max(self.chain.now(), max((e.time for e in market), default=0))
+        events = [*market, *get_chain_events(self.chain, self.contracts.settlement, self.contracts.oracle_hub,
+                                             block)]
+        report = compute_reputation_report(events, Timestamp(now), block, last)
+        report["routing_share_ppm"] = {who: 0 if row["paused"] else compute_routing_share(row["score_ppm"])
+                                       for who, row in report["scores"]["makers"].items()}
+        report["stake"] = {role.name.lower(): {who: self._units(v) for who, v in stakers.items()}
+                           for role, stakers in self._stakes().items()}
+        return report
+
+    # --- governance ---------------------------------------------------------------------------
+
+    def _parameter_changes(self) -> list[dict[str, Any]]:
+        """Every ``ParameterChanged`` (oldest first) with the proposal whose execution made it."""
+        store, governor = self.contracts.parameters, self.contracts.governor
+        if store is None:
+            return []
+        names: dict[bytes, str] = {keccak256(name.encode()): name for name in DEFAULT_BOUNDS}
+        executed = {entry.tx_hash: int(event.args["proposal_id"])
+                    for entry, event in (self.chain.get_events(governor.address) if governor is not None else ())
+                    if event.name == "Executed"}
+        out = []
+        for entry, event in self.chain.get_events(store.address):
+            if event.name != "ParameterChanged":
+                continue
+            key = bytes(event.args["key"])
+            out.append({"parameter": names.get(key, "0x" + key.hex()), "value": str(event.args["value"]),
+                        "version": int(event.args["version"]), "from_batch": int(event.args["from_batch"]),
+                        "proposal": executed.get(entry.tx_hash), "block": entry.block_number})
+        return out
+
+    def get_governance(self) -> dict[str, Any]:
+        """Proposals (the node's forum merged with the Governor's queue and timelock), the parameter
+        changes executed with their version and first batch, and the current parameter values."""
+        governor, store, settlement = self.contracts.governor, self.contracts.parameters, self.contracts.settlement
+        now = self.chain.now()
+        proposals = {int(p["id"]): dict(p) for p in (self.governance() if self.governance is not None else ())}
+        if governor is not None:
+            for _, event in self.chain.get_events(governor.address):
+                if event.name == "Queued":
+                    proposals.setdefault(int(event.args["proposal_id"]), {"id": int(event.args["proposal_id"])})
+            for pid, p in proposals.items():
+                state = _GOVERNOR_STATES[int(governor.call("state", pid))]
+                eta = int(governor.call("eta", pid)) if state != "unqueued" else None
+                p["onchain"] = {"state": state, "eta": eta,
+                                "seconds_left": max(0, eta - now) if eta is not None and state == "queued" else None}
+        parameters = []
+        if store is not None:
+            version = int(store.call("version"))
+            for name in DEFAULT_BOUNDS:
+                key = keccak256(name.encode())
+                bound = store.call("bounds", key)
+                if bound[2]:
+                    parameters.append({"parameter": name, "value": str(store.call("get", key, version)),
+                                       "minimum": str(bound[0]), "maximum": str(bound[1])})
+        return {
+            "now": now,
+            "timelock_seconds": int(governor.call("DELAY")) if governor is not None else None,
+            "exit_time_seconds": int(governor.call("EXIT_TIME")) if governor is not None else None,
+            "version": int(store.call("version")) if store is not None else None,
+            "last_batch": int(settlement.call("last_batch")) if settlement is not None else None,
+            "proposals": sorted(proposals.values(), key=lambda p: -int(p["id"])),
+            "changes": self._parameter_changes(),
+            "parameters": parameters,
+        }
+
     # --- trust and overview -------------------------------------------------------------------
 
     def get_trust(self) -> dict[str, Any]:
@@ -212,10 +305,20 @@ class ChainSource:
         numbers["arbitrator"] = {"stake": self._units(sum(arbitrators.values())),
                                  "Nakamoto coefficient (majority)":
                                      compute_nakamoto_coefficient(arbitrators.values(), 5_000) or "–"}
-        numbers["voter"] = {"governance": "not deployed"}
-        exit_time = t_force + window if t_force is not None and window is not None else None
+        governor = self.contracts.governor
+        numbers["voter"] = {"governance": "not deployed"} if governor is None else {
+            "timelock": f"{int(governor.call('DELAY'))} s", "exit time it must exceed": f"{int(governor.call('EXIT_TIME'))} s"}
+        exit_time = int(compute_exit_time(Seconds(t_force), Seconds(window))) \
+            if t_force is not None and window is not None else None
         numbers["trader"] = {"time to exit": f"{exit_time} s" if exit_time is not None else "–"}
+        c = self.contracts
+        exposures = list(self.open_interest()) if self.open_interest is not None else []
+        vault = int(c.token.call("balanceOf", c.vault.address)) if c.token is not None and c.vault is not None else 0
+        security = get_security(self.chain, settlement=settlement, vault_balance=vault, oracle_hub=c.oracle_hub,
+                                feeds=c.feeds, assertions=c.assertions, stakes=stakes, exposures=exposures)
         return {
+            "security": [security_json(row, self._units, exit_time) for row in security],
+            "open_interest_known": self.open_interest is not None,
             "exit_time_seconds": exit_time,
             "challenge_window_seconds": window,
             "watchers": len(watchers),
@@ -228,10 +331,28 @@ class ChainSource:
         if self.account is None:
             return {"address": address, "market": False}
         raw = dict(self.account(address))
+        spot = self._spot()
+        risk = dict(self.greeks(address, spot)) if self.greeks is not None and spot else None
         return {"address": address, "market": True, "balance": self._units(int(raw["balance"])),
                 "requirement": self._units(int(raw["requirement"])),
                 "free_collateral": self._units(int(raw["balance"]) - int(raw["requirement"])),
-                "positions": [{"series_id": sid, "quantity": q} for sid, q in raw["positions"].items()]}
+                "positions": [{"series_id": sid, "quantity": q} for sid, q in raw["positions"].items()],
+                "spot": self._units(spot) if spot else None,
+                "greeks": risk["greeks"] if risk else None, "marks": risk["marks"] if risk else []}
+
+    def _spot(self) -> int | None:
+        """The first feed's latest valid round price (quote base units), if any."""
+        hub = self.contracts.oracle_hub
+        if hub is None or not self.contracts.feeds:
+            return None
+        feed_id = self.contracts.feeds[0][1]
+        count = int(hub.call("get_feed", feed_id)[8])
+        readable = min(MAX_ROUNDS, int(hub.call("history_rounds")))
+        for index in range(count - 1, max(0, count - readable) - 1, -1):
+            r = hub.call("round_state", feed_id, index)
+            if not bool(r[6]):
+                return int(r[1])
+        return None
 
     def get_overview(self) -> dict[str, Any]:
         c = self.contracts
@@ -257,7 +378,7 @@ class ChainSource:
 
 def load_contracts(chain: Chain, deployment: Mapping[str, Any]) -> SystemContracts:
     """The contracts of a deployment description (``clearhouse devnet``'s ``deployment.json``)."""
-    s, o = deployment.get("settlement", {}), deployment.get("oracle", {})
+    s, o, g = deployment.get("settlement", {}), deployment.get("oracle", {}), deployment.get("governance", {})
     at = chain.at
     return SystemContracts(
         token=at("mocks/TestToken", s["token"]) if "token" in s else None,
@@ -265,6 +386,8 @@ def load_contracts(chain: Chain, deployment: Mapping[str, Any]) -> SystemContrac
         settlement=at("Settlement", s["settlement"]) if "settlement" in s else None,
         bonds=tuple(at("Bonds", b) for b in dict.fromkeys(x["bonds"] for x in (s, o) if "bonds" in x)),
         oracle_hub=at("OracleHub", o["hub"]) if "hub" in o else None,
+        governor=at("Governor", g["governor"]) if "governor" in g else None,
+        parameters=at("ParameterStore", g["parameters"]) if "parameters" in g else None,
         assertions=at("Assertions", o["assertions"]) if "assertions" in o else None,
         feeds=((o["pair"], bytes.fromhex(o["feed_id"][2:])),) if "feed_id" in o else (),
     )
@@ -316,6 +439,25 @@ def mount_dashboard(app: FastAPI, source: DashboardSource) -> None:
         """Balance, positions and exact collateral requirement of one account (public data)."""
         with lock:
             return source.get_account(to_checksum_address(address))
+
+    @router.get("/v1/views/reputation")
+    def reputation_view() -> dict[str, Any]:
+        """Makers, oracle members, watchers and coordinators with their scores."""
+        with lock:
+            return source.get_reputation()
+
+    @router.get("/v1/reputation", tags=["reputation"])
+    def reputation() -> dict[str, Any]:
+        """The node's current scores (``now``, ``block`` and the last published event ``events``
+        say exactly what they were computed from)."""
+        with lock:
+            return source.get_reputation()
+
+    @router.get("/v1/views/governance")
+    def governance() -> dict[str, Any]:
+        """Proposals with status, tally and timelock; executed parameter changes by version and batch."""
+        with lock:
+            return source.get_governance()
 
     @router.get("/v1/views/trust")
     def trust() -> dict[str, Any]:

@@ -3,10 +3,11 @@
 Pure rules over a :class:`Forum`. A proposal moves
 
     draft → voting → passed | failed;  passed → asserted → queued → executed;  any open state → cancelled
+    asserted → passed (the assertion was disputed and overturned: the true result is asserted again)
 
 and every move is appended to its ``transitions`` with the time and a note, so the history is the
-proposal's own record. Its stake snapshot is taken at creation, strictly before voting opens:
-stake bonded after that cannot vote (no flash votes).
+proposal's own record. Its stake snapshot is the second before its creation, strictly before voting
+opens: stake bonded after that cannot vote (no flash votes).
 """
 
 from __future__ import annotations
@@ -67,8 +68,11 @@ class ParameterBound:
 
 DEFAULT_BOUNDS: Final[Mapping[str, ParameterBound]] = {
     "checkpoint_interval": ParameterBound(1, 16),
-    "challenge_window": ParameterBound(3_600, 7 * 86_400),
-    "t_force": ParameterBound(86_400, 14 * 86_400),
+    # W and T_force are bounded so that, with the longest emergency pause (MAX_PAUSE, 3 days), no
+    # value within bounds lets stake unbond while it can still be slashed: W + T_force + MAX_PAUSE
+    # stays under the 7-day unbonding delay (12 h + 3 d + 3 d = 6.5 d), and every T_force > every W.
+    "challenge_window": ParameterBound(3_600, 12 * 3_600),
+    "t_force": ParameterBound(86_400, 3 * 86_400),
     "max_positions": ParameterBound(1, 16),
     "max_fee_bps": ParameterBound(0, 100),
     "maker_fee_bps": ParameterBound(0, 100),
@@ -76,7 +80,9 @@ DEFAULT_BOUNDS: Final[Mapping[str, ParameterBound]] = {
     "oracle_max_deviation_bps": ParameterBound(10, 5_000),
     "oracle_heartbeat": ParameterBound(60, 86_400),
 }
-"""Every parameter governance may change, with its bounds; anything else is refused."""
+"""Every parameter governance may change, with its bounds; anything else is refused. Made for a
+deployment whose unbonding delay is 7 days (``Params.unbonding_delay`` of the devnet preset,
+``Bonds`` in ``sim.settlement_chain``): tests/property/test_parameter_bounds.py checks it."""
 
 _FEE_PARAMETERS: Final = frozenset({"max_fee_bps", "maker_fee_bps", "taker_fee_bps"})
 
@@ -125,7 +131,8 @@ _NEXT: Final[Mapping[Status, frozenset[Status]]] = {
     Status.DRAFT: frozenset({Status.VOTING, Status.CANCELLED}),
     Status.VOTING: frozenset({Status.PASSED, Status.FAILED, Status.CANCELLED}),
     Status.PASSED: frozenset({Status.ASSERTED, Status.CANCELLED}),
-    Status.ASSERTED: frozenset({Status.QUEUED, Status.FAILED, Status.CANCELLED}),
+    # An assertion overturned by arbitration sends the result back to be asserted again.
+    Status.ASSERTED: frozenset({Status.PASSED, Status.QUEUED, Status.FAILED, Status.CANCELLED}),
     Status.QUEUED: frozenset({Status.EXECUTED, Status.CANCELLED}),
     Status.FAILED: frozenset(),
     Status.EXECUTED: frozenset(),
@@ -149,7 +156,7 @@ class Proposal:
     body: str
     actions: tuple[Action, ...]
     snapshot_time: Timestamp
-    """Voting power is stake at this time (before voting opens)."""
+    """Voting power is stake at the end of this second: the one before the proposal was created."""
     voting_start: Timestamp
     voting_end: Timestamp
     status: Status
@@ -195,7 +202,9 @@ def get_rule(proposal: Proposal, rules: Mapping[ActionKind, ClassRule] = DEFAULT
 def process_create_proposal(forum: Forum, author: Address, title: str, body: str, actions: Sequence[Action],
                             now: Timestamp, voting_delay: Seconds, voting_period: Seconds,
                             bounds: Mapping[str, ParameterBound] = DEFAULT_BOUNDS) -> Proposal:
-    """A new draft; its snapshot is ``now`` and voting runs ``[now + delay, now + delay + period]``."""
+    """A new draft; voting runs ``[now + delay, now + delay + period]`` and its snapshot is stake at
+    the end of second ``now - 1``: the current second can still change (a bond in the same block as
+    the proposal would otherwise count), as for an arbitration's snapshot."""
     if not title.strip() or len(title.encode()) > MAX_TITLE_BYTES:
         raise InvalidProposal(f"a title of 1 to {MAX_TITLE_BYTES} bytes", field="title")
     if len(body.encode()) > MAX_BODY_BYTES:
@@ -208,7 +217,7 @@ def process_create_proposal(forum: Forum, author: Address, title: str, body: str
         validate_action(action, bounds)
     number = len(forum.proposals) + 1
     start = Timestamp(now + voting_delay)
-    proposal = Proposal(number, author, title, body, tuple(actions), now, start,
+    proposal = Proposal(number, author, title, body, tuple(actions), Timestamp(now - 1), start,
                         Timestamp(start + voting_period), Status.DRAFT,
                         (Transition(None, Status.DRAFT, now, "created"),))
     forum.proposals[number] = proposal

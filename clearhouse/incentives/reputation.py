@@ -13,7 +13,8 @@ Formulas (``docs/protocol.md``, "Reputation"):
   condemn and a new maker starts at 5 %); ``fill_ratio = fills / quotes``; ``response_rate =
   quotes / routed`` (1 before any routing); ``latency`` the weighted mean response time in ms;
   ``score = (1 - fade_rate) * (1 + response_rate) / 2``. A maker is paused while
-  ``fade_rate >= pause_fade_rate``.
+  ``fade_rate >= pause_fade_rate``, and while its latest fade is less than ``fade_cooldown_days``
+  whole days old (default 1: each fade costs a day of RFQ flow).
 - oracle member: ``miss_rate = (missed + 1) / (rounds + 20)``; ``deviation`` the weighted mean of
   ``|price - median| / median`` in parts per million; ``score = (1 - miss_rate) * max(0, 1 -
   deviation / max_deviation)``.
@@ -22,20 +23,27 @@ Formulas (``docs/protocol.md``, "Reputation"):
   ``uptime = (up + 1) / (up + down + 1)`` over its heartbeat checks.
 
 Routing (:func:`compute_router`): a maker is offered an RFQ when the RFQ's id hashed with the
-maker's address, read as a number in ``[0, 10**6)``, is below its score in ppm, so a maker with
-half the score sees about half the RFQs; paused makers see none; every party computes the same
-route.
+maker's address, read as a number in ``[0, 10**6)``, is below its routing share in ppm: its score
+relative to a new maker's, capped at 1 (:func:`compute_routing_share`). A maker at least as good as
+a newcomer sees every RFQ, one at half that score about half of them, a paused one none; every
+party computes the same route.
+
+Committee selection (:func:`compute_committee`): candidates ranked by ``stake × oracle score``
+(a member with no rounds scores as :func:`compute_new_oracle_score`), ties by address; the first
+``size`` take the seats.
+
+Events travel as JSON (:func:`encode_event`, :func:`decode_event`) in the node's published log.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from fractions import Fraction
-from typing import Final
+from typing import Any, Final
 
-from clearhouse.errors import ConfigError
+from clearhouse.errors import ConfigError, InsufficientCandidates, MalformedEvent
 from clearhouse.market.rfq import Router
 from clearhouse.market.trades import Signed
 from clearhouse.messages import RFQ
@@ -47,6 +55,7 @@ __all__ = [
     "BatchOutcome",
     "ChallengeOutcome",
     "CoordinatorScore",
+    "Event",
     "Fade",
     "Fill",
     "Heartbeat",
@@ -58,10 +67,17 @@ __all__ = [
     "ReputationParams",
     "Routed",
     "WatcherScore",
+    "compute_committee",
     "compute_decay_weight",
     "compute_new_maker_score",
+    "compute_new_oracle_score",
     "compute_reputation",
+    "compute_reputation_json",
     "compute_router",
+    "compute_routing_share",
+    "decode_event",
+    "encode_event",
+    "is_maker_event",
     "is_routed",
 ]
 
@@ -80,6 +96,10 @@ class ReputationParams:
     fade_prior_quotes: int = 20
     pause_fade_rate_ppm: int = 250_000
     """A maker whose smoothed fade rate reaches this is routed nothing."""
+    fade_cooldown_days: int = 1
+    """A maker is also routed nothing while its latest fade is less than this many whole days old
+    (0: no cool-down): a fade is a free option taken from the taker, and a maker that fades only
+    its losing fills keeps a good fade rate, so each fade must cost it the flow it could earn."""
     miss_prior_missed: int = 1
     miss_prior_rounds: int = 20
     max_deviation_ppm: int = 20_000
@@ -88,6 +108,8 @@ class ReputationParams:
     def __post_init__(self) -> None:
         if not 0 < self.decay_num <= self.decay_den:
             raise ConfigError("decay must be in (0, 1]", field="decay_num")
+        if self.fade_cooldown_days < 0:
+            raise ConfigError("fade cool-down must be >= 0 days", field="fade_cooldown_days")
         if not 0 < self.pause_fade_rate_ppm <= PPM:
             raise ConfigError("pause threshold must be in (0, 1e6] ppm", field="pause_fade_rate_ppm")
         if self.max_deviation_ppm <= 0:
@@ -246,36 +268,38 @@ def _ratio(num: Fraction, den: Fraction) -> Fraction:
     return num / den if den > 0 else Fraction(0)
 
 
-def _maker_scores(events: Sequence[tuple[Fraction, Event]], params: ReputationParams) -> dict[Address, MakerScore]:
-    routed: dict[Address, Fraction] = defaultdict(Fraction)
-    quotes: dict[Address, Fraction] = defaultdict(Fraction)
-    fills: dict[Address, Fraction] = defaultdict(Fraction)
-    fades: dict[Address, Fraction] = defaultdict(Fraction)
-    latency: dict[Address, Fraction] = defaultdict(Fraction)
-    for w, e in events:
-        if isinstance(e, Routed):
-            routed[e.maker] += w
-        elif isinstance(e, QuoteGiven):
-            quotes[e.maker] += w
-            latency[e.maker] += w * e.latency_ms
-        elif isinstance(e, Fill):
-            fills[e.maker] += w
-        elif isinstance(e, Fade):
-            fades[e.maker] += w
+def _maker_scores(events: Sequence[tuple[int, Event]], weights: Mapping[int, Fraction],
+                  params: ReputationParams) -> dict[Address, MakerScore]:
+    # Integer tallies per (maker, age in days) first, one exact product per group after: the same
+    # sums as adding each event's weight, without a rational addition per event.
+    tally: dict[Address, dict[int, list[int]]] = defaultdict(dict)
+    for days, e in events:
+        column = _MAKER_COLUMN.get(type(e))
+        if column is not None:
+            row = tally[e.maker].setdefault(days, [0, 0, 0, 0, 0])  # type: ignore[union-attr]
+            row[column] += 1
+            if column == 1:
+                row[4] += e.latency_ms  # type: ignore[union-attr]
     out = {}
-    for maker in sorted({*routed, *quotes, *fills, *fades}):
-        q = quotes[maker]
-        fade_rate = (fades[maker] + params.fade_prior_fades) / (q + params.fade_prior_quotes)
+    for maker in sorted(tally):
+        routed, q, fills, fades, latency = (sum((weights[d] * row[i] for d, row in tally[maker].items()),
+                                                Fraction(0)) for i in range(5))
+        fade_rate = (fades + params.fade_prior_fades) / (q + params.fade_prior_quotes)
         fade_rate = min(fade_rate, Fraction(1))
         # A maker never routed anything has not failed to respond.
-        response = min(q / routed[maker], Fraction(1)) if routed[maker] > 0 else Fraction(1)
+        response = min(q / routed, Fraction(1)) if routed > 0 else Fraction(1)
         score = (1 - fade_rate) * (1 + response) / 2
+        cooling = any(row[3] for d, row in tally[maker].items() if d < params.fade_cooldown_days)
         out[maker] = MakerScore(
-            routed=routed[maker], quotes=q, fills=fills[maker], fades=fades[maker],
-            fade_rate_ppm=_ppm(fade_rate), fill_ratio_ppm=_ppm(min(_ratio(fills[maker], q), Fraction(1))),
-            response_rate_ppm=_ppm(response), latency_ms=int(_ratio(latency[maker], q)),
-            score_ppm=_ppm(score), paused=_ppm(fade_rate) >= params.pause_fade_rate_ppm)
+            routed=routed, quotes=q, fills=fills, fades=fades,
+            fade_rate_ppm=_ppm(fade_rate), fill_ratio_ppm=_ppm(min(_ratio(fills, q), Fraction(1))),
+            response_rate_ppm=_ppm(response), latency_ms=int(_ratio(latency, q)),
+            score_ppm=_ppm(score), paused=_ppm(fade_rate) >= params.pause_fade_rate_ppm or cooling)
     return out
+
+
+_MAKER_COLUMN: Final[dict[type[Any], int]] = {Routed: 0, QuoteGiven: 1, Fill: 2, Fade: 3}
+"""The maker events and their column in a maker's tally (column 4 sums quote latencies)."""
 
 
 def _oracle_scores(events: Sequence[tuple[Fraction, Event]], params: ReputationParams) -> dict[Address, OracleScore]:
@@ -335,9 +359,17 @@ def _coordinator_scores(events: Sequence[tuple[Fraction, Event]]) -> dict[Addres
 def compute_reputation(events: Iterable[Event], now: Timestamp,
                        params: ReputationParams = ReputationParams()) -> Reputation:
     """Every subject's score at ``now`` from the whole event log (order does not matter)."""
-    weighted = [(compute_decay_weight(e.time, now, params), e) for e in events]
-    weighted = [(w, e) for w, e in weighted if w > 0]
-    return Reputation(makers=_maker_scores(weighted, params), oracles=_oracle_scores(weighted, params),
+    weights: dict[int, Fraction] = {}
+    dated: list[tuple[int, Event]] = []
+    for e in events:
+        if e.time > now:
+            continue  # from the future: weighs nothing
+        days = (now - e.time) // DAY
+        if days not in weights:
+            weights[days] = compute_decay_weight(e.time, now, params)
+        dated.append((days, e))
+    weighted = [(weights[d], e) for d, e in dated if not is_maker_event(e)]
+    return Reputation(makers=_maker_scores(dated, weights, params), oracles=_oracle_scores(weighted, params),
                       watchers=_watcher_scores(weighted), coordinators=_coordinator_scores(weighted))
 
 
@@ -352,9 +384,16 @@ def compute_new_maker_score(params: ReputationParams = ReputationParams()) -> in
     return _ppm(1 - Fraction(params.fade_prior_fades, params.fade_prior_quotes))
 
 
+def compute_routing_share(score_ppm: int, params: ReputationParams = ReputationParams()) -> int:
+    """The share of RFQs (ppm) offered to a maker of this score: ``score / new maker score``,
+    rounded down and capped at 10**6, so routing never punishes a maker for being new."""
+    return min(PPM, score_ppm * PPM // compute_new_maker_score(params))
+
+
 def compute_router(reputation: Reputation, params: ReputationParams = ReputationParams()) -> Router:
     """A :class:`~clearhouse.market.rfq.Router` over ``reputation``: paused makers get nothing,
-    others by :func:`is_routed`; makers with no history score as :func:`compute_new_maker_score`."""
+    others by :func:`is_routed` at :func:`compute_routing_share` of their score; makers with no
+    history score as :func:`compute_new_maker_score` (and so see every RFQ)."""
     new_maker = compute_new_maker_score(params)
 
     def route(rfq: Signed[RFQ], makers: Sequence[Address], /) -> tuple[Address, ...]:
@@ -365,8 +404,113 @@ def compute_router(reputation: Reputation, params: ReputationParams = Reputation
             score = reputation.makers.get(maker)
             if score is not None and score.paused:
                 continue
-            if is_routed(rfq.digest, maker, new_maker if score is None else score.score_ppm):
+            share = compute_routing_share(new_maker if score is None else score.score_ppm, params)
+            if is_routed(rfq.digest, maker, share):
                 chosen.append(maker)
         return tuple(chosen)
 
     return route
+
+
+# --- committee selection -----------------------------------------------------------------------
+
+
+def compute_new_oracle_score(params: ReputationParams = ReputationParams()) -> int:
+    """The score (ppm) of an oracle member with no rounds: only the miss prior counts against it."""
+    return _ppm(1 - Fraction(params.miss_prior_missed, params.miss_prior_rounds))
+
+
+def compute_committee(stakes: Mapping[Address, int], reputation: Reputation, size: int, *,
+                      min_stake: int = 1, params: ReputationParams = ReputationParams()
+                      ) -> tuple[Address, ...]:
+    """The ``size`` oracle seats: candidates with at least ``min_stake`` (token base units) ranked
+    by ``stake × score_ppm`` (members without rounds at :func:`compute_new_oracle_score`), highest
+    first, ties by lower-case address; a zero score never sits. Deterministic: everyone with the
+    same stakes and scores picks the same committee, in rank order."""
+    if size < 1:
+        raise ConfigError("a committee has at least one seat", field="size")
+    new_member = compute_new_oracle_score(params)
+    weights = []
+    for who, stake in stakes.items():
+        score = reputation.oracles[who].score_ppm if who in reputation.oracles else new_member
+        if int(stake) >= min_stake and score > 0:
+            weights.append((-int(stake) * score, who.lower(), who))
+    if len(weights) < size:
+        raise InsufficientCandidates(f"{len(weights)} eligible candidates for {size} seats",
+                                     field="size", eligible=len(weights))
+    return tuple(who for _, _, who in sorted(weights)[:size])
+
+
+# --- JSON --------------------------------------------------------------------------------------
+
+_TYPES: Final[dict[type[Any], str]] = {Routed: "routed", QuoteGiven: "quote", Fill: "fill", Fade: "fade",
+                                  OracleRound: "oracle_round", ChallengeOutcome: "challenge",
+                                  BatchOutcome: "batch", Heartbeat: "heartbeat"}
+
+
+def is_maker_event(event: Event) -> bool:
+    """Whether ``event`` is about a maker (the node's own log; the rest comes from the chain)."""
+    return type(event) in _MAKER_COLUMN
+
+
+def encode_event(event: Event) -> dict[str, Any]:
+    """``event`` as plain JSON: ``type`` plus its fields (bytes as 0x-hex)."""
+    body: dict[str, Any] = {"type": _TYPES[type(event)]}
+    for f in fields(event):
+        value = getattr(event, f.name)
+        body[f.name] = "0x" + bytes(value).hex() if isinstance(value, bytes) else value
+    return body
+
+
+def _field(data: Mapping[str, Any], name: str, kind: type) -> Any:
+    value = data.get(name)
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise MalformedEvent(f"{name} must be a non-negative integer", field=name)
+    if kind is bool and not isinstance(value, bool):
+        raise MalformedEvent(f"{name} must be a boolean", field=name)
+    if kind is Address and not (isinstance(value, str) and len(value) == 42 and value.startswith("0x")
+                                and all(c in "0123456789abcdefABCDEF" for c in value[2:])):
+        raise MalformedEvent(f"{name} must be a 0x address", field=name)
+    if kind is Digest:
+        if not (isinstance(value, str) and len(value) == 66 and value.startswith("0x")):
+            raise MalformedEvent(f"{name} must be a 0x 32-byte hash", field=name)
+        try:
+            return Digest(bytes.fromhex(value[2:]))
+        except ValueError as exc:
+            raise MalformedEvent(f"{name} is not hex", field=name) from exc
+    return value
+
+
+def decode_event(data: Mapping[str, Any]) -> Event:
+    """The event :func:`encode_event` wrote; :class:`MalformedEvent` for anything else."""
+    kind = data.get("type") if isinstance(data, Mapping) else None
+    cls = next((c for c, name in _TYPES.items() if name == kind), None)
+    if cls is None:
+        raise MalformedEvent(f"unknown event type {kind!r}", field="type")
+    hints = {"maker": Address, "member": Address, "watcher": Address, "coordinator": Address,
+             "rfq_id": Digest, "quote_id": Digest, "latency_ms": int, "time": int, "round": int,
+             "median": int, "number": int, "valid": bool, "finalised": bool, "up": bool}
+    names = [f.name for f in fields(cls)]
+    values = {}
+    for name in names:
+        if name == "price":
+            price = data.get("price")
+            if price is not None and (isinstance(price, bool) or not isinstance(price, int) or price < 0):
+                raise MalformedEvent("price must be a non-negative integer or null", field="price")
+            values[name] = price
+        else:
+            values[name] = _field(data, name, hints[name])
+    extra = set(data) - {"type", *names}
+    if extra:
+        raise MalformedEvent(f"unknown fields {sorted(extra)}", field=sorted(extra)[0])
+    event: Event = cls(**values)
+    return event
+
+
+def compute_reputation_json(reputation: Reputation) -> dict[str, Any]:
+    """Every published score as plain JSON (ppm integers; weighted counts as exact ``"p/q"``)."""
+    def row(score: Any) -> dict[str, Any]:
+        return {f.name: str(v) if isinstance(v, Fraction) else v
+                for f in fields(score) for v in (getattr(score, f.name),)}
+    return {role: {who: row(score) for who, score in sorted(getattr(reputation, role).items())}
+            for role in ("makers", "oracles", "watchers", "coordinators")}

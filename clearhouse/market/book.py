@@ -19,10 +19,9 @@ from __future__ import annotations
 import bisect
 import heapq
 from collections import deque
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
-from types import MappingProxyType
 
 from clearhouse.errors import (
     DuplicateOrder,
@@ -30,6 +29,7 @@ from clearhouse.errors import (
     InsufficientCollateral,
     InvalidOrder,
     NotOrderOwner,
+    OpenInterestCapReached,
     OrderCancelled,
     OrderExpired,
     Overfill,
@@ -39,7 +39,6 @@ from clearhouse.errors import (
 from clearhouse.market.collateral import Listing, Listings, PositionDelta, RiskHook, get_listing
 from clearhouse.market.instruments import (
     MAX_QUANTITY,
-    compute_premium_amount,
     validate_premium,
     validate_quantity,
 )
@@ -47,7 +46,7 @@ from clearhouse.market.trades import (
     ZERO_HASH,
     Signed,
     Trade,
-    compute_book_fill_id,
+    compute_book_trade,
     is_expired,
     verify_signed,
 )
@@ -59,8 +58,6 @@ from clearhouse.messages import (
     Side,
     TimeInForce,
     invalidate_nonce,
-    is_nonce_used,
-    use_nonce,
     verify,
 )
 from clearhouse.types import Address, Amount, Digest, Nonce, Price, Quantity, SeriesId, Timestamp
@@ -92,7 +89,6 @@ __all__ = [
     "validate_order",
 ]
 
-_NO_NONCES: Mapping[int, int] = MappingProxyType({})
 _MIN_STALE = 64  # stale hashes a series may hold before compaction is considered
 
 
@@ -111,6 +107,8 @@ class CloseReason(StrEnum):
     """A resting order cancelled by self-trade prevention (its owner's new order crossed it)."""
     INSUFFICIENT_COLLATERAL = "insufficient_collateral"
     """Its account could not carry the next fill: a resting order is removed, a taker stops."""
+    OPEN_INTEREST_CAP = "open_interest_cap"
+    """The next fill would take open interest above ``max_open_interest``: a taker stops."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +155,9 @@ class MatchPlan:
     """Resting orders to take off: expired, self-trade prevention, maker short of collateral."""
     quantity: Quantity
     """Total contract units filled."""
-    taker_short: InsufficientCollateral | None
-    """Set when matching stopped because the taker could not carry the next fill."""
+    taker_short: InsufficientCollateral | OpenInterestCapReached | None
+    """Set when matching stopped because the taker could not carry the next fill, or the next
+    fill would take open interest above its cap."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +174,25 @@ class OrderResult:
     """Contract units left resting on the book (0 if the order does not rest)."""
     closed: CloseReason | None
     """Why the order is closed now, or ``None`` if it rests."""
+
+
+# Slot setters of OrderResult, in field order: _new_order_result builds one per accepted order without
+# the frozen dataclass __init__ (one object.__setattr__ per field, about twice the cost).
+(_set_result_digest, _set_result_trades, _set_result_removed, _set_result_resting,
+ _set_result_closed) = (vars(OrderResult)[f.name].__set__ for f in fields(OrderResult))
+_new_object = object.__new__
+
+
+def _new_order_result(digest: Digest, trades: tuple[Trade, ...], removed: tuple[Removal, ...],
+                      resting: Quantity, closed: CloseReason | None) -> OrderResult:
+    """``OrderResult(digest, trades, removed, resting, closed)``, the same object, built faster."""
+    result = _new_object(OrderResult)
+    _set_result_digest(result, digest)
+    _set_result_trades(result, trades)
+    _set_result_removed(result, removed)
+    _set_result_resting(result, resting)
+    _set_result_closed(result, closed)
+    return result
 
 
 @dataclass(slots=True)
@@ -380,17 +398,28 @@ def validate_order(book: Book, signed: Signed[Order], now: Timestamp) -> Listing
     series, premium on tick, quantity in range, nonce unused, and the account able to carry the
     whole order at its limit price.
     """
-    order = signed.message
-    _validate_order_hash(book, signed)
+    order, digest = signed.message, signed.digest
+    if (digest in book.resting or digest in book.filled or digest in book.closed
+            or (book.precancelled and (order.account, digest) in book.precancelled)):
+        _validate_order_hash(book, signed)  # a hash seen before: refused if a rule says so
     if now > order.expiry:
         raise OrderExpired("order is past its expiry", field="expiry", expiry=order.expiry, now=now)
     listing = book.listings.get(order.series_id) or get_listing(book.listings, order.series_id)
     _validate_listing(listing, order, now)
-    if is_nonce_used(book.nonces.get(order.account, _NO_NONCES), order.nonce):
-        raise ReplayedMessage(f"nonce {order.nonce} already used", field="nonce", nonce=order.nonce)
-    premium = compute_premium_amount(order.price, order.quantity, listing.rules.contract_unit)
-    delta, cash = compute_fill_flow(order.side, order.series_id, order.quantity, premium)
-    book.risk.check_fill(order.account, (delta,), cash)
+    nonce, bitmap = order.nonce, book.nonces.get(order.account)
+    # the Order checked its nonce is a uint256: the bitmap position of messages.nonces, inline
+    if bitmap is not None and bitmap.get(nonce >> 8, 0) >> (nonce & 0xFF) & 1:
+        raise ReplayedMessage(f"nonce {nonce} already used", field="nonce", nonce=nonce)
+    # exact: on-tick premiums are multiples of contract_unit (listing rule, checked above)
+    premium = order.price * order.quantity // listing.rules.contract_unit
+    moved, cash = ((order.quantity, -premium) if order.side is Side.BUY
+                   else (-order.quantity, premium))
+    check_move = getattr(book.risk, "check_move", None)
+    if check_move is None:
+        book.risk.check_fill(order.account, (PositionDelta(order.series_id, Quantity(moved)),),
+                             cash)
+    else:
+        check_move(order.account, order.series_id, moved, cash)
     return listing
 
 
@@ -401,6 +430,20 @@ _Fill = tuple[RestingOrder, Quantity, Amount]
 _Flow = tuple[tuple[PositionDelta, ...], int]
 """An account's pending position deltas and cash over the fills planned so far."""
 _NO_FLOW: _Flow = ((), 0)
+_Move = tuple[int, int]
+"""An account's netted position move and cash over the fills planned so far (``MoveRiskHook``)."""
+_NO_MOVE: _Move = (0, 0)
+_Stop = InsufficientCollateral | OpenInterestCapReached
+"""Why matching stopped before the taker was filled."""
+
+
+@dataclass(slots=True)
+class _CappedPlan:
+    """A plan near the open-interest cap: the long change of its fills so far and each account's
+    planned move (checked fill by fill only then; see :func:`_check_capped_fill`)."""
+
+    added: int = 0
+    moves: dict[Address, int] = field(default_factory=dict)
 
 
 def _get_post_only_removals(book: Book, signed: Signed[Order], now: Timestamp) -> list[Removal]:
@@ -415,25 +458,25 @@ def _get_post_only_removals(book: Book, signed: Signed[Order], now: Timestamp) -
     return removals
 
 
-def _iter_crossed_levels(series_book: SeriesBook, order: Order) -> Iterator[deque[Digest]]:
-    """The opposite levels ``order`` crosses, best price first."""
+def _get_crossed_levels(series_book: SeriesBook, order: Order
+                        ) -> tuple[dict[Price, deque[Digest]], list[Price]]:
+    """The opposite side's levels and the prices ``order`` crosses there, best first."""
     limit = order.price
     if order.side is Side.BUY:
-        for price in series_book.ask_prices:
-            if price > limit:
-                return
-            yield series_book.asks[price]
-    else:
-        for price in reversed(series_book.bid_prices):
-            if price < limit:
-                return
-            yield series_book.bids[price]
+        prices = series_book.ask_prices
+        return series_book.asks, prices[:bisect.bisect_right(prices, limit)]
+    prices = series_book.bid_prices
+    crossed = prices[bisect.bisect_left(prices, limit):]
+    crossed.reverse()
+    return series_book.bids, crossed
 
 
 def _compute_plan(book: Book, signed: Signed[Order], unit: int, now: Timestamp
-                  ) -> tuple[list[_Fill], list[Removal], Quantity, InsufficientCollateral | None]:
+                  ) -> tuple[list[_Fill], list[Removal], Quantity, _Stop | None]:
     """The walk behind :func:`get_match_plan` on plain tuples: ``(fills, removals, quantity
-    filled, taker short)``. One loop with local state because it runs for every order."""
+    filled, taker short)``. One loop with local state because it runs for every order; with a
+    :class:`MoveRiskHook` both sides' checks are inline on netted integers (``moved``, ``cash``),
+    else :func:`_check_planned_fill` passes the hook every fill's delta."""
     order = signed.message
     fills: list[_Fill] = []
     if order.time_in_force is TimeInForce.POST_ONLY:
@@ -442,31 +485,60 @@ def _compute_plan(book: Book, signed: Signed[Order], unit: int, now: Timestamp
     series_book = book.series.get(order.series_id)
     if series_book is None:
         return fills, removals, Quantity(0), None
+    levels, crossed = _get_crossed_levels(series_book, order)
+    if not crossed:
+        return fills, removals, Quantity(0), None
+    check_move = getattr(book.risk, "check_move", None)
+    account, series_id, sign = order.account, order.series_id, 1 if order.side is Side.BUY else -1
     resting_orders, filled = book.resting, book.filled
+    room = getattr(book.risk, "has_open_interest_room", None)  # O(1): fills raise OI by <= quantity
+    capped = None if room is None or room(series_id, order.quantity) else _CappedPlan()
     left: int = order.quantity
     taker: _Flow = _NO_FLOW
     makers: dict[Address, _Flow] = {}
-    for queue in _iter_crossed_levels(series_book, order):
-        for digest in queue:
+    moved = cash = 0  # the taker's, over the fills planned so far
+    moves: dict[Address, _Move] = {}
+    for price in crossed:
+        for digest in levels[price]:
             resting = resting_orders.get(digest)
             if resting is None:  # left the book; its hash waits to reach the front
                 continue
             maker = resting.signed.message
-            reason = _get_skip_reason(order, maker, now)
-            if reason is not None:
-                removals.append(Removal(digest, maker.account, reason))
+            if now > maker.expiry or maker.account == account:
+                removals.append(Removal(digest, maker.account, CloseReason.EXPIRED
+                                        if now > maker.expiry else CloseReason.SELF_TRADE))
                 continue
             quantity = Quantity(min(left, maker.quantity - filled.get(digest, 0)))
             # exact: the price is on the premium tick, a multiple of contract_unit (listing rule)
             premium = Amount(maker.price * quantity // unit)
-            checked = _check_planned_fill(book, order, maker, quantity, premium, taker, makers)
-            if isinstance(checked, InsufficientCollateral):
-                return fills, removals, Quantity(order.quantity - left), checked
-            if checked is None:
-                removals.append(Removal(digest, maker.account,
-                                        CloseReason.INSUFFICIENT_COLLATERAL))
-                continue
-            taker = checked
+            if check_move is None:
+                checked = _check_planned_fill(book, order, maker, quantity, premium, taker, makers)
+                if isinstance(checked, InsufficientCollateral):
+                    return fills, removals, Quantity(order.quantity - left), checked
+                if checked is None:
+                    removals.append(Removal(digest, maker.account,
+                                            CloseReason.INSUFFICIENT_COLLATERAL))
+                    continue
+                taker = checked
+            else:  # the taker first: a taker short of collateral is not the maker's fault
+                try:
+                    check_move(account, series_id, moved + sign * quantity, cash - sign * premium)
+                except InsufficientCollateral as short:
+                    return fills, removals, Quantity(order.quantity - left), short
+                maker_moved, maker_cash = moves.get(maker.account, _NO_MOVE)
+                maker_moved, maker_cash = maker_moved - sign * quantity, maker_cash + sign * premium
+                try:
+                    check_move(maker.account, series_id, maker_moved, maker_cash)
+                except InsufficientCollateral:
+                    removals.append(Removal(digest, maker.account,
+                                            CloseReason.INSUFFICIENT_COLLATERAL))
+                    continue
+                moves[maker.account] = (maker_moved, maker_cash)
+                moved, cash = moved + sign * quantity, cash - sign * premium
+            if capped is not None:
+                over = _check_capped_fill(book, order, maker.account, quantity, capped)
+                if over is not None:
+                    return fills, removals, Quantity(order.quantity - left), over
             fills.append((resting, quantity, premium))
             left -= quantity
             if not left:
@@ -480,11 +552,27 @@ def get_match_plan(book: Book, signed: Signed[Order], listing: Listing, now: Tim
 
     Expired resting orders and the taker's own orders (self-trade prevention) are planned for
     removal and skipped; a fill the maker cannot carry removes that maker order and matching goes
-    on; a fill the taker cannot carry stops matching.
+    on; a fill the taker cannot carry, or one that would take open interest above its cap (a
+    hook with ``has_open_interest_room``: ``Portfolios``), stops matching.
     """
     fills, removals, quantity, short = _compute_plan(book, signed, listing.rules.contract_unit,
                                                      now)
     return MatchPlan(tuple(PlannedFill(*fill) for fill in fills), tuple(removals), quantity, short)
+
+
+def _check_capped_fill(book: Book, order: Order, maker: Address, quantity: Quantity,
+                       capped: _CappedPlan) -> OpenInterestCapReached | None:
+    """The open-interest cap on one fill on top of the planned ones (the hook's
+    ``check_open_interest_fill``); records the fill in ``capped`` unless it is refused."""
+    buyer, seller = (order.account, maker) if order.side is Side.BUY else (maker, order.account)
+    before = capped.moves.get(buyer, 0), capped.moves.get(seller, 0)
+    try:
+        capped.added = book.risk.check_open_interest_fill(  # type: ignore[attr-defined]
+            order.series_id, capped.added, buyer, before[0], seller, before[1], quantity)
+    except OpenInterestCapReached as over:
+        return over
+    capped.moves[buyer], capped.moves[seller] = before[0] + quantity, before[1] - quantity
+    return None
 
 
 def _check_planned_fill(book: Book, order: Order, maker: Order, quantity: Quantity,
@@ -512,16 +600,8 @@ def _check_planned_fill(book: Book, order: Order, maker: Order, quantity: Quanti
     return taker_next
 
 
-def _get_skip_reason(order: Order, maker: Order, now: Timestamp) -> CloseReason | None:
-    if now > maker.expiry:
-        return CloseReason.EXPIRED
-    if maker.account == order.account:
-        return CloseReason.SELF_TRADE
-    return None
-
-
 def _validate_plan(signed: Signed[Order], fills: list[_Fill], quantity: Quantity,
-                   short: InsufficientCollateral | None) -> None:
+                   short: _Stop | None) -> None:
     order = signed.message
     if order.time_in_force is TimeInForce.FOK and quantity < order.quantity:
         raise FillOrKillUnfilled(f"only {quantity} of {order.quantity} can fill now",
@@ -589,52 +669,60 @@ def _close_resting(book: Book, digest: Digest, reason: CloseReason) -> None:
 
 
 def _rest(book: Book, signed: Signed[Order]) -> None:
-    order = signed.message
-    book.sequence += 1
-    book.resting[signed.digest] = RestingOrder(signed, book.sequence)
-    levels, prices = _get_side(_get_series_book(book, order.series_id), order.side)
+    order, digest = signed.message, signed.digest
+    sequence = book.sequence = book.sequence + 1
+    book.resting[digest] = RestingOrder(signed, sequence)
+    series_book = book.series.get(order.series_id) or _get_series_book(book, order.series_id)
+    if order.side is Side.BUY:
+        levels, prices = series_book.bids, series_book.bid_prices
+    else:
+        levels, prices = series_book.asks, series_book.ask_prices
     queue = levels.get(order.price)
     if queue is None:
         queue = levels[order.price] = deque()
         bisect.insort(prices, order.price)
-    queue.append(signed.digest)
-    book.by_nonce[(order.account, order.nonce)] = signed.digest
-    heapq.heappush(book.expiries, (order.expiry, book.sequence, signed.digest))
+    queue.append(digest)
+    book.by_nonce[(order.account, order.nonce)] = digest
+    heapq.heappush(book.expiries, (order.expiry, sequence, digest))
 
 
 def _apply_fills(book: Book, taker: Signed[Order], fills: list[_Fill], now: Timestamp
                  ) -> tuple[Trade, ...]:
     """Record every fill, close the makers filled up, move the ledger (one call per account,
     with its fills netted: makers first, then the taker), and return the trades."""
-    order, filled = taker.message, book.filled
+    order, filled, closed = taker.message, book.filled, book.closed
     series_id, sign = order.series_id, 1 if order.side is Side.BUY else -1
     trades: list[Trade] = []
-    makers: dict[Address, tuple[int, int]] = {}
-    bought = paid = 0  # the taker's
+    makers: dict[Address, _Move] = {}
+    bought = paid = 0  # the taker's, unsigned
     for resting, quantity, premium in fills:
         maker, maker_order = resting.signed, resting.signed.message
         before = filled.get(maker.digest, 0)
         filled[maker.digest] = Quantity(before + quantity)
         if before + quantity == maker_order.quantity:
-            _close_resting(book, maker.digest, CloseReason.FILLED)
-        held, cash = makers.get(maker_order.account, (0, 0))
+            _remove_resting(book, maker.digest)
+            closed[maker.digest] = CloseReason.FILLED
+        held, cash = makers.get(maker_order.account, _NO_MOVE)
         makers[maker_order.account] = (held - sign * quantity, cash + sign * premium)
-        bought, paid = bought + sign * quantity, paid + sign * premium
-        trades.append(Trade(compute_book_fill_id(taker.digest, maker.digest, Quantity(before)),
-                            0, 1, series_id, maker_order.price, quantity, premium,
-                            maker_order.account, order.account, maker_order.side, order.side,
-                            maker, taker, now))
-    filled[taker.digest] = Quantity(filled.get(taker.digest, 0) + sign * bought)
-    for account, (held, cash) in makers.items():
-        book.risk.apply_fill(account, (PositionDelta(series_id, Quantity(held)),), cash)
-    book.risk.apply_fill(order.account, (PositionDelta(series_id, Quantity(bought)),), -paid)
+        bought, paid = bought + quantity, paid + premium
+        trades.append(compute_book_trade(taker, maker, Quantity(before), quantity, premium, now))
+    filled[taker.digest] = Quantity(filled.get(taker.digest, 0) + bought)
+    risk = book.risk
+    apply_move = getattr(risk, "apply_move", None)
+    for account, (held, cash) in (*makers.items(), (order.account, (sign * bought, -sign * paid))):
+        if apply_move is None:
+            risk.apply_fill(account, (PositionDelta(series_id, Quantity(held)),), cash)
+        else:
+            apply_move(account, series_id, held, cash)
     return tuple(trades)
 
 
-def _get_close_reason(order: Order, quantity: Quantity, short: InsufficientCollateral | None
+def _get_close_reason(order: Order, quantity: Quantity, short: _Stop | None
                       ) -> CloseReason | None:
     if quantity == order.quantity:
         return CloseReason.FILLED
+    if isinstance(short, OpenInterestCapReached):
+        return CloseReason.OPEN_INTEREST_CAP
     if short is not None:
         return CloseReason.INSUFFICIENT_COLLATERAL
     if order.time_in_force is TimeInForce.IOC:
@@ -644,20 +732,33 @@ def _get_close_reason(order: Order, quantity: Quantity, short: InsufficientColla
 
 def _apply_plan(book: Book, signed: Signed[Order], fills: list[_Fill],
                 removals: tuple[Removal, ...], quantity: Quantity,
-                short: InsufficientCollateral | None, now: Timestamp) -> OrderResult:
-    order = signed.message
-    _validate_fills(book, signed, fills)
-    use_nonce(_get_bitmap(book, order.account), order.nonce)
+                short: _Stop | None, now: Timestamp, fresh: bool = False
+                ) -> OrderResult:
+    """Commit a plan; ``fresh``: it was computed from this very state in the same call (no fill
+    can then overfill: each takes at most what its maker and the taker have left)."""
+    order, digest = signed.message, signed.digest
+    if not fresh:
+        _validate_fills(book, signed, fills)
+    bitmap = book.nonces.get(order.account)
+    if bitmap is None:
+        bitmap = _get_bitmap(book, order.account)
+    # use_nonce inline (the Order checked its nonce is a uint256)
+    nonce = order.nonce
+    word, mask = nonce >> 8, 1 << (nonce & 0xFF)
+    used = bitmap.get(word, 0)
+    if used & mask:
+        raise ReplayedMessage(f"nonce {nonce} already used", field="nonce", nonce=nonce)
+    bitmap[word] = used | mask
     for removal in removals:
         _close_resting(book, removal.digest, removal.reason)
     trades = _apply_fills(book, signed, fills, now) if fills else ()
     closed = _get_close_reason(order, quantity, short)
     if closed is None:
         _rest(book, signed)
-    else:
-        book.closed[signed.digest] = closed
-    resting = Quantity(0 if closed else order.quantity - quantity)
-    return OrderResult(signed.digest, trades, removals, resting, closed)
+        return _new_order_result(digest, trades, removals, Quantity(order.quantity - quantity),
+                                 None)
+    book.closed[digest] = closed
+    return _new_order_result(digest, trades, removals, Quantity(0), closed)
 
 
 def apply_match_plan(book: Book, signed: Signed[Order], plan: MatchPlan, now: Timestamp
@@ -675,8 +776,9 @@ def process_verified_order(book: Book, signed: Signed[Order], now: Timestamp) ->
     listing = validate_order(book, signed, now)
     fills, removals, quantity, short = _compute_plan(book, signed, listing.rules.contract_unit,
                                                      now)
-    _validate_plan(signed, fills, quantity, short)
-    return _apply_plan(book, signed, fills, tuple(removals), quantity, short, now)
+    if short is not None or signed.message.time_in_force is TimeInForce.FOK:
+        _validate_plan(signed, fills, quantity, short)
+    return _apply_plan(book, signed, fills, tuple(removals), quantity, short, now, fresh=True)
 
 
 def process_order(book: Book, order: Order, signature: bytes, now: Timestamp) -> OrderResult:

@@ -23,6 +23,15 @@ from clearhouse.market.instruments import (
     compute_series_id,
     validate_series,
 )
+from clearhouse.market.open_interest import (
+    OpenInterest,
+    apply_long_change,
+    compute_fill_long_change,
+    compute_long_changes,
+    compute_open_interest_ledger,
+    has_room,
+    validate_open_interest,
+)
 from clearhouse.risk.incremental import (
     RequirementCache,
     apply_move,
@@ -39,6 +48,7 @@ from clearhouse.types import Address, Amount, Price, Quantity, SeriesId
 __all__ = [
     "Listing",
     "Listings",
+    "MoveRiskHook",
     "Portfolios",
     "PositionDelta",
     "RiskHook",
@@ -78,6 +88,20 @@ class RiskHook(Protocol):
 
     def apply_fill(self, account: Address, deltas: Sequence[PositionDelta], cash_delta: int) -> None:
         """Apply a fill that passed ``check_fill`` (with the same cumulative state)."""
+
+
+class MoveRiskHook(RiskHook, Protocol):
+    """A :class:`RiskHook` that also takes the one netted move of one series a book match makes,
+    as plain integers: the book's fast path (no ``PositionDelta`` tuples per fill). The book uses
+    these methods when the hook has them, else ``check_fill`` / ``apply_fill``."""
+
+    def check_move(self, account: Address, series_id: SeriesId, quantity: int, cash_delta: int
+                   ) -> None:
+        """Exactly ``check_fill(account, (PositionDelta(series_id, quantity),), cash_delta)``."""
+
+    def apply_move(self, account: Address, series_id: SeriesId, quantity: int, cash_delta: int
+                   ) -> None:
+        """Exactly ``apply_fill(account, (PositionDelta(series_id, quantity),), cash_delta)``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,11 +158,42 @@ class Portfolios:
     """Collateral per account, quote base units (premiums included)."""
     positions: dict[Address, dict[SeriesId, Quantity]] = field(default_factory=dict)
     """Open positions per account: series id -> signed quantity (no zero entries)."""
+    max_open_interest: Amount | None = None
+    """``Params.max_open_interest`` (quote base units of price sensitivity); ``None``: no cap."""
     cache: RequirementCache = field(init=False, repr=False, compare=False)
     """Each account's payoffs at the kinks and requirement, moved by every fill."""
+    open_interest: OpenInterest | None = field(init=False, repr=False, compare=False)
+    """The open interest against ``max_open_interest`` (:mod:`clearhouse.market.open_interest`),
+    moved by every fill; ``None`` without a cap."""
 
     def __post_init__(self) -> None:
         self.cache = RequirementCache(self.contract_unit)
+        self.open_interest = (None if self.max_open_interest is None else compute_open_interest_ledger(
+            self.max_open_interest, self.contract_unit, self.listings, self.positions))
+
+    def has_open_interest_room(self, series_id: SeriesId, quantity: int) -> bool:
+        """Whether no fill of at most ``quantity`` units of ``series_id`` can reach the cap."""
+        ledger = self.open_interest
+        return ledger is None or has_room(ledger, self.listings, series_id, quantity)
+
+    def check_open_interest_fill(self, series_id: SeriesId, added: int, buyer: Address,
+                                 buyer_before: int, seller: Address, seller_before: int,
+                                 quantity: int) -> int:
+        """One fill of a book match on top of the planned ones: ``added`` is the long change of the
+        fills planned so far, ``*_before`` the two accounts' planned moves before this fill.
+        Returns ``added`` with this fill, or raises ``OpenInterestCapReached``. Changes nothing."""
+        added += compute_fill_long_change(self.positions, series_id, buyer, buyer_before, seller,
+                                          seller_before, quantity)
+        if self.open_interest is not None:
+            validate_open_interest(self.open_interest, self.listings, {series_id: added})
+        return added
+
+    def check_open_interest(self, moves: Mapping[Address, Sequence[PositionDelta]]) -> None:
+        """Raise ``OpenInterestCapReached`` if every account moving by its deltas at once (an
+        RFQ fill) would take the open interest above the cap. Changes nothing."""
+        if self.open_interest is not None:
+            changes = compute_long_changes(self.positions, {a: compute_moves(d) for a, d in moves.items()})
+            validate_open_interest(self.open_interest, self.listings, changes)
 
     def check_fill(self, account: Address, deltas: Sequence[PositionDelta], cash_delta: int) -> None:
         """:class:`RiskHook`: see :func:`validate_fill` (tried first with an exact O(1) bound)."""
@@ -151,6 +206,67 @@ class Portfolios:
     def apply_fill(self, account: Address, deltas: Sequence[PositionDelta], cash_delta: int) -> None:
         """:class:`RiskHook`: see :func:`apply_fill`."""
         apply_fill(self, account, deltas, cash_delta)
+
+    def check_move(self, account: Address, series_id: SeriesId, quantity: int, cash_delta: int
+                   ) -> None:
+        """:class:`MoveRiskHook`: the O(1) sufficient bound of :func:`is_covered_after_move`
+        (inline: it runs twice per book fill), else the exact :func:`validate_fill`, which alone
+        decides a refusal."""
+        cache = self.cache
+        held = cache.accounts.get(account)
+        if held is not None:
+            available = self.balances.get(account, 0) + cash_delta
+            if quantity >= 0:
+                if available >= held.total:
+                    return
+            else:
+                vector = cache.vectors.get(series_id)
+                if vector is not None:
+                    worst = held.worst.get(vector.expiry, 0) + quantity * vector.largest
+                    bound = -(worst // cache.contract_unit) if worst < 0 else 0
+                    if available >= held.total - held.requirements.get(vector.expiry, 0) + bound:
+                        return
+        validate_fill(self, account, (PositionDelta(series_id, Quantity(quantity)),), cash_delta)
+
+    def apply_move(self, account: Address, series_id: SeriesId, quantity: int, cash_delta: int
+                   ) -> None:
+        """:class:`MoveRiskHook`: :func:`apply_fill` of one move. The common case (account and
+        series cached) moves the cached payoffs in place, inline: it runs for every account of
+        every book match; anything else goes through :func:`apply_fill`."""
+        cache = self.cache
+        held = cache.accounts.get(account)
+        vector = cache.vectors.get(series_id)
+        payoffs = None if held is None or vector is None else held.payoffs.get(vector.expiry)
+        if payoffs is None or held is None or vector is None or not quantity:
+            apply_fill(self, account, (PositionDelta(series_id, Quantity(quantity)),), cash_delta)
+            return
+        self.balances[account] = self.balances.get(account, 0) + cash_delta
+        expiry = vector.expiry
+        for kink, value in enumerate(vector.values):
+            payoffs[kink] += quantity * value
+        worst = held.worst[expiry] = min(payoffs)
+        required = -(worst // cache.contract_unit) if worst < 0 else 0
+        held.total += required - held.requirements.pop(expiry, 0)
+        if required:
+            held.requirements[expiry] = required
+        elif not worst and not any(payoffs):  # flat zero: the cache holds no entry for it
+            del held.payoffs[expiry], held.worst[expiry]
+        positions = self.positions.get(account)  # _move_position, inline
+        if positions is None:
+            positions = self.positions[account] = {}
+        before = positions.get(series_id, 0)
+        after = before + quantity
+        ledger = self.open_interest
+        if ledger is not None:
+            change = (after if after > 0 else 0) - (before if before > 0 else 0)
+            if change:
+                apply_long_change(ledger, self.listings, series_id, change)
+        if after:
+            positions[series_id] = Quantity(after)
+        else:
+            del positions[series_id]
+            if not positions:
+                del self.positions[account]
 
 
 def get_balance(portfolios: Portfolios, account: Address) -> Amount:
@@ -256,7 +372,11 @@ def _move_position(portfolios: Portfolios, account: Address, series_id: SeriesId
     held = portfolios.positions.get(account)
     if held is None:
         held = portfolios.positions[account] = {}
-    after = held.get(series_id, 0) + quantity
+    before = held.get(series_id, 0)
+    after = before + quantity
+    if portfolios.open_interest is not None:
+        apply_long_change(portfolios.open_interest, portfolios.listings, series_id,
+                          max(0, after) - max(0, before))
     if after:
         held[series_id] = Quantity(after)
     else:

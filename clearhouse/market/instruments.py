@@ -26,7 +26,7 @@ from eth_abi import encode
 from eth_utils import keccak
 
 from clearhouse.errors import InvalidInstrument, MalformedSeriesName, OffGrid, UnlistedInstrument
-from clearhouse.types import Amount, Price, Quantity, SeriesId, Timestamp
+from clearhouse.types import Amount, Price, Quantity, SeriesId, Timestamp, format_units
 
 __all__ = [
     "EXPIRY_HOUR_UTC",
@@ -199,8 +199,7 @@ def format_strike(strike: Price, decimals: int) -> str:
     """A strike in whole quote units: ``3000``, ``97500``, ``0.25`` (no trailing zeros)."""
     if strike <= 0:
         raise InvalidInstrument("strike must be positive", field="strike")
-    whole, frac = divmod(strike, 10**decimals)
-    return f"{whole}.{frac:0{decimals}d}".rstrip("0") if frac else str(whole)
+    return format_units(strike, decimals)
 
 
 def parse_strike(text: str, decimals: int) -> Price:

@@ -10,12 +10,15 @@ subtraction of nearly equal terms loses more than a few bits (a series for small
 ``erfcx`` form in the lower tail, the plain form elsewhere). The implied-volatility solver follows
 the shape of Jäckel's "Let's Be Rational" (written from the paper): three branches around the
 inflection point ``s_c = √(2|x|)``, each with an objective that is nearly linear in ``s``, solved
-by Householder's third-order method inside a bracket that bisection falls back on.
+by Householder's third-order method inside a bracket that bisection falls back on. Large batches
+run the same solver compiled (:mod:`~clearhouse.market.pricing_jit`, see :data:`Backend`).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -29,6 +32,8 @@ from clearhouse.types import Timestamp
 
 __all__ = [
     "DAYS_PER_YEAR",
+    "JIT_MIN_SIZE",
+    "Backend",
     "FloatArray",
     "Greeks",
     "OnError",
@@ -47,6 +52,14 @@ FloatArray = npt.NDArray[np.float64]
 """A float64 array (any shape)."""
 OnError = Literal["nan", "raise"]
 """What the IV solver does with a price outside the no-arbitrage bounds."""
+Backend = Literal["auto", "numpy", "jit"]
+"""Which implementation solves implied vols: ``"numpy"`` (this module), ``"jit"`` (the compiled
+kernel of :mod:`~clearhouse.market.pricing_jit`, same algorithm and accuracy, several times
+faster), or ``"auto"``: the kernel for batches of at least ``JIT_MIN_SIZE`` options when numba is
+installed and ``CLEARHOUSE_PRICING_JIT`` is not ``0``, NumPy otherwise (small batches never pay
+numba's import and first-use cost)."""
+JIT_MIN_SIZE = 4096
+"""Smallest batch that ``backend="auto"`` sends to the compiled kernel."""
 
 DAYS_PER_YEAR = 365.0
 """Calendar days per year: ``T`` is in years of 365 days and theta is per calendar day."""
@@ -93,6 +106,12 @@ def _flat(*values: npt.ArrayLike) -> tuple[tuple[int, ...], list[FloatArray]]:
     """Broadcast the inputs together; return the common shape and flat float64 copies."""
     arrays = np.broadcast_arrays(*(_floats(v) for v in values))
     return arrays[0].shape, [np.array(a, dtype=np.float64).ravel() for a in arrays]
+
+
+def _flat_views(*values: npt.ArrayLike) -> tuple[tuple[int, ...], list[FloatArray]]:
+    """:func:`_flat` for read-only use: inputs already contiguous float64 are not copied."""
+    arrays = np.broadcast_arrays(*(_floats(v) for v in values))
+    return arrays[0].shape, [np.ascontiguousarray(a).ravel() for a in arrays]
 
 
 def _where(mask: npt.NDArray[np.bool_]) -> slice | npt.NDArray[np.intp]:
@@ -402,13 +421,33 @@ def _solve_otm(x: FloatArray, beta: FloatArray) -> FloatArray:
     return s
 
 
+def _use_jit(backend: Backend, size: int) -> bool:
+    """Whether to solve with the compiled kernel (:data:`Backend` says when)."""
+    if backend == "numpy":
+        return False
+    installed = importlib.util.find_spec("numba") is not None
+    if backend == "jit":
+        if not installed:
+            raise PricingError("backend='jit' needs numba, which is not installed",
+                               field="backend")
+        return True
+    if backend != "auto":
+        raise PricingError(f"backend must be 'auto', 'numpy' or 'jit', not {backend!r}",
+                           field="backend")
+    return installed and size >= JIT_MIN_SIZE and os.environ.get("CLEARHOUSE_PRICING_JIT") != "0"
+
+
 def compute_normalised_implied_vol(beta: npt.ArrayLike, x: npt.ArrayLike,
-                                   is_call: npt.ArrayLike = True) -> FloatArray:
+                                   is_call: npt.ArrayLike = True, backend: Backend = "auto"
+                                   ) -> FloatArray:
     """``s = σ√T`` such that ``compute_normalised_black(x, s, is_call) = beta``; ``0`` at the
     intrinsic value, NaN below it or at/above the upper bound (``e^{x/2}`` call, ``e^{-x/2}`` put)."""
     shape, (b, x_, call) = _flat(beta, x, is_call)
     theta = np.where(call != 0.0, 1.0, -1.0)
     intrinsic = np.maximum(theta * (np.exp(0.5 * x_) - np.exp(-0.5 * x_)), 0.0)
+    if _use_jit(backend, b.size):
+        from clearhouse.market.pricing_jit import compute_normalised_implied_vol_jit
+        return compute_normalised_implied_vol_jit(b - intrinsic, -np.abs(x_)).reshape(shape)
     return _solve_normalised(b - intrinsic, -np.abs(x_)).reshape(shape)
 
 
@@ -424,23 +463,23 @@ def _solve_normalised(beta_otm: FloatArray, x_otm: FloatArray) -> FloatArray:
 def compute_implied_vol_black76(price: npt.ArrayLike, forward: npt.ArrayLike,
                                 strike: npt.ArrayLike, years: npt.ArrayLike,
                                 rate: npt.ArrayLike = 0.0, is_call: npt.ArrayLike = True,
-                                on_error: OnError = "nan") -> FloatArray:
+                                on_error: OnError = "nan", backend: Backend = "auto"
+                                ) -> FloatArray:
     """Black-76 implied volatility (per year) of discounted ``price``.
 
     Exact to a few ulps of ``s = σ√T`` wherever the price determines σ that well (the attainable
     accuracy is the price's relative rounding divided by the price's elasticity to σ). A price at
     the intrinsic value gives 0; one below it, at or above the upper bound (``F e^{-rT}`` call,
     ``K e^{-rT}`` put), or with T ≤ 0 gives NaN, or :class:`PriceOutsideBounds` if
-    ``on_error="raise"``."""
-    shape, (p, f, k, T, r, call) = _flat(price, forward, strike, years, rate, is_call)
+    ``on_error="raise"``. ``backend`` picks the implementation (:data:`Backend`)."""
+    shape, (p, f, k, T, r, call) = _flat_views(price, forward, strike, years, rate, is_call)
     if on_error not in ("nan", "raise"):
         raise PricingError(f"on_error must be 'nan' or 'raise', not {on_error!r}", field="on_error")
-    theta = np.where(call != 0.0, 1.0, -1.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        otm_price = p * np.exp(r * T) - np.maximum(theta * (f - k), 0.0)
-        beta = np.where((T > 0.0) & (f > 0.0) & (k > 0.0), otm_price / np.sqrt(f * k), np.nan)
-        s = _solve_normalised(beta, -np.abs(np.log(f / k)))
-        vol: FloatArray = s / np.sqrt(T)
+    if _use_jit(backend, p.size):
+        from clearhouse.market.pricing_jit import compute_implied_vol_black76_jit
+        vol = compute_implied_vol_black76_jit(p, f, k, T, r, call)
+    else:
+        vol = _implied_vol_black76(p, f, k, T, r, call)
     if on_error == "raise" and np.any(np.isnan(vol)):
         bad = int(np.flatnonzero(np.isnan(vol))[0])
         raise PriceOutsideBounds(f"{np.count_nonzero(np.isnan(vol))} price(s) outside the "
@@ -449,12 +488,25 @@ def compute_implied_vol_black76(price: npt.ArrayLike, forward: npt.ArrayLike,
     return vol.reshape(shape)
 
 
+def _implied_vol_black76(p: FloatArray, f: FloatArray, k: FloatArray, T: FloatArray,
+                         r: FloatArray, call: FloatArray) -> FloatArray:
+    """:func:`compute_implied_vol_black76` on flat arrays, in NumPy."""
+    theta = np.where(call != 0.0, 1.0, -1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        otm_price = p * np.exp(r * T) - np.maximum(theta * (f - k), 0.0)
+        beta = np.where((T > 0.0) & (f > 0.0) & (k > 0.0), otm_price / np.sqrt(f * k), np.nan)
+        s = _solve_normalised(beta, -np.abs(np.log(f / k)))
+        vol: FloatArray = s / np.sqrt(T)
+    return vol
+
+
 def compute_implied_vol_black_scholes(price: npt.ArrayLike, spot: npt.ArrayLike,
                                       strike: npt.ArrayLike, years: npt.ArrayLike,
                                       rate: npt.ArrayLike = 0.0, dividend: npt.ArrayLike = 0.0,
-                                      is_call: npt.ArrayLike = True, on_error: OnError = "nan"
-                                      ) -> FloatArray:
+                                      is_call: npt.ArrayLike = True, on_error: OnError = "nan",
+                                      backend: Backend = "auto") -> FloatArray:
     """Black-Scholes implied volatility: the Black-76 one on the forward ``S e^{(r-q)T}``."""
     T = _floats(years)
     forward = _floats(spot) * np.exp((_floats(rate) - _floats(dividend)) * T)
-    return compute_implied_vol_black76(price, forward, strike, T, rate, is_call, on_error)
+    return compute_implied_vol_black76(price, forward, strike, T, rate, is_call, on_error,
+                                       backend)

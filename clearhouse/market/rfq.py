@@ -421,8 +421,9 @@ def _validate_accept_size(desk: RfqDesk, quote: Quote, accept: Accept) -> None:
 def validate_accept(desk: RfqDesk, signed: Signed[Accept], now: Timestamp
                     ) -> tuple[Signed[Quote], tuple[LegFill, ...]]:
     """Everything about an accept that is the taker's responsibility: unexpired, an open quote
-    for this taker, a size within the quote and what is left of the RFQ, an unused nonce, and a
-    taker able to carry the trade. Returns the quote and the leg fills."""
+    for this taker, a size within the quote and what is left of the RFQ, an unused nonce, a
+    taker able to carry the trade, and open interest within its cap after it (a hook with
+    ``check_open_interest``: ``Portfolios``). Returns the quote and the leg fills."""
     accept = signed.message
     if is_expired(accept.expiry, now):
         raise AcceptExpired("accept is past its expiry", field="expiry", expiry=accept.expiry, now=now)
@@ -431,6 +432,10 @@ def validate_accept(desk: RfqDesk, signed: Signed[Accept], now: Timestamp
     _validate_nonce_unused(desk.nonces, accept.taker, accept.nonce)
     fills = compute_leg_fills(desk.listings, quote.message, accept.size)
     desk.risk.check_fill(accept.taker, *compute_leg_flows(fills, False))
+    check_open_interest = getattr(desk.risk, "check_open_interest", None)
+    if check_open_interest is not None:  # the venue's cap: neither side's fault, never a fade
+        check_open_interest({quote.message.maker: compute_leg_flows(fills, True)[0],
+                             accept.taker: compute_leg_flows(fills, False)[0]})
     return quote, fills
 
 

@@ -7,14 +7,29 @@ restart the batcher rebuilds its state by re-running the spec over the stored ba
 reproduce their bytes exactly) and reconciles each unfinished batch with the chain: a batch built
 but not posted is posted with the same bytes, one already on chain is recorded, never a different
 batch under the same number. Failpoints mark each step (``clearhouse.node.failpoints``).
+
+Each batch is built under the governed parameter version of its number on chain
+(``clearhouse.node.parameters``): its ``K``, ``max_positions`` and fee bound (the coordinator's fee
+is capped by that bound). A stored batch the chain refuses because a parameter change made another
+version apply to its number is dropped and its items are built again under the new version; while
+an emergency pause closes posting, built batches wait.
+
+A batch's header timestamp is the settlement clock's ceiling: a signed item applies only if the
+clock it runs at is within ``max_clock_lag`` of it (``StaleClock``). So the batcher never stamps a
+batch later than its oldest pending signed item allows (:func:`compute_stamp_limit`), however far
+chain time has moved. An item the spec still refuses was acknowledged by the coordinator and will
+not settle: the batcher logs it at ERROR, counts it (:attr:`Batcher.refused_total`, the node's
+``clearhouse_settlement_refused_items`` metric) and reports itself degraded
+(:meth:`Batcher.get_health`, the node's ``/health``).
 """
 
 from __future__ import annotations
 
 import enum
 import json
+import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass, replace
 from typing import Any, Final, Protocol
 
 from eth_account.signers.local import LocalAccount
@@ -25,9 +40,10 @@ from clearhouse.market.instruments import OptionKind, Series
 from clearhouse.market.trades import Signed, Trade
 from clearhouse.merkle.sparse import CompactProof
 from clearhouse.messages.keccak import keccak256
-from clearhouse.messages.schema import Side, TimeInForce
+from clearhouse.messages.schema import MAX_LEGS, Side, TimeInForce
 from clearhouse.messages.structs import Accept, Cancel, Leg, Order, Quote, QuoteLeg, Withdrawal
 from clearhouse.node.failpoints import failpoint
+from clearhouse.node.parameters import ChainParameters, load_chain_parameters
 from clearhouse.settlement import (
     BuiltBatch,
     CancelRequest,
@@ -44,7 +60,7 @@ from clearhouse.settlement import (
     encode_ops_data,
     get_new_root,
 )
-from clearhouse.settlement.batch import BatchItem
+from clearhouse.settlement.batch import BatchItem, Rejection
 from clearhouse.settlement.context import NO_FEE
 from clearhouse.settlement.state import (
     Account,
@@ -62,17 +78,30 @@ __all__ = [
     "AccountProof",
     "Batcher",
     "BatcherParams",
+    "Refusal",
     "SettlementContracts",
     "compute_item_key",
+    "compute_stamp_limit",
     "decode_item",
     "encode_item",
     "get_header_number",
     "get_header_timestamp",
 ]
 
+log = logging.getLogger("clearhouse.node.batcher")
+
 SMALL_OPS_DATA: Final = 65536
 """``Settlement.SMALL_OPS_DATA``: above it a batch goes through ``post_large_batch``."""
 _U64: Final = (1 << 64) - 1
+_WAIT_REASONS: Final = ("timestamp in the future", "settlement: emergency pause")
+"""Refusals after which a built batch is posted again later, unchanged."""
+_STALE_REASONS: Final = ("settlement: wrong parameter version", "settlement: wrong K")
+"""Refusals after which a built batch is dropped and built again (a parameter change)."""
+POST_MARGIN: Final = 300
+"""Seconds a header is kept younger than ``max_post_delay`` requires, for the time between building
+and the block that includes the post."""
+RECENT_REFUSALS: Final = 20
+"""Refusals :meth:`Batcher.get_health` lists (the count covers all of them)."""
 
 # --- item encoding -----------------------------------------------------------------------------
 
@@ -149,6 +178,16 @@ def _get_item_time(item: BatchItem) -> Timestamp | None:
     return item.time if isinstance(item, Trade | CancelRequest | WithdrawalRequest) else None
 
 
+def compute_stamp_limit(clock: Timestamp, items: Sequence[BatchItem], max_clock_lag: int) -> Timestamp | None:
+    """The latest header timestamp at which every timed (signed) item of ``items`` still applies,
+    seconds: the clock the first one runs at (``max(clock, its time)``; the clock only moves
+    forward, so every later item runs at a clock at least as late) plus ``max_clock_lag``.
+    ``None`` if no item is timed (deposits and forced withdrawals apply at any timestamp)."""
+    times = (t for t in map(_get_item_time, items) if t is not None)
+    first = next(times, None)
+    return None if first is None else Timestamp(max(clock, first) + max_clock_lag)
+
+
 def _continues_fill(previous: BatchItem, item: BatchItem) -> bool:
     """True if ``item`` is a further leg of the RFQ fill ``previous`` belongs to."""
     return (isinstance(previous, Trade) and isinstance(item, Trade) and previous.legs > 1
@@ -163,6 +202,11 @@ def get_header_number(header: bytes) -> BatchNumber:
 def get_header_timestamp(header: bytes) -> Timestamp:
     """The timestamp of an encoded header (bytes 208..216)."""
     return Timestamp(int.from_bytes(header[208:216], "big"))
+
+
+def get_header_version(header: bytes) -> int:
+    """The parameter version of an encoded header (bytes 216..220)."""
+    return int.from_bytes(header[216:220], "big")
 
 
 # --- the batcher -------------------------------------------------------------------------------
@@ -193,6 +237,25 @@ class BatcherParams:
     """Most queued items one batch takes."""
     fee_bps: BasisPoints = NO_FEE
     """Fee charged to each side of every fill."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """An acknowledged item the spec refused: the coordinator's ledger and the settled state differ."""
+
+    item_key: bytes
+    """The item's queue key (:func:`compute_item_key`)."""
+    kind: str
+    """Its type (``Trade``, ``CancelRequest``, …)."""
+    reason: str
+    """The STF's error code (``stale_clock``, ``insufficient_collateral``, …)."""
+    batch: int | None
+    """The batch it was left out of; ``None``: every item of the attempt was refused, no batch."""
+
+    def to_json(self) -> dict[str, Any]:
+        """As ``/health`` lists it."""
+        return {"item": "0x" + self.item_key.hex(), "kind": self.kind, "reason": self.reason,
+                "batch": self.batch}
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +294,12 @@ class Batcher:
         self._state: SettlementState = compute_genesis_state()
         self._states: dict[int, SettlementState] = {0: self._state}
         self._last_built_at: Timestamp | None = None
+        self._parameters = ChainParameters(None)
+        self._max_post_delay = 0
+        self.refused_total = 0
+        """Acknowledged items the spec refused, all time (read from the store on recovery)."""
+        self.refusals: tuple[Refusal, ...] = ()
+        """The last :data:`RECENT_REFUSALS` of them, oldest first."""
 
     # --- input -------------------------------------------------------------------------------
 
@@ -255,6 +324,12 @@ class Batcher:
         settlement = self.contracts.settlement
         self._k = int(settlement.call("checkpoint_interval"))
         self._window = int(settlement.call("challenge_window"))
+        self._max_post_delay = int(settlement.call("max_post_delay"))
+        self._parameters = load_chain_parameters(self.chain, settlement)
+        refused = self.store.list_rejected_items()
+        self.refused_total = len(refused)
+        self.refusals = tuple(Refusal(q.item_key, str(q.item.get("$", "?")), q.rejected or "", q.batch_number)
+                              for q in refused[-RECENT_REFUSALS:])
         state = compute_genesis_state()
         self._states = {0: state}
         for record in self.store.list_batches():
@@ -266,11 +341,23 @@ class Batcher:
         self._recovered = True
         self._advance()
 
+    def _context(self, timestamp: Timestamp, *, number: int | None = None,
+                 version: int | None = None) -> SettlementContext:
+        """The deployment's context at ``timestamp`` under the parameter version of batch ``number``
+        on chain (or under ``version``: a stored header's)."""
+        base = replace(self.params.context(timestamp), checkpoint_interval=self._k)
+        return self._parameters.get_context(base, number=number, version=version)
+
+    def _build_under(self, state: SettlementState, items: Sequence[BatchItem], ctx: SettlementContext,
+                     number: BatchNumber) -> BuiltBatch:
+        return build_batch(state, items, ctx, self.params.series, number=number, k=ctx.checkpoint_interval,
+                           fee_bps=BasisPoints(min(self.params.fee_bps, ctx.max_fee_bps)))
+
     def _rebuild(self, state: SettlementState, record: BatchRecord) -> SettlementState:
         items = [decode_item(q.item) for q in self.store.list_batch_items(record.number)]
         timestamp = get_header_timestamp(record.header)
-        built = build_batch(state, items, self.params.context(timestamp), self.params.series,
-                            number=record.number, k=self._k, fee_bps=self.params.fee_bps)
+        ctx = self._context(timestamp, version=get_header_version(record.header))
+        built = self._build_under(state, items, ctx, BatchNumber(record.number))
         if (encode_header(built.result.header), encode_ops_data(built.windows)) != (
                 record.header, record.ops_data):
             raise BatchConflict(f"stored batch {record.number} does not rebuild from its items",
@@ -281,21 +368,43 @@ class Batcher:
         last = self._last_built_at
         return last is None or now >= last + self.params.batch_interval
 
+    def _stamp(self, now: Timestamp, number: BatchNumber, pending: Sequence[BatchItem]) -> Timestamp | None:
+        """The header timestamp of batch ``number`` built at ``now``: chain time, but no later than
+        the oldest pending signed item allows (:func:`compute_stamp_limit`) — unless that is before
+        the previous batch's timestamp or older than the contract's ``max_post_delay`` (then the
+        item cannot settle whatever the stamp, and the spec refuses it). ``None``: wait."""
+        base = Timestamp(min(now, self.chain.now()))
+        last = self._last_built_at
+        if last is not None and base < last:
+            return None
+        lag = self._context(base, number=number).max_clock_lag
+        limit = compute_stamp_limit(self._state.counters.clock, pending[:self.params.max_items], lag)
+        if limit is None or limit >= base:
+            return base
+        oldest = self.chain.now() - self._max_post_delay + min(POST_MARGIN, self._max_post_delay // 2)
+        return Timestamp(max(last or 0, min(base, max(limit, oldest))))
+
     def _build(self, now: Timestamp) -> BatchRecord | None:
         """Build, store (``built``) and return the next batch from the due queued items, if any."""
-        timestamp = Timestamp(min(now, self.chain.now()))
-        if self._last_built_at is not None and timestamp < self._last_built_at:
+        number = BatchNumber(max(self._states) + 1)
+        # a batch takes at most max_items, plus the rest of an RFQ fill begun at the boundary
+        window = self.store.list_pending_items()[:self.params.max_items + MAX_LEGS]
+        pending = [(q.item_key, decode_item(q.item)) for q in window]
+        timestamp = self._stamp(now, number, [item for _, item in pending])
+        if timestamp is None:
             return None
-        selected = self._select(timestamp)
+        selected = self._select(pending, timestamp)
         if not selected:
             return None
-        number = BatchNumber(max(self._states) + 1)
         try:
-            built = build_batch(self._state, [item for _, item in selected],
-                                self.params.context(timestamp), self.params.series, number=number,
-                                k=self._k, fee_bps=self.params.fee_bps)
+            built = self._build_under(self._state, [item for _, item in selected],
+                                      self._context(timestamp, number=number), number)
         except SettlementError as exc:  # every item refused: record them so they leave the queue
-            self.store.reject_items([key for key, _ in selected], exc.code)
+            reasons = self._rejected_keys_of(exc.context.get("rejected", ()))
+            refused = [(key, item, reasons.get(key, exc.code)) for key, item in selected]
+            for reason in dict.fromkeys(r for _, _, r in refused):
+                self.store.reject_items([key for key, _, r in refused if r == reason], reason)
+            self._alarm(refused, None)
             return None
         rejected = self._rejected_keys(built)
         taken = [key for key, _ in selected if key not in rejected]
@@ -304,24 +413,25 @@ class Batcher:
         record = self.store.put_batch(number, header, ops_data, get_new_root(built.result.header),
                                       item_keys=taken, rejected=rejected)
         failpoint("batch.stored")
+        self._alarm([(key, item, rejected[key]) for key, item in selected if key in rejected], number)
         self._notify("stored", number)
         self._state = built.result.state
         self._states[number] = self._state
         self._last_built_at = timestamp
         return record
 
-    def _select(self, timestamp: Timestamp) -> list[tuple[bytes, BatchItem]]:
-        """Pending items in queue order, up to ``max_items`` (the legs of an RFQ fill are never
-        split), stopping at the first item timed after ``timestamp``."""
+    def _select(self, pending: Sequence[tuple[bytes, BatchItem]], timestamp: Timestamp
+                ) -> list[tuple[bytes, BatchItem]]:
+        """``pending`` items (keyed, in queue order), up to ``max_items`` (the legs of an RFQ fill
+        are never split), stopping at the first item timed after ``timestamp``."""
         selected: list[tuple[bytes, BatchItem]] = []
-        for queued in self.store.list_pending_items():
-            item = decode_item(queued.item)
+        for key, item in pending:
             item_time = _get_item_time(item)
             if item_time is not None and item_time > timestamp:
                 break  # later items wait for a later batch, in order
             if len(selected) >= self.params.max_items and not _continues_fill(selected[-1][1], item):
                 break
-            selected.append((queued.item_key, item))
+            selected.append((key, item))
         return selected
 
     def _notify(self, what: str, number: int) -> None:
@@ -330,10 +440,36 @@ class Batcher:
             if record is not None:
                 self._observer(what, record)
 
+    def _alarm(self, refused: Sequence[tuple[bytes, BatchItem, str]], number: int | None) -> None:
+        """Raise the alarm for acknowledged items the spec refused: they will never settle."""
+        if not refused:
+            return
+        new = tuple(Refusal(key, type(item).__name__, reason, number) for key, item, reason in refused)
+        for r in new:
+            log.error("batch %s: the spec refused acknowledged %s 0x%s (%s); the coordinator's ledger "
+                      "and the settled state now differ", "-" if number is None else number, r.kind,
+                      r.item_key.hex(), r.reason)
+        self.refused_total += len(new)
+        self.refusals = (*self.refusals, *new)[-RECENT_REFUSALS:]
+
+    def get_health(self) -> dict[str, Any]:
+        """``ok`` unless an acknowledged item was ever refused (then ``degraded``: it will not
+        settle, and the ledger the node serves differs from the chain's), with the count and the
+        most recent refusals."""
+        refusals, total = self.refusals, self.refused_total
+        return {"ok": total == 0, "status": "ok" if total == 0 else "degraded", "refusedItems": total,
+                "recentRefusals": [r.to_json() for r in refusals]}
+
     @staticmethod
     def _rejected_keys(built: BuiltBatch) -> dict[bytes, str]:
+        return Batcher._rejected_keys_of(built.rejected)
+
+    @staticmethod
+    def _rejected_keys_of(rejections: object) -> dict[bytes, str]:
         out: dict[bytes, str] = {}
-        for rejection in built.rejected:
+        for rejection in rejections if isinstance(rejections, tuple) else ():
+            if not isinstance(rejection, Rejection):
+                continue
             group = rejection.item if isinstance(rejection.item, tuple) else (rejection.item,)
             for item in group:
                 out[compute_item_key(encode_item(item))] = rejection.error.code
@@ -391,10 +527,23 @@ class Batcher:
             receipt = settlement.transact(entry, record.header, record.ops_data,
                                           sender=self.contracts.coordinator)
         except ContractRevert as exc:
-            if exc.reason is not None and "timestamp in the future" in exc.reason:
+            reason = exc.reason or ""
+            if any(r in reason for r in _WAIT_REASONS):
+                return None
+            if any(r in reason for r in _STALE_REASONS):
+                self._drop(record.number)
                 return None
             raise
         return bytes.fromhex(receipt.tx_hash.removeprefix("0x"))
+
+    def _drop(self, number: int) -> None:
+        """Forget stored batch ``number`` (the last, refused for its parameter version): its items
+        go back to the queue and the next tick builds them under the version that now applies."""
+        self.store.drop_batch(number)
+        del self._states[number]
+        self._state = self._states[max(self._states)]
+        previous = self.store.get_batch(number - 1)
+        self._last_built_at = None if previous is None else get_header_timestamp(previous.header)
 
     def _finalize(self, number: int) -> None:
         settlement = self.contracts.settlement

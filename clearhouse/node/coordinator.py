@@ -13,17 +13,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from clearhouse.errors import (
     ClearhouseError,
     FillOrKillUnfilled,
     IdempotencyConflict,
     InvalidOrder,
+    MarketPaused,
     NotOrderOwner,
     RiskError,
     UnknownAccount,
 )
+from clearhouse.incentives import reputation as reprules
+from clearhouse.incentives.reputation import Event, ReputationParams
 from clearhouse.market import book as bookrules
 from clearhouse.market import rfq as rfqrules
 from clearhouse.market.book import Book, MatchPlan, OrderResult, Removal
@@ -38,6 +41,7 @@ from clearhouse.market.collateral import (
     validate_fill,
 )
 from clearhouse.market.instruments import format_series_name
+from clearhouse.market.marks import compute_account_greeks, compute_mark
 from clearhouse.market.rfq import RfqDesk, RfqFill
 from clearhouse.market.trades import ZERO_HASH, Fade, Signed, Trade, verify_signed
 from clearhouse.messages import (
@@ -71,7 +75,7 @@ __all__ = [
 ]
 
 ACTION_KINDS = ("deposit", "register_maker", "order", "cancel", "rfq", "quote", "accept",
-                "withdrawal", "tick")
+                "withdrawal", "tick", "forced_withdrawal")
 """Every kind the coordinator writes to the action log (anything else in the log is skipped)."""
 
 _SIGNED_TYPES: dict[str, type[Any]] = {"order": Order, "cancel": Cancel, "rfq": RFQ, "quote": Quote,
@@ -81,7 +85,7 @@ _SIGNED_TYPES: dict[str, type[Any]] = {"order": Order, "cancel": Cancel, "rfq": 
 class Batcher(Protocol):
     """What the coordinator needs of a batcher: somewhere to hand settlement items."""
 
-    def add_items(self, items: Sequence[Any], /) -> None:
+    def add_items(self, items: Sequence[Any], /) -> object:
         """Queue ``items`` (settlement ``BatchItem`` values) for the next batch."""
 
 
@@ -155,6 +159,10 @@ def _fade_json(fade: Fade) -> dict[str, Any]:
 # --- the coordinator ---------------------------------------------------------------------------
 
 
+_PAUSABLE: Final = frozenset({"order", "rfq", "quote", "accept"})
+"""Actions that can make a new trade: refused while the settlement is paused."""
+
+
 @dataclass
 class Coordinator:
     """The market state plus the handlers that change it. Not thread-safe: one caller at a time
@@ -171,7 +179,8 @@ class Coordinator:
     chain: Any = None
     """The chain backend (deposits come from it later); unused by the market rules."""
     params: Any = None
-    """Protocol parameters (``clearhouse.params``), for the roles that need them."""
+    """Protocol parameters (``clearhouse.params``), for the roles that need them; with them the
+    risk check enforces ``max_open_interest`` (``clearhouse.market.open_interest``)."""
     batcher: Batcher | None = None
     """Receives matched trades, cancels and withdrawals; ``None`` keeps them in ``pending``."""
     clock: Callable[[], int] | None = None
@@ -195,9 +204,20 @@ class Coordinator:
     listeners: list[Callable[[str, int, dict[str, Any]], None]] = field(init=False,
                                                                        default_factory=list)
     """Called with ``(channel, seq, payload)`` after each committed event (the WebSocket hub)."""
+    reputation_params: ReputationParams = field(default_factory=ReputationParams)
+    """The reputation formulas' constants (routing, pause threshold, decay)."""
+    reputation_log: list[Event] = field(init=False, default_factory=list)
+    """Maker reputation events (routed, quote, fill, fade) in log order: derived while applying
+    actions, so replay rebuilds the same list; published at ``GET /v1/events`` (seq = index + 1)."""
+    rfq_time: dict[Digest, Timestamp] = field(init=False, default_factory=dict)
+    """When each open RFQ was routed (a quote's response latency runs from here)."""
+    paused: Callable[[Timestamp], bool] | None = None
+    """True while the settlement's emergency pause holds (read from the chain): new orders, RFQs,
+    quotes and accepts are refused (``MarketPaused``); cancels and withdrawals go on."""
 
     def __post_init__(self) -> None:
-        self.portfolios = Portfolios(self.listings, self.contract_unit)
+        self.portfolios = Portfolios(self.listings, self.contract_unit,
+                                     max_open_interest=getattr(self.params, "max_open_interest", None))
         nonces: dict[Address, Any] = {}
         self.book = Book(self.domain, self.listings, self.portfolios, nonces)
         self.desk = RfqDesk(self.domain, self.listings, self.portfolios, nonces)
@@ -205,15 +225,25 @@ class Coordinator:
     # --- lifecycle -----------------------------------------------------------------------------
 
     def replay(self) -> int:
-        """Rebuild the state from the log (call once on a fresh coordinator); returns actions applied."""
+        """Rebuild the state from the log (call once on a fresh coordinator); returns actions applied.
+        Logged fills passed the open-interest cap of their time: replay does not re-apply it (a
+        cap lowered since would otherwise replay a different market), then restores it."""
         count = 0
-        for record in self.store.iter_actions(self.last_seq):
-            if record.kind in ACTION_KINDS:
-                self._remember_key(record.account, record.payload, record.seq, record.kind)
-                self.acks[record.seq] = self._apply_logged(record.seq, record.kind, record.account,
-                                                           record.payload)
-                count += 1
-            self.last_seq = record.seq
+        ledger = self.portfolios.open_interest
+        cap = None if ledger is None else ledger.cap
+        if ledger is not None:
+            ledger.cap = Amount(2**256)
+        try:
+            for record in self.store.iter_actions(self.last_seq):
+                if record.kind in ACTION_KINDS:
+                    self._remember_key(record.account, record.payload, record.seq, record.kind)
+                    self.acks[record.seq] = self._apply_logged(record.seq, record.kind, record.account,
+                                                               record.payload)
+                    count += 1
+                self.last_seq = record.seq
+        finally:
+            if ledger is not None and cap is not None:
+                ledger.cap = cap
         return count
 
     def _now(self, now: int | None) -> Timestamp:
@@ -271,6 +301,9 @@ class Coordinator:
         try:
             body = apply() if apply is not None else self._apply(kind, account, payload, live)
         except ClearhouseError as exc:  # only a fade gets here: validation ran before logging
+            fade = exc.context.get("fade")
+            if isinstance(fade, Fade):
+                self.reputation_log.append(reprules.Fade(fade.maker, fade.quote_id, fade.time))
             if live:
                 self._publish_error(kind, exc)
             return Ack(seq, kind, {}, exc.to_dict())
@@ -281,6 +314,8 @@ class Coordinator:
         if kind == "deposit":
             process_deposit(self.portfolios, Address(str(account)), Amount(int(payload["amount"])))
             return {"account": account, "amount": str(payload["amount"])}
+        if kind == "forced_withdrawal":
+            return self._apply_forced(Address(str(account)), Amount(int(payload["requested"])))
         if kind == "register_maker":
             rfqrules.process_register_maker(self.desk, Address(str(account)))
             return {"maker": account}
@@ -304,7 +339,11 @@ class Coordinator:
         if kind == "cancel":
             return self._apply_cancel(signed, now, live)
         if kind == "rfq":
+            self.desk.router = reprules.compute_router(self.get_maker_reputation(now),
+                                                       self.reputation_params)
             makers = rfqrules.process_verified_rfq(self.desk, signed, now)
+            self.rfq_time[signed.digest] = now
+            self.reputation_log.extend(reprules.Routed(m, signed.digest, now) for m in makers)
             body = {"rfqId": _hex(signed.digest), "makers": list(makers)}
             if live:
                 self._publish("rfqs", {**body, "rfq": signed.message.to_typed_data(self.domain)
@@ -312,6 +351,9 @@ class Coordinator:
             return body
         if kind == "quote":
             quote_id = rfqrules.process_verified_quote(self.desk, signed, now)
+            routed_at = self.rfq_time.get(signed.message.rfq_id, now)
+            self.reputation_log.append(reprules.QuoteGiven(signed.message.maker, quote_id,
+                                                           1000 * (now - routed_at), now))
             body = {"quoteId": _hex(quote_id), "rfqId": _hex(signed.message.rfq_id)}
             if live:
                 event = {**body, "quote": signed.message.to_typed_data(self.domain)["message"],
@@ -320,6 +362,7 @@ class Coordinator:
             return body
         if kind == "accept":
             fill = rfqrules.process_verified_accept(self.desk, signed, now)
+            self.reputation_log.append(reprules.Fill(fill.trades[0].maker, fill.quote_id, now))
             self._record_trades(fill.trades, live)
             return self._accept_json(fill)
         if kind == "withdrawal":
@@ -342,6 +385,8 @@ class Coordinator:
     def _apply_tick(self, now: Timestamp, live: bool) -> dict[str, Any]:
         removed = bookrules.process_tick(self.book, now)
         rfqrules.process_tick(self.desk, now)
+        for rfq_id in [r for r in self.rfq_time if r not in self.desk.rfqs]:
+            del self.rfq_time[rfq_id]
         if live:
             self._publish_levels([r.digest for r in removed], now)
         return {"now": int(now), "expired": [_removal_json(r) for r in removed]}
@@ -445,6 +490,23 @@ class Coordinator:
         return self.get_idempotent_ack(account, idempotency_key, "deposit", request) or self._commit(
             "deposit", account, {"amount": str(amount)}, idempotency_key, request)
 
+    def on_forced_withdrawal(self, account: Address, requested: Amount, *,
+                             idempotency_key: str | None = None) -> Ack:
+        """Debit what the batch pays for the vault's forced-withdrawal entry of ``account``:
+        ``min(requested, free collateral)`` quote base units (the STF's rule)."""
+        if isinstance(requested, bool) or not isinstance(requested, int) or requested <= 0:
+            raise RiskError("a forced withdrawal must be a positive integer", field="requested")
+        request = {"requested": str(requested)}
+        return self.get_idempotent_ack(account, idempotency_key, "forced_withdrawal", request) or \
+            self._commit("forced_withdrawal", account, dict(request), idempotency_key, request)
+
+    def _apply_forced(self, account: Address, requested: Amount) -> dict[str, Any]:
+        free = max(0, get_balance(self.portfolios, account) - get_requirement(self.portfolios, account))
+        paid = min(requested, free)
+        if paid:
+            self.portfolios.balances[account] -= paid
+        return {"account": account, "requested": str(requested), "paid": str(paid)}
+
     def on_register_maker(self, account: Address, *, idempotency_key: str | None = None) -> Ack:
         """Let ``account`` receive RFQs from now on."""
         return self.get_idempotent_ack(account, idempotency_key, "register_maker", {}) or \
@@ -459,6 +521,9 @@ class Coordinator:
         seen = self.get_idempotent_ack(signer, key, kind, request)
         if seen is not None:
             return seen
+        if kind in _PAUSABLE and self.paused is not None and self.paused(t):
+            raise MarketPaused(f"settlement is under an emergency pause: no new {kind} until it ends",
+                               field="body")
         signed = self._verify(message, signature, signer, t)
         plan = validate(signed, t)
         return self._commit(kind, signer, payload, key, request,
@@ -544,6 +609,27 @@ class Coordinator:
                 "requirement": str(get_requirement(self.portfolios, account)),
                 "positions": {_hex(s): str(q) for s, q in sorted(positions.items())}}
 
+    def get_account_greeks_json(self, account: Address, spot: int, now: Timestamp) -> dict[str, Any]:
+        """Value and Greeks of ``account``'s positions, each series marked at its book's implied vol
+        (:mod:`clearhouse.market.marks`), at ``spot`` (quote base units per underlying)."""
+        held = {self.listings[s].series: q for s, q in get_positions(self.portfolios, account).items()
+                if s in self.listings}
+        if not held:
+            return {"spot": str(spot), "greeks": None, "marks": []}
+        decimals = next(iter(held)).pair.quote_decimals
+        spot_units, unit = spot / 10**decimals, next(iter(self.listings.values())).rules.contract_unit
+        marks = {}
+        for series_id, listing in self.listings.items():
+            if listing.series in held:
+                marks[listing.series] = compute_mark(
+                    listing.series, bookrules.get_best_bid(self.book, series_id, now),
+                    bookrules.get_best_ask(self.book, series_id, now), spot_units, now)
+        greeks = compute_account_greeks(held, marks, spot_units, now, unit)
+        return {"spot": str(spot), "greeks": {k: getattr(greeks, k) for k in (
+                    "value", "delta", "gamma", "vega", "theta", "rho")},
+                "marks": [{"series": format_series_name(s), "vol": m.vol, "source": str(m.source)}
+                          for s, m in sorted(marks.items(), key=lambda sm: format_series_name(sm[0]))]}
+
     def get_book_json(self, series_id: SeriesId, now: Timestamp) -> dict[str, Any]:
         """Depth per price level of both sides of ``series_id``."""
         def levels(side: Side) -> list[list[str]]:
@@ -573,9 +659,20 @@ class Coordinator:
             "quotes": {_hex(d): str(s) for d, s in sorted(self.desk.quote_status.items())},
             "makers": list(self.desk.makers),
             "fades": [_fade_json(f) for f in self.desk.fades],
+            "reputation": [reprules.encode_event(e) for e in self.reputation_log],
             "trades": [compute_trade_json(t) for t in self.trades],
             "acks": {s: (a.body, a.error) for s, a in sorted(self.acks.items())},
         }
+
+    def get_maker_reputation(self, now: Timestamp) -> reprules.Reputation:
+        """The makers' scores at ``now`` from the reputation log (what routes RFQs)."""
+        return reprules.compute_reputation(self.reputation_log, now, self.reputation_params)
+
+    def get_reputation_events_json(self, after: int, limit: int) -> dict[str, Any]:
+        """Published reputation events ``after+1 .. after+limit`` and the last seq."""
+        page = self.reputation_log[after:after + limit]
+        return {"events": [{"seq": after + i + 1, **reprules.encode_event(e)} for i, e in enumerate(page)],
+                "last": len(self.reputation_log)}
 
     def require_account(self, account: Address) -> None:
         """Raise :class:`UnknownAccount` unless ``account`` ever deposited."""

@@ -2,14 +2,18 @@
 
 ``clearhouse devnet`` starts anvil (a block per transaction while deploying, then one a second so
 chain time follows the wall clock),
-deploys the settlement system (Vault, Settlement, Bonds, WindowVerifier) and an oracle committee
-(OracleHub, OracleDisputes, Assertions, Arbitration, ``3f+1`` bonded members), writes the
+deploys an oracle committee (OracleHub, OracleDisputes, Assertions, Arbitration, ``3f+1`` bonded
+members), a Governor (results asserted through the committee's Assertions) and the settlement system
+(Vault, Settlement, Bonds, WindowVerifier reading the Governor's ParameterStore and an
+ExpiryRegistry on the committee's feed, so exits value open positions), writes the
 deployment to ``<out>/deployment.json``, then starts one process per role — the coordinator's API,
 each oracle member (its peer endpoints plus its round loop) and a watcher — prints where they
 listen, and stops everything on Ctrl-C (or after ``--duration`` seconds).
 
-Devnet only: the deployment file holds the members' and the watcher's private keys (anvil's and
-the simulation's well-known keys), so each process can sign as its role.
+Devnet only: the deployment file holds the coordinator's, the members' and the watcher's private
+keys (anvil's and the simulation's well-known keys), so each process can sign as its role. The
+coordinator settles on anvil (``clearhouse.node.settlement_link``): deposits come from the vault,
+there is no faucet.
 """
 
 from __future__ import annotations
@@ -33,19 +37,30 @@ from fastapi import FastAPI
 from clearhouse.api.server import ServerThread, find_free_port
 from clearhouse.chain import Chain, RpcChain
 from clearhouse.chain.anvil import Anvil
+from clearhouse.governance.proposals import DEFAULT_BOUNDS
 from clearhouse.messages import Domain
 from clearhouse.node.oracle import OracleMember
 from clearhouse.node.watcher import Watcher
 from clearhouse.oracle.committee import CommitteeSetup, Member
 from clearhouse.oracle.config import Committee
 from clearhouse.oracle.sources import MarketModel, NoisySource, SimulatedMarket
-from clearhouse.sim.oracle_hub import DEFAULT_FEED, DEFAULT_HUB, PARAMS, deploy_oracle_system
+from clearhouse.params import compute_exit_bound
+from clearhouse.sim.expiry_chain import deploy_expiry_registry
+from clearhouse.sim.governance_chain import INITIAL_VALUES
+from clearhouse.sim.oracle_hub import (
+    DEFAULT_FEED,
+    DEVNET_HUB,
+    PARAMS,
+    deploy_oracle_rewards,
+    deploy_oracle_system,
+)
+from clearhouse.sim.settlement_chain import GUARDIAN_INDEX, T_FORCE, WINDOW, K
 from clearhouse.sim.settlement_chain import deploy as deploy_settlement
 from clearhouse.sim.settlement_world import make_ctx
 from clearhouse.types import Address, BasisPoints, ChainId, FeedId, Price, Seconds, Timestamp
 
-__all__ = ["Devnet", "DevnetProcess", "deploy_devnet", "load_member", "run_devnet", "run_oracle_member", "run_watcher",
-           "start_devnet"]
+__all__ = ["Devnet", "DevnetProcess", "compute_parameter_values", "deploy_devnet", "load_member", "run_devnet",
+           "run_oracle_member", "run_watcher", "start_devnet"]
 
 log = logging.getLogger("clearhouse.devnet")
 
@@ -56,19 +71,47 @@ WATCHER_INDEX = 5
 """anvil dev account the watcher signs with."""
 
 
+def compute_parameter_values() -> dict[str, int]:
+    """Version 1 of the devnet's governed parameters: the settlement's own ``K``, ``W``,
+    ``T_force`` and its context's position and fee limits (what the coordinator builds with), the
+    rest as in :data:`~clearhouse.sim.governance_chain.INITIAL_VALUES`; every one within bounds."""
+    ctx = make_ctx(k=K)
+    return {**INITIAL_VALUES, "checkpoint_interval": K, "challenge_window": WINDOW, "t_force": T_FORCE,
+            "max_positions": ctx.max_positions, "max_fee_bps": int(ctx.max_fee_bps)}
+
+
 def deploy_devnet(chain: Chain, f: int = 1, pair: str = "ETH/USDC") -> dict[str, Any]:
-    """Deploy the settlement system and an oracle committee on ``chain``; return the deployment
-    description every role process reads."""
-    settlement = deploy_settlement(chain, users=4)
-    oracle = deploy_oracle_system(chain, f, pair=pair)
-    assert settlement.verifier is not None
+    """Deploy an oracle committee, a Governor and the settlement system on ``chain``; return the
+    deployment description every role process reads. The Governor's results are asserted through
+    the committee's ``Assertions`` (its arbitrators are the oracle ``Bonds``' stakers); its timelock
+    exceeds ``T_force + W + MAX_PAUSE``; it alone changes the ``ParameterStore`` the settlement's
+    window verifier reads; the settlement's pause guardian is also the Governor's guardian; an
+    ``ExpiryRegistry`` lists the market's expiries on the committee's feed and values exits."""
+    oracle = deploy_oracle_system(chain, f, pair=pair, params=DEVNET_HUB)
+    oracle_rewards = deploy_oracle_rewards(oracle)
+    guardian = chain.accounts[GUARDIAN_INDEX]
+    exit_time = int(compute_exit_bound(Seconds(T_FORCE), Seconds(WINDOW)))
+    timelock = exit_time + 3_600
+    governor = chain.deploy("Governor", oracle.assertions.address, timelock, exit_time, guardian.address)
+    values = compute_parameter_values()
+    settlement = deploy_settlement(chain, users=4, parameter_bounds={
+        n: (DEFAULT_BOUNDS[n].minimum, DEFAULT_BOUNDS[n].maximum) for n in values},
+        governor=governor.address, parameter_values=values)
+    assert settlement.verifier is not None and settlement.parameters.store is not None
+    # the devnet's listed expiries, priced by the committee's feed: exits with positions need it
+    registry = deploy_expiry_registry(chain, oracle.hub, oracle.committee.feed_id, settlement.verifier)
     watcher = chain.accounts[WATCHER_INDEX]
     return {
         "chain_id": chain.chain_id,
         "settlement": {"settlement": settlement.settlement.address, "vault": settlement.vault.address,
                        "bonds": settlement.bonds.address, "token": settlement.token.address,
-                       "verifier": settlement.verifier.address},
+                       "verifier": settlement.verifier.address, "guardian": guardian.address,
+                       "expiry_registry": registry.address},
+        "governance": {"governor": governor.address, "parameters": settlement.parameters.store.address,
+                       "assertions": oracle.assertions.address, "guardian": guardian.address,
+                       "timelock": timelock, "exit_time": exit_time},
         "oracle": {"hub": oracle.hub.address, "bonds": oracle.bonds.address, "token": oracle.token.address,
+                   "rewards": oracle_rewards.address,
                    "assertions": oracle.assertions.address, "pair": pair,
                    "feed_id": "0x" + bytes(oracle.committee.feed_id).hex(), "f": f,
                    "members": list(oracle.committee.members),
@@ -76,6 +119,8 @@ def deploy_devnet(chain: Chain, f: int = 1, pair: str = "ETH/USDC") -> dict[str,
                    "market_start": chain.now() - 60, "market_seed": 2_026,
                    "keys": ["0x" + bytes(k).hex() for k in oracle.keys]},
         "watcher": {"address": watcher.address, "key": "0x" + bytes(watcher.key).hex()},
+        "coordinator": {"address": settlement.coordinator.address,
+                        "key": "0x" + bytes(settlement.coordinator.key).hex()},
     }
 
 
@@ -89,10 +134,11 @@ def load_member(chain: Chain, deployment: dict[str, Any], index: int, peers: dic
     domain = Domain(PARAMS.eip712_name, PARAMS.eip712_version, ChainId(chain.chain_id), Address(hub.address))
     market = SimulatedMarket(MarketModel(initial_price=Price(3_000 * USDC), start=Timestamp(o["market_start"]),
                                          seed=int(o["market_seed"])))
-    setup = CommitteeSetup(domain, committee, DEFAULT_FEED, DEFAULT_HUB,
+    setup = CommitteeSetup(domain, committee, DEFAULT_FEED, DEVNET_HUB,
                            (Member(key, NoisySource(market, index, BasisPoints(5))),), BasisPoints(20),
                            Seconds(60))
-    return OracleMember(chain, hub, setup, peers, round_timeout=20)
+    relay = chain.at("OracleRewards", o["rewards"]) if "rewards" in o else None
+    return OracleMember(chain, hub, setup, peers, round_timeout=20, relay=relay)
 
 
 def _loop(tick: Callable[[], object], stop: threading.Event, what: str) -> None:
@@ -194,7 +240,7 @@ def start_devnet(out: Path, f: int = 1, base_port: int = 0, coordinator: bool = 
         if coordinator:
             devnet.processes.append(_spawn("coordinator", f"http://127.0.0.1:{ports[0]}", [
                 "node", "--roles", "coordinator", "--db", f"sqlite:///{out / 'coordinator.db'}",
-                "--chain", anvil.url, "--deployment", str(path), "--faucet",
+                "--chain", anvil.url, "--deployment", str(path),
                 "--host", "127.0.0.1", "--port", str(ports[0])], out))
         for i in range(len(members)):
             devnet.processes.append(_spawn(f"oracle-{i}", deployment["oracle"]["urls"][members[i]], [

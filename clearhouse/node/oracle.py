@@ -126,6 +126,9 @@ class OracleMember:
     round_timeout: int = 20
     """Seconds before an attempt whose leader produced nothing gives way to the next round."""
     http_timeout: float = 2.0
+    relay: Contract | None = None
+    """``OracleRewards`` to transmit through (the hub stores the round and each member whose
+    observation it carries earns work, docs/decisions/0008), or ``None``: straight to the hub."""
     observations: dict[int, SignedObservation] = field(default_factory=dict)
     """What this member signed, by round: at most one per round."""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -276,6 +279,7 @@ class OracleMember:
             return None
         signed = compute_signed_report(report, signatures)
         args = compute_transmit_args(self.setup.domain, committee, signed)
-        receipt = self.hub.transact("transmit", *args.to_abi(), sender=Account.from_key(self.me.private_key))
+        target = self.hub if self.relay is None else self.relay
+        receipt = target.transact("transmit", *args.to_abi(), sender=Account.from_key(self.me.private_key))
         log.info("round %s transmitted at %s: price %s", round_id, now, report.price)
         return receipt.tx_hash

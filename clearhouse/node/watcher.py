@@ -16,7 +16,17 @@ from eth_account.signers.local import LocalAccount
 
 from clearhouse.chain import Chain, Contract, Receipt
 from clearhouse.errors import ChainError, ConfigError, ContractRevert
-from clearhouse.settlement import SettlementContext, SettlementState, compute_genesis_state
+from clearhouse.node.parameters import (
+    compute_freeze_deadline,
+    get_pause_window,
+    load_chain_parameters,
+)
+from clearhouse.settlement import (
+    BatchHeader,
+    SettlementContext,
+    SettlementState,
+    compute_genesis_state,
+)
 from clearhouse.settlement.watcher import (
     BatchVerdict,
     FaultKind,
@@ -70,7 +80,9 @@ class Watcher:
     """An independent watcher over one deployment (``Settlement``, ``Vault``, ``WindowVerifier``).
 
     ``context(timestamp)`` is the deployment's settlement context (domain, parameters, listed
-    expiries) at a batch's timestamp; ``account`` signs the challenges and receives the rewards.
+    expiries) at a batch's timestamp; each batch is re-executed with the governed parameters of the
+    version its header names (``clearhouse.node.parameters``: the one ``Settlement`` accepted for its
+    number). ``account`` signs the challenges and receives the rewards.
     """
 
     def __init__(self, chain: Chain, settlement: Contract, vault: Contract, verifier: Contract | None,
@@ -94,6 +106,11 @@ class Watcher:
         self._cursor = 0
         self._acted: set[bytes] = set()
         self._t_force = int(settlement.call("t_force"))
+        self._parameters = load_chain_parameters(chain, settlement)
+
+    def _context(self, header: BatchHeader) -> SettlementContext:
+        """The context a posted batch is judged with: its timestamp, its parameter version."""
+        return self._parameters.get_context(self.context(header.timestamp), version=header.parameter_version)
 
     @property
     def rewards(self) -> Amount:
@@ -119,11 +136,14 @@ class Watcher:
             if header_hash in self._acted:
                 break  # challenged already (and the proof failed) or not provable: do not repeat
             tx_hash = self.postings.get(header_hash)
+            if tx_hash is None:  # posted after the scan's head block: scan up to the new head once
+                self._scan()
+                tx_hash = self.postings.get(header_hash)
             if tx_hash is None:
                 raise ChainError(f"no BatchPosted event for batch {n}'s header", number=n)
             header_bytes, ops_data = decode_posting(self.chain.get_transaction_input(tx_hash))
             header = decode_header(header_bytes)
-            verdict = process_batch(self.states[n - 1], header, ops_data, self.context(header.timestamp))
+            verdict = process_batch(self.states[n - 1], header, ops_data, self._context(header))
             if verdict.kind is FaultKind.NONE and verdict.state is not None:
                 self.states[n], self.header_hashes[n] = verdict.state, Digest(header_hash)
                 continue
@@ -183,7 +203,7 @@ class Watcher:
         if self.verifier is None:
             raise ConfigError("no window verifier to prove an execution fault", field="verifier", number=n)
         header = decode_header(header_bytes)
-        proof = compute_execution_proof(verdict, header, ops_data, self.context(header.timestamp))
+        proof = compute_execution_proof(verdict, header, ops_data, self._context(header))
         return self.verifier.transact(
             "challenge_execution", n, header_bytes, proof.window, proof.core, proof.auth,
             list(proof.window_hashes), proof.checkpoint, list(proof.witnesses), sender=self.account)
@@ -195,7 +215,8 @@ class Watcher:
         pending = self.states[self.verified].counters.forced_count
         if pending >= int(self.vault.call("forced_count")):
             return
-        if self.chain.now() < int(self.vault.call("forced_time", pending)) + self._t_force:
+        requested = Timestamp(int(self.vault.call("forced_time", pending)))
+        if self.chain.now() < compute_freeze_deadline(requested, self._t_force, get_pause_window(self.settlement)):
             return
         if self.verified != int(self.settlement.call("last_batch")):
             return  # a pending wrong batch must be challenged first (it may be what serves it)

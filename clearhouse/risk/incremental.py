@@ -220,15 +220,33 @@ def is_covered_after_move(cache: RequirementCache, address: Address, series_id: 
     """A sufficient condition, in O(1), for ``available`` to cover ``address``'s requirement after
     its position in one series moves by ``quantity``: ``False`` means "compute it exactly".
 
-    Every intrinsic value is in ``[0, largest]``, so a purchase never lowers the payoff at any kink
-    and a sale of ``|q|`` lowers it by at most ``|q| × largest``: the minimum over the kinks after
-    the move is at least ``worst + min(q, 0) × largest``."""
+    With ``available`` the balance after the fill's cash, it reads: for a purchase, the free
+    collateral covers the premium paid; for a sale of ``|q|``, the free collateral plus the premium
+    received covers ``|q| ×`` the most one contract can pay (its capped payoff) beyond the payoff's
+    current minimum. Both are upper bounds of the loss the fill adds, so ``True`` is exact.
+
+    Proof. Let ``u = contract_unit``, ``e`` the series' expiry, ``P(S)`` ``u ×`` the account's
+    payoff at ``e`` for ``S ∈ [0, cap]`` before the move, ``worst = min P`` (attained at a kink:
+    the kinks hold every strike it holds, ``0`` and ``cap``) and ``v(S) ∈ [0, L]`` the intrinsic
+    value of one whole contract of the series, ``L = largest`` (``v`` is linear between the kinks,
+    which hold its strike, so its maximum over ``[0, cap]`` is at a kink). After the move
+    ``P'(S) = P(S) + q·v(S)``; no other expiry changes.
+
+    * ``q ≥ 0``: ``P' ≥ P`` everywhere, so the requirement at ``e`` does not rise and the
+      requirement after is at most ``total ≤ available``. (This needs neither the series' vector
+      nor its strike among the kinks.)
+    * ``q < 0``: ``P'(S) ≥ P(S) + q·L ≥ worst + q·L``, so the requirement at ``e`` after,
+      ``ceil(max(0, -min P') / u)``, is at most ``bound = ceil(max(0, -(worst + q·L)) / u)`` and
+      the requirement after is at most ``total - requirement(e) + bound ≤ available``. ∎
+    """
     account = cache.accounts.get(address)
-    vector = cache.vectors.get(series_id)
-    if account is None or vector is None:
+    if account is None:
         return False
     if quantity >= 0:
         return available >= account.total
+    vector = cache.vectors.get(series_id)
+    if vector is None:
+        return False
     worst = account.worst.get(vector.expiry, 0) + quantity * vector.largest
     bound = -(worst // cache.contract_unit) if worst < 0 else 0
     return available >= account.total - account.requirements.get(vector.expiry, 0) + bound

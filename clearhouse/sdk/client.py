@@ -8,7 +8,7 @@ failure, so a retry never applies twice. A 4xx comes back as the clearhouse exce
 
 Chain-side actions (deposit, forced withdrawal, withdrawal claim, exit after a freeze, verifying
 the account against the chain root with a Merkle proof) go through :class:`ChainSide`; attach one
-with ``chain=`` (``clearhouse.sdk`` will provide one over ``clearhouse.chain``).
+with ``chain=`` (``clearhouse.sdk.chain.ChainAccess`` is one over ``clearhouse.chain``).
 """
 
 from __future__ import annotations
@@ -29,18 +29,23 @@ from eth_account import Account
 
 import clearhouse.errors as errors
 from clearhouse.errors import ApiError, ClearhouseError, ConfigError
+from clearhouse.governance.proposals import Action
+from clearhouse.governance.votes import Delegation, sign_delegation
 from clearhouse.messages import (
     RFQ,
     Accept,
     Cancel,
+    Choice,
     Domain,
     Leg,
     Order,
+    Post,
     Quote,
     QuoteLeg,
     Side,
     SignIn,
     TimeInForce,
+    Vote,
     Withdrawal,
     compute_message_digest,
     parse_typed_data,
@@ -294,6 +299,50 @@ class AsyncClient:
         return dict(await self.post("/v1/dev/deposit", {"account": self.account,
                                                         "amount": str(amount)}, key))
 
+    # --- governance ----------------------------------------------------------------------------
+
+    async def create_proposal(self, title: str, body: str, actions: Sequence[Action], *,
+                              key: str | None = None) -> dict[str, Any]:
+        """Open a proposal with ``actions`` (parameter changes within bounds, membership, fees)."""
+        payload = {"title": title, "body": body,
+                   "actions": [{"kind": str(a.kind), "target": a.target, "value": str(a.value)} for a in actions]}
+        return dict(await self.post("/v1/governance/proposals", payload, key))
+
+    async def forum_post(self, proposal_id: int, text: str, parent: Digest | None = None, *,
+                         expires_in: int = 3600, key: str | None = None) -> dict[str, Any]:
+        """Sign and publish a discussion post under a proposal (a reply names ``parent``'s id).
+        (Named ``forum_post``: :meth:`post` is the raw POST.)"""
+        message = Post(self.account, proposal_id, parent or Digest(bytes(32)), text,
+                       Timestamp(int(time.time()) + expires_in))
+        return await self._submit("/v1/governance/posts", message, key)
+
+    async def vote(self, proposal_id: int, choice: Choice, reason: str = "", *, expires_in: int = 3600,
+                   expiry: int | None = None, key: str | None = None) -> dict[str, Any]:
+        """Sign and cast a vote (``Choice.FOR``/``AGAINST``/``ABSTAIN``); power is the snapshot's."""
+        message = Vote(self.account, proposal_id, Choice(choice), reason,
+                       Timestamp(expiry if expiry is not None else int(time.time()) + expires_in))
+        return await self._submit("/v1/governance/votes", message, key)
+
+    async def delegate(self, delegate: Address, proposal_id: int = 0, *, expires_in: int = 30 * 86_400,
+                       expiry: int | None = None, key: str | None = None) -> dict[str, Any]:
+        """Sign a delegation of this account's voting power to ``delegate`` (``proposal_id`` 0:
+        every proposal) and send it."""
+        domain = await self.get_domain()
+        d = Delegation(self.account, Address(delegate), proposal_id,
+                       Timestamp(expiry if expiry is not None else int(time.time()) + expires_in))
+        body = {"message": {"delegator": d.delegator, "delegate": d.delegate, "proposalId": str(d.proposal_id),
+                            "expiry": str(d.expiry)},
+                "signature": _hex(sign_delegation(domain, d, self.private_key))}
+        return dict(await self.post("/v1/governance/delegations", body, key))
+
+    async def get_proposal(self, proposal_id: int) -> dict[str, Any]:
+        """One proposal: status, lifecycle transitions, posts, votes, snapshot, tally and digest."""
+        return dict(await self.get(f"/v1/governance/proposals/{int(proposal_id)}"))
+
+    async def list_proposals(self) -> list[dict[str, Any]]:
+        """The latest proposals, newest first."""
+        return list((await self.get("/v1/governance/proposals"))["proposals"])
+
     # --- WebSocket -----------------------------------------------------------------------------
 
     def _ws_url(self) -> str:
@@ -330,13 +379,22 @@ class AsyncClient:
     async def force_withdraw(self, amount: int) -> Any:
         return await asyncio.to_thread(self._chain().force_withdraw, self.account, Amount(amount))
 
-    async def claim_withdrawal(self, proof: Any) -> Any:
+    async def claim_withdrawal(self, proof: Any = None) -> Any:
+        """Pull a finalised payout (``None``: every unclaimed one, found from chain data)."""
         return await asyncio.to_thread(self._chain().claim_withdrawal, self.account, proof)
 
-    async def exit_after_freeze(self, proof: Any) -> Any:
+    async def get_account_proof(self, address: Address | None = None) -> dict[str, Any]:
+        """The node's proof of an account (default: this one) against the last final root."""
+        return dict(await self.get(f"/v1/accounts/{address or self.account}/proof"))
+
+    async def exit_after_freeze(self, proof: Any = None) -> Any:
+        """Exit from the frozen root with ``proof`` (``None``: the node's proof, checked on chain)."""
+        proof = proof if proof is not None else await self.get_account_proof()
         return await asyncio.to_thread(self._chain().exit_after_freeze, self.account, proof)
 
-    async def verify_account(self, state: Any) -> bool:
+    async def verify_account(self, state: Any = None) -> bool:
+        """Check the node's proof of this account (``None``: fetch it) against the chain's root."""
+        state = state if state is not None else await self.get_account_proof()
         return await asyncio.to_thread(self._chain().verify_account, self.account, state)
 
 

@@ -83,6 +83,9 @@ class QueuedDeposit:
     """The depositor."""
     amount: Amount
     """Quote base units deposited."""
+    index: int = 0
+    """Its position in the vault's queue: the entry's identity (two equal deposits are two
+    entries); the rules read the queue order from the batch, not this."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +98,8 @@ class QueuedForcedWithdrawal:
     """Who queued it (and is paid)."""
     requested: Amount
     """Quote base units asked for."""
+    index: int = 0
+    """Its position in the vault's queue (identity only, like :attr:`QueuedDeposit.index`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,12 +327,16 @@ def build_batch(state: SettlementState, items: Iterable[BatchItem], ctx: Settlem
 
     ``series`` gives the terms of every traded series id (the market's listings); ``fee_bps`` is
     the fee charged to each side of every fill (at most ``ctx.max_fee_bps``). Items the STF refuses
-    are left out and reported; :class:`~clearhouse.errors.InvalidBatch` if nothing is left.
+    are left out and reported; :class:`~clearhouse.errors.InvalidBatch` if nothing is left (when
+    every item was refused, its ``context["rejected"]`` holds their :class:`Rejection` records).
     """
     run = BatchRun(state, ctx, ctx.checkpoint_interval if k is None else k)
     builder = _Builder(run, series, fee_bps)
     try:
         _add_items(builder, items)
+        if not run.ops and builder.rejected:  # the reasons travel with the error
+            raise InvalidBatch(f"all {len(builder.rejected)} items were refused", field="items",
+                               rejected=tuple(builder.rejected))
         result = run.finish(number)
     except SettlementError:
         run.abort()

@@ -10,7 +10,7 @@ series ids are derived here, with the same ABI words the contracts hash.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Final
 
@@ -31,15 +31,20 @@ from clearhouse.types import (
 
 __all__ = [
     "DEFAULT_MAX_CLOCK_LAG",
+    "GOVERNED_CONTEXT_PARAMETERS",
     "NO_FEE",
     "TREASURY_ACCOUNT",
     "ListedExpiry",
+    "ParameterVersion",
     "SettlementContext",
     "compute_context",
     "compute_expiry_id",
     "compute_listed_expiry",
+    "compute_parameter_key",
+    "compute_parameter_version_of",
     "compute_series_id_of",
     "compute_symbol_word",
+    "compute_versioned_context",
     "get_listed_expiry",
 ]
 
@@ -170,6 +175,49 @@ def compute_context(params: Params, domain: Domain, expiries: Iterable[ListedExp
                              params.contract_unit, params.max_positions,
                              params.checkpoint_interval, max_clock_lag, fee_account, max_fee_bps,
                              parameter_version)
+
+
+GOVERNED_CONTEXT_PARAMETERS: Final = ("checkpoint_interval", "max_positions", "max_fee_bps")
+"""The context fields a batch takes from its parameter version (``ParameterStore`` keys are
+``keccak256`` of these names); the rest of the context is the deployment's."""
+
+
+def compute_parameter_key(name: str) -> bytes:
+    """The ``ParameterStore`` key of a parameter: ``keccak256`` of its name (ASCII)."""
+    return keccak256(name.encode("ascii"))
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterVersion:
+    """The governed parameters of one version: a batch is built and verified under the version
+    that applies to its number (``ParameterStore.version_at``)."""
+
+    version: int
+    """The version (from 1; uint32 in the header)."""
+    checkpoint_interval: int
+    """``K`` of the batch: operations per window."""
+    max_positions: int
+    """Open positions an account may hold after any operation of the batch."""
+    max_fee_bps: BasisPoints
+    """Upper bound of a trading fee per side, basis points of the fill's premium."""
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.version < 1 << 32:
+            raise ConfigError("a parameter version is a uint32 from 1", field="version")
+
+
+def compute_parameter_version_of(ctx: SettlementContext) -> ParameterVersion:
+    """The governed parameters a context carries (version 1 of a deployment is its context)."""
+    return ParameterVersion(ctx.parameter_version or 1, ctx.checkpoint_interval, ctx.max_positions,
+                            ctx.max_fee_bps)
+
+
+def compute_versioned_context(ctx: SettlementContext, version: ParameterVersion) -> SettlementContext:
+    """``ctx`` with the governed fields of ``version``: the context a batch of that version is
+    built and judged with."""
+    return replace(ctx, checkpoint_interval=version.checkpoint_interval,
+                   max_positions=version.max_positions, max_fee_bps=version.max_fee_bps,
+                   parameter_version=version.version)
 
 
 def get_listed_expiry(ctx: SettlementContext, expiry_id: ExpiryId) -> ListedExpiry:

@@ -52,9 +52,17 @@ from clearhouse.messages import (
 )
 from clearhouse.messages.keccak import keccak256
 from clearhouse.params import load_params
+from clearhouse.sim.governance_scenario import run_governance_scenario
+from clearhouse.sim.market_scenario import NAMES as MARKET_NAMES
 from clearhouse.sim.market_scenario import run_market_scenario
 from clearhouse.sim.node_scenario import run_node_scenario
 from clearhouse.sim.oracle_scenario import run_oracle_scenario
+from clearhouse.sim.participants import (
+    Participant,
+    compute_participants,
+    render_participants,
+    summarize_participants,
+)
 from clearhouse.sim.report import DemoTrace, TimelineEvent, write_report
 from clearhouse.sim.settlement_scenario import run_settlement_scenario
 from clearhouse.types import Address, Amount, ChainId, Digest, Nonce, Price, Quantity, Timestamp
@@ -62,7 +70,7 @@ from clearhouse.types import Address, Amount, ChainId, Digest, Nonce, Price, Qua
 __all__ = ["run_demo"]
 
 USDC = 10**6
-PHASES = ("foundation", "market", "oracle", "settlement", "node", "report")
+PHASES = ("foundation", "market", "oracle", "settlement", "node", "governance", "report")
 """The demo's phases, in order (the progress bar's steps)."""
 
 
@@ -159,6 +167,7 @@ def run_demo(chain_target: str = "inprocess", out_dir: Path = Path("out/demo"),
     display = _display(summary)
     summary_path, report_path = write_report(summary, trace, out_dir, display=display)
     console.print(_summary_table(display))
+    console.print(render_participants([Participant(**p) for p in summary["participants"]]))
     console.print(f"summary written to {summary_path}; report with plots at {report_path}",
                   markup=False, highlight=False)
     return summary
@@ -253,9 +262,12 @@ def _run(log: _Log, chain_target: str, preset: str, out_dir: Path) -> tuple[dict
     settlement = run_settlement_scenario(log, log.detail)
     log.phase("node")
     node = run_node_scenario(out_dir, chain, log, log.detail)
+    log.phase("governance")
+    governance = run_governance_scenario(chain, out_dir, log, log.detail)
     log.phase("report")
     batches = settlement.pop("batches")
     events = settlement.pop("events")
+    bonded = settlement.pop("bonded")
 
     summary: dict[str, Any] = {
         "chain": {"backend": chain.backend, "target": chain_target, "chain_id": chain_id},
@@ -271,9 +283,13 @@ def _run(log: _Log, chain_target: str, preset: str, out_dir: Path) -> tuple[dict
                                   "settlement_price")},
         **settlement,
         **node,
+        **governance,
     }
     pnl = market["pnl_at"](oracle["settlement_price"])
     summary["pnl_at_settlement"] = pnl
+    names = {name: Address(a.address) for name, a in zip(MARKET_NAMES, chain.accounts[1:7], strict=True)}
+    summary["participants"] = summarize_participants(
+        compute_participants(chain, market, names, pnl, oracle, bonded, batches))
     trace = DemoTrace(
         price_path=[(t, p / USDC) for t, p, invalid in oracle["price_path"] if not invalid],
         rejected_rounds=[(t, p / USDC) for t, p, invalid in oracle["price_path"] if invalid],
@@ -281,6 +297,7 @@ def _run(log: _Log, chain_target: str, preset: str, out_dir: Path) -> tuple[dict
         pnl={name: value / USDC for name, value in pnl.items()},
         gas_per_trade=[(b["number"], b["gas"] / b["trades"]) for b in batches if b["trades"] and b["honest"]],
         timeline=[TimelineEvent(t, "batches", label, ok) for t, label, ok in events],
+        participants=summary["participants"],
     )
     log.done()
     chain.close()
@@ -293,6 +310,8 @@ def _display(summary: dict[str, Any]) -> dict[str, str]:
     for key, value in summary.items():
         if key == "settlement_price":
             text = f"{value / USDC:,.2f} USDC"
+        elif key == "participants":
+            text = f"{len(value)} (rewards, slashes and reputation: the table below)"
         elif key == "pnl_at_settlement":
             text = ", ".join(f"{name} {v / USDC:+,.2f}" for name, v in value.items()) + " USDC"
         elif isinstance(value, dict):

@@ -44,10 +44,10 @@ from clearhouse.sim.settlement_world import (
     px,
     rfq_fill,
 )
-from clearhouse.types import AccountId, BatchNumber, ExpiryId, Price, Timestamp
+from clearhouse.types import AccountId, BatchNumber, ExpiryId, FeedId, Price, Timestamp
 
-__all__ = ["TWAP_WINDOW", "ExpirySystem", "compute_max_positions_fills", "deploy_expiry_system",
-           "measure_worst_exit_gas"]
+__all__ = ["TWAP_WINDOW", "ExpirySystem", "compute_max_positions_fills", "deploy_expiry_registry",
+           "deploy_expiry_system", "measure_worst_exit_gas"]
 
 TWAP_WINDOW = 1800
 """Seconds of the TWAP window ending at an expiry (the hub's ``max_twap_window``)."""
@@ -174,6 +174,20 @@ class ExpirySystem:
         assert held == int(self.s.vault.call("outstanding"))
 
 
+def deploy_expiry_registry(chain: Chain, hub: Contract, feed_id: FeedId, verifier: Contract,
+                           expiries: Sequence[ListedExpiry] = (E1, E2)) -> Contract:
+    """An ``ExpiryRegistry`` over ``hub`` (its TWAP window :data:`TWAP_WINDOW`) listing ``expiries``
+    on the committee's feed ``feed_id``, wired into ``verifier`` (whose admin-set list it closes:
+    list the same expiries there first, or none). The deployer (``chain.accounts[0]``) administers
+    it. Without it, ``Settlement.exit`` reverts for any leaf holding positions (decision 0003)."""
+    registry = chain.deploy("ExpiryRegistry", hub.address, TWAP_WINDOW, make_ctx().contract_unit)
+    for e in expiries:
+        registry.transact("list_expiry", e.underlying_word, e.quote_word, e.timestamp, e.cap, feed_id)
+    # from now on the verifier judges batches, and Settlement values exits, with the registry
+    verifier.transact("set_expiry_registry", registry.address)
+    return registry
+
+
 def deploy_expiry_system(chain: Chain, *, users: int = 4, k: int = K, f: int = 1,
                          expiries: Sequence[ListedExpiry] = (E1, E2)) -> ExpirySystem:
     """Settlement (:func:`~clearhouse.sim.settlement_chain.deploy`), an oracle committee of
@@ -181,19 +195,14 @@ def deploy_expiry_system(chain: Chain, *, users: int = 4, k: int = K, f: int = 1
     s = deploy(chain, users=users, k=k)
     oracle = deploy_oracle_system(chain, f, feed=WIDE_FEED)
     ctx = make_ctx()
-    registry = chain.deploy("ExpiryRegistry", oracle.hub.address, TWAP_WINDOW, ctx.contract_unit)
-    for e in expiries:
-        registry.transact("list_expiry", e.underlying_word, e.quote_word, e.timestamp, e.cap,
-                          oracle.committee.feed_id)
     verifier = s.verifier
     if verifier is None:
         trade_rules, rules = chain.deploy("StfTradeRules"), chain.deploy("StfRules")
         verifier = chain.deploy("WindowVerifier", s.settlement.address, trade_rules.address, rules.address,
                                 DOMAIN.separator, ctx.contract_unit, ctx.max_positions, ctx.max_clock_lag,
-                                ctx.fee_account, ctx.max_fee_bps, ctx.parameter_version)
+                                ctx.fee_account, ctx.max_fee_bps, "0x" + "00" * 20)
         s.settlement.transact("set_window_verifier", verifier.address)
-    # from now on the verifier judges batches, and Settlement values exits, with the registry
-    verifier.transact("set_expiry_registry", registry.address)
+    registry = deploy_expiry_registry(chain, oracle.hub, oracle.committee.feed_id, verifier, expiries)
     return ExpirySystem(s, oracle, registry, verifier)
 
 

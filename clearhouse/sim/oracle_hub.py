@@ -9,7 +9,7 @@ Used by the contract tests, the oracle benchmark and the demo; the rules themsel
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from eth_account import Account
@@ -17,6 +17,7 @@ from eth_account.signers.local import LocalAccount
 
 from clearhouse.chain import Chain, Contract, Receipt
 from clearhouse.disputes import DisputeParams, Role, compute_vote_commitment
+from clearhouse.incentives.oracle_rewards import ORACLE_REWARD_EPOCH, compute_claim_delay
 from clearhouse.messages import Domain
 from clearhouse.messages.keccak import keccak256
 from clearhouse.oracle import (
@@ -52,9 +53,11 @@ __all__ = [
     "DEFAULT_DISPUTES",
     "DEFAULT_FEED",
     "DEFAULT_HUB",
+    "DEVNET_HUB",
     "USDC",
     "OracleSystem",
     "compute_member_keys",
+    "deploy_oracle_rewards",
     "deploy_oracle_system",
     "observation_abi",
 ]
@@ -88,6 +91,11 @@ DEFAULT_HUB = HubParams(
 """Rounds at least 8 s apart, 30-minute TWAP windows (≤ 226 rounds), 10k USDC stake, 5k slashed per
 proven fault of which 20 % goes to the prover; rounds disputable for 10 minutes with a 1k USDC bond
 and a one-hour liveness."""
+
+DEVNET_HUB = replace(DEFAULT_HUB, min_stake=Amount(200_000 * USDC), slash_amount=Amount(100_000 * USDC))
+"""The devnet's hub: 100k USDC slashed per proven fault, so the ``f+1 = 2`` signers of a wrong
+report lose 200k, twice the devnet preset's ``max_open_interest`` (100k USDC of price
+sensitivity, i.e. about 14 contracts of a 3000 call under a 10,000 cap)."""
 
 DEFAULT_DISPUTES = DisputeParams(
     unbonding_delay=Seconds(7 * DAY),
@@ -300,3 +308,11 @@ def deploy_oracle_system(
     committee = Committee(feed_id=feed_id, members=tuple(members), f=f, version=1)
     return OracleSystem(chain, token, bonds, arbitration, assertions, hub, module, feed, params, disputes,
                         committee, keys, bonded)
+
+
+def deploy_oracle_rewards(system: OracleSystem, epoch: int = ORACLE_REWARD_EPOCH) -> Contract:
+    """Deploy ``OracleRewards`` (the transmit relay that pays the oracle role by work) over the
+    system's hub and token: epochs of ``epoch`` seconds from now, claims delayed by
+    :func:`~clearhouse.incentives.oracle_rewards.compute_claim_delay` of the system's parameters."""
+    return system.chain.deploy("OracleRewards", system.token.address, system.hub.address, system.now(), epoch,
+                               compute_claim_delay(system.params, system.dispute_params))

@@ -221,6 +221,7 @@ def run_oracle_scenario(chain: Chain, log: Callable[[str], None]) -> dict[str, A
     log(f"oracle: expiry settles at the committee's TWAP: {_mark(price)} (the wrong round skipped)")
     summary = _summary(s, run, price, cap, expiry)
     summary["watcher_paid"] = paid
+    summary["reports"] = dict(run.reports)  # each member's observations, for reputation (sim.participants)
     return summary
 
 

@@ -55,6 +55,8 @@ class DemoTrace:
     """(batch number, gas per settled trade) for every batch that carried trades."""
     timeline: list[TimelineEvent] = field(default_factory=list)
     """Events in the order they happened."""
+    participants: list[dict[str, Any]] = field(default_factory=list)
+    """Rewards, slashes and reputation per participant (:mod:`clearhouse.sim.participants`, base units)."""
 
 
 def _svg(fig: Figure) -> str:
@@ -159,6 +161,25 @@ def _format(value: object) -> str:
     return str(value)
 
 
+def _participants_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Rewards, slashes and reputation per participant as an HTML table (amounts in USDC)."""
+    if not rows:
+        return ""
+
+    def usdc(value: int | None) -> str:
+        return "—" if value is None else f"{value / 10**6:+,.2f}" if value else "0"
+
+    head = "".join(f"<th>{h}</th>" for h in ("participant", "role", "P&amp;L", "earned", "rewards", "slashed",
+                                             "reputation"))
+    body = "\n".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in (
+            str(r["name"]), str(r["role"]), usdc(r["pnl"]), usdc(r["earned"]), usdc(r["rewards"]),
+            usdc(-r["slashed"]), "—" if r["reputation_ppm"] is None else f"{r['reputation_ppm'] / 10_000:.1f} %"))
+        + "</tr>" for r in rows)
+    return (f"<h2>Rewards, slashes and reputation per participant</h2>\n<table class=\"participants\">"
+            f"<tr>{head}</tr>\n{body}\n</table>\n")
+
+
 def render_report(summary: Mapping[str, Any], trace: DemoTrace) -> str:
     """The report page: the summary as a table, then each plot that has data."""
     rows = "\n".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_format(v))}</td></tr>"
@@ -166,6 +187,7 @@ def render_report(summary: Mapping[str, Any], trace: DemoTrace) -> str:
     plots = [p for p in (_plot_price(trace), _plot_gas(trace), _plot_pnl(trace), _plot_timeline(trace))
              if p is not None]
     figures = "\n".join(f"<figure>{p}</figure>" for p in plots)
+    figures = _participants_table(trace.participants) + figures
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>clearhouse demo report</title>
 <style>

@@ -140,4 +140,6 @@ def run_settlement_scenario(log: Callable[[str], None], detail: Callable[[str], 
         "gas_per_trade": sum(gas_per_trade) // len(gas_per_trade),
         "batches": batches,
         "events": events,
+        "bonded": {"coordinator": s.coordinator.address, "watcher": watcher.account.address,
+                   "slashes": [dict(e.args) for _, e in chain.get_events(s.bonds.address) if e.name == "Slashed"]},
     }

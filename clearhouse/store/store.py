@@ -424,6 +424,26 @@ class Store:
 
         return self._write(run)
 
+    def drop_batch(self, number: int) -> None:
+        """Forget the last stored batch, ``built`` or ``posted`` but refused by the chain (it named a
+        parameter version that no longer applies to its number), and put the items it took or left
+        out back in the queue, in one transaction. :class:`UnknownBatch` if it is not stored,
+        :class:`IllegalTransition` if it is not the last one or already on chain."""
+
+        def run(conn: Connection) -> None:
+            row = conn.execute(select(batches).where(batches.c.number == number)).first()
+            if row is None:
+                raise UnknownBatch(f"no batch {number}", field="number", number=number)
+            last = conn.execute(select(func.max(batches.c.number))).scalar_one()
+            if int(last) != number or row.status not in ("built", "posted"):
+                raise IllegalTransition(f"batch {number} ({row.status}) is not the last unposted batch",
+                                        field="number", number=number, current=row.status)
+            conn.execute(update(batch_queue).where(batch_queue.c.batch_number == number)
+                         .values(batch_number=None, rejected=None))
+            conn.execute(batches.delete().where(batches.c.number == number))
+
+        self._write(run)
+
     def get_batch(self, number: int) -> BatchRecord | None:
         """Batch ``number`` or ``None``."""
         row = self._read(lambda conn: conn.execute(
@@ -480,6 +500,12 @@ class Store:
         return [_queued(r) for r in self._read(lambda conn: conn.execute(
             select(batch_queue).where(batch_queue.c.batch_number.is_(None),
                                       batch_queue.c.rejected.is_(None))
+            .order_by(batch_queue.c.id)).all())]
+
+    def list_rejected_items(self) -> list[QueuedItem]:
+        """Items the batch builder refused (in a batch or without one), in queue order."""
+        return [_queued(r) for r in self._read(lambda conn: conn.execute(
+            select(batch_queue).where(batch_queue.c.rejected.is_not(None))
             .order_by(batch_queue.c.id)).all())]
 
     def list_batch_items(self, number: int) -> list[QueuedItem]:

@@ -15,6 +15,8 @@ interface ISettlement:
 
 settlement: public(address)
 fraud: public(bool)
+# @dev No parameter store: `Settlement` takes version 1 and its own `K`.
+PARAMETER_STORE: public(address)
 
 
 @external

@@ -36,7 +36,9 @@ class Governance:
         self.disputes: DisputeSystem = deploy_dispute_system(chain)
         self.system = deploy_settlement(chain, users=1)
         self.settlement = self.system.settlement
-        self.exit_time = int(self.settlement.call("t_force")) + int(self.settlement.call("challenge_window"))
+        # T_force + W + MAX_PAUSE: an emergency pause can delay an exit by up to MAX_PAUSE
+        self.exit_time = int(self.settlement.call("t_force")) + int(self.settlement.call("challenge_window")) + \
+            int(self.settlement.call("MAX_PAUSE"))
         self.delay = self.exit_time + 3600
         self.guardian = chain.accounts[5]
         self.governor = chain.deploy("Governor", self.disputes.assertions.address, self.delay, self.exit_time,

@@ -105,8 +105,11 @@ def test_only_settlement_pays_and_settlement_is_set_once(system: SettlementSyste
 
 def test_constructor_and_wiring_checks(chain: Chain) -> None:
     with pytest.raises(ContractRevert, match="vault: zero token"):
-        chain.deploy("Vault", "0x" + "00" * 20)
+        chain.deploy("Vault", "0x" + "00" * 20, 1, 1)
     token = chain.deploy("mocks/TestToken", "T", "T")
-    vault = chain.deploy("Vault", token.address)
+    for cap, window in ((0, 1), (1, 0)):
+        with pytest.raises(ContractRevert, match="vault: bad outflow cap"):
+            chain.deploy("Vault", token.address, cap, window)
+    vault = chain.deploy("Vault", token.address, 1, 1)
     with pytest.raises(ContractRevert, match="vault: zero settlement"):
         vault.transact("set_settlement", "0x" + "00" * 20)

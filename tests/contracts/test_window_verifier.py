@@ -50,7 +50,7 @@ def _deploy(chain: Chain, ctx: SettlementContext) -> tuple[Contract, Contract]:
     trade_rules, rules = chain.deploy("StfTradeRules"), chain.deploy("StfRules")
     verifier = chain.deploy("WindowVerifier", sink.address, trade_rules.address, rules.address,
                             DOMAIN.separator, ctx.contract_unit, ctx.max_positions, ctx.max_clock_lag,
-                            ctx.fee_account, ctx.max_fee_bps, ctx.parameter_version)
+                            ctx.fee_account, ctx.max_fee_bps, "0x" + "00" * 20)
     for e in (E1, E2):
         verifier.transact("list_expiry", (e.expiry_id, e.underlying_word, e.quote_word, e.timestamp, e.cap,
                                           False, 0))

@@ -1,13 +1,17 @@
 """The devnet end to end: anvil, the contracts and every role as separate processes on 127.0.0.1.
 
-The oracle members produce rounds over HTTP and the real hub stores them; a trader and a maker
-trade through the coordinator's API with the SDK; every dashboard page loads in headless Chromium
+The oracle members produce rounds over HTTP and the real hub stores them; two traders deposit into
+the vault on anvil with the SDK, the coordinator credits the deposits from the vault's events, they
+trade through its API, the coordinator posts the batches and (once anvil's clock has passed the
+challenge window) finalises them, and both traders verify their accounts against the root they
+read from the Settlement contract; every dashboard page loads in headless Chromium
 without console errors and shows the numbers the API returns (screenshots in ``out/e2e/``); stop
 leaves no process behind.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,12 +21,14 @@ import httpx
 from browser_support import SCREENSHOTS
 from playwright.sync_api import Browser
 
+from clearhouse.errors import ClearhouseError
 from clearhouse.messages import Side, TimeInForce
 from clearhouse.node.devnet import start_devnet
-from clearhouse.sdk import Client
+from clearhouse.sdk import ChainAccess, Client
 from clearhouse.sim import market_world as mw
 
-PAGES = ("overview", "markets", "rfqs", "trades", "batches", "oracle", "disputes", "accounts", "stake", "trust")
+PAGES = ("overview", "markets", "rfqs", "trades", "batches", "oracle", "disputes", "accounts", "stake", "trust",
+         "governance")
 
 
 def _wait(what: str, check: Callable[[], Any], timeout: float) -> Any:
@@ -30,7 +36,7 @@ def _wait(what: str, check: Callable[[], Any], timeout: float) -> Any:
     while time.monotonic() < deadline:
         try:
             value = check()
-        except (httpx.HTTPError, KeyError, IndexError):
+        except (httpx.HTTPError, ClearhouseError, KeyError, IndexError):
             value = None
         if value:
             return value
@@ -42,22 +48,51 @@ def test_devnet_roles_sdk_trading_and_dashboard(tmp_path: Path, browser: Browser
     devnet = start_devnet(tmp_path / "devnet", f=1)
     try:
         url = next(p.url for p in devnet.processes if p.name == "coordinator")
-        _wait("the coordinator answers", lambda: httpx.get(f"{url}/health").status_code == 200, 60)
+        _wait("the coordinator answers", lambda: httpx.get(f"{url}/health").status_code == 200, 180)
         feed = _wait("a round stored by the committee",
                      lambda: httpx.get(f"{url}/v1/views/oracle").json()["feeds"][0]["rounds"], 120)
         assert feed[0]["round"] >= 1 and not feed[0]["optimistic"]
 
         _, series = mw.build_listings()
-        with Client(url, mw.KEYS[0]) as alice, Client(url, mw.KEYS[1]) as bob:
-            for c in (alice, bob):
-                c.faucet(100_000 * mw.USDC)
+        deployment = json.loads((tmp_path / "devnet" / "deployment.json").read_text())
+        refused = httpx.post(f"{url}/v1/dev/deposit", json={"account": mw.ADDRESSES[0], "amount": "1"},
+                             headers={"Idempotency-Key": "faucet"})
+        assert refused.status_code == 404  # no faucet on a node that settles on a chain
+        sides = [ChainAccess.connect(devnet.anvil.url, deployment, mw.KEYS[i]) for i in (0, 1)]
+        with Client(url, mw.KEYS[0], chain=sides[0]) as alice, Client(url, mw.KEYS[1], chain=sides[1]) as bob:
+            for c, side in zip((alice, bob), sides, strict=True):
+                side.token.transact("mint", c.account, 100_000 * mw.USDC, sender=side.signer)
+                c.deposit(100_000 * mw.USDC)  # approve + deposit on anvil; the coordinator credits the event
                 c.sign_in()
+                _wait("the deposit credited from the vault's event",
+                      lambda c=c: c.get_account()["balance"] == str(100_000 * mw.USDC), 60)
             alice.submit_order(series[0], Side.SELL, mw.px(120), 300)
-            fill = bob.submit_order(series[0], Side.BUY, mw.px(121), 100, TimeInForce.IOC)["result"]
-            assert [t["quantity"] for t in fill["trades"]] == ["100"]
+            # 50 units of 100 per contract: well inside the devnet's max_open_interest (100,000 tUSD)
+            fill = bob.submit_order(series[0], Side.BUY, mw.px(121), 50, TimeInForce.IOC)["result"]
+            assert [t["quantity"] for t in fill["trades"]] == ["50"]
             account = bob.get_account()
+            # the first batch stored after the fill's ack holds the trade (the ack came after its
+            # item was queued); it is posted within seconds of chain time: a batch must be stamped
+            # within max_clock_lag of its messages, so time travels only once it is on chain
+            before = len(bob.get_batches())
+            _wait("the trade's batch posted on anvil", lambda: len(bob.get_batches()) > before and all(
+                b["status"] in ("included", "final") for b in bob.get_batches()), 60)
+            # the challenge window passes on anvil's clock; the coordinator finalises on its ticks
+            deadline = time.monotonic() + 120
+            while not _final_with_position(bob):
+                assert time.monotonic() < deadline, "devnet: the trade's batch final within 120 s"
+                sides[0].chain.time_travel(3_600)
+                time.sleep(3)
+            for c in (alice, bob):
+                proof = c.get_account_proof()
+                assert proof["batch"] == len(c.get_batches()) and proof["positions"]
+                assert c.verify_account(proof)  # against Settlement.batch_root read from anvil
+            verified = bob.chain.check_account_proof(bob.account, bob.get_account_proof())
+            assert str(verified.balance) == bob.get_account()["balance"] == account["balance"]
+            lie = {**bob.get_account_proof(), "balance": str(verified.balance + 1)}
+            assert not bob.verify_account(lie)
         view = httpx.get(f"{url}/v1/views/account/{bob_address(bob)}").json()
-        assert view["market"] and view["positions"] == [{"series_id": "0x" + series[0].hex(), "quantity": "100"}]
+        assert view["market"] and view["positions"] == [{"series_id": "0x" + series[0].hex(), "quantity": "50"}]
 
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         errors: list[str] = []
@@ -71,7 +106,7 @@ def test_devnet_roles_sdk_trading_and_dashboard(tmp_path: Path, browser: Browser
             page.screenshot(path=str(SCREENSHOTS / f"devnet-{route}.png"), full_page=True)
             text = page.inner_text("main")
             if route == "trades":
-                assert "ETH-29JAN27-3000-C" in text and "100" in text
+                assert "ETH-29JAN27-3000-C" in text and "50" in text
             if route == "oracle":
                 latest = httpx.get(f"{url}/v1/views/oracle").json()["feeds"][0]["latest_price"]
                 assert "n = 4, f = 1" in text and (latest in text or len(text) > 0)
@@ -79,11 +114,25 @@ def test_devnet_roles_sdk_trading_and_dashboard(tmp_path: Path, browser: Browser
                 assert account["requirement"] is not None and "requirement" in text
             if route == "markets":
                 assert len(httpx.get(f"{url}/v1/series").json()) > 0 and "ETH-29JAN27-3000-C" in text
+            if route == "governance":  # the devnet's Governor and ParameterStore (deployment.json "governance")
+                gov = httpx.get(f"{url}/v1/views/governance").json()
+                assert (gov["timelock_seconds"], gov["exit_time_seconds"]) == (
+                    deployment["governance"]["timelock"], deployment["governance"]["exit_time"])
+                assert "max_positions" in {p["parameter"] for p in gov["parameters"]} and "No proposals yet" in text
         assert errors == []
         assert page.inner_text("#live") == "live"  # the WebSocket feed is connected
     finally:
         devnet.stop()
     assert all(p.process.poll() is not None for p in devnet.processes)
+    watcher_log = (tmp_path / "devnet" / "watcher.log").read_text()
+    assert "challenged" not in watcher_log and "tick failed" not in watcher_log  # the batches re-executed clean
+
+
+def _final_with_position(client: Client) -> bool:
+    """Every batch final and the client's proven leaf holds a position (its trade is batched)."""
+    batches = client.get_batches()
+    return bool(batches) and all(b["status"] == "final" for b in batches) and bool(
+        client.get_account_proof()["positions"])
 
 
 def bob_address(client: Client) -> str:

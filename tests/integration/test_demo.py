@@ -34,14 +34,41 @@ def _check(summary: dict[str, object]) -> None:
     # node: trades through the API over SQLite, then a restart that replays the log to the same state
     assert summary["node_replay_identical"] is True and summary["node_trades"] == 3
     assert isinstance(summary["node_actions_committed"], int) and summary["node_actions_committed"] >= 9
+    # governance: a risk parameter changed by a discussed, voted, asserted and timelocked proposal
+    assert summary["governance_proposal"] == "#1 max_positions 8 → 6"
+    assert summary["governance_posts"] == 3 and summary["governance_voters"] == 4
+    assert summary["governance_tally_usdc_stake"] == {"for": 7_000, "against": 2_000, "abstain": 1_000}
+    assert summary["governance_passed"] is True and summary["governance_wrong_tally_overturned"] is True
+    assert summary["governance_status"] == "executed" and summary["governance_parameter_version"] == 2
+    assert summary["governance_applies_from_batch"] == 3
+    # the change reaches settlement: batches before the boundary under version 1, the one after under
+    # version 2 (its verifier reads max_positions 6), and a stale version-1 batch 3 refused on-chain
+    assert summary["governance_applies"] == "max_positions = 6 applies from batch 3, version 2"
+    assert (summary["governance_batches_before"], summary["governance_batches_after"]) == ([1, 2], [3])
+    assert summary["governance_stale_batch_refused"] == "settlement: wrong parameter version"
+    timelock, exit_time = summary["governance_timelock_seconds"], summary["governance_exit_time_seconds"]
+    assert exit_time == 5 * 86_400 + 3_600 and isinstance(timelock, int) and timelock > exit_time  # T_force+W+pause
     pnl = summary["pnl_at_settlement"]
     assert isinstance(pnl, dict) and len(pnl) == 6 and sum(pnl.values()) == 0  # no fees: zero-sum
+    # the closing table (sim.participants): rewards, slashes and reputation, read from the run
+    rows = {p["name"]: p for p in summary["participants"]}  # type: ignore[attr-defined]
+    assert {r["pnl"] for r in rows.values() if r["role"] in ("trader", "maker")} >= set(pnl.values())
+    members = [r for r in rows.values() if r["role"] == "oracle member"]
+    assert len(members) == 4 and sum(r["slashed"] > 0 for r in members) == 3  # equivocator + 2 colluders
+    assert sum(r["rewards"] for r in members) <= 1_000 * 10**6  # one epoch's emission, rounded down
+    assert rows["coordinator"]["slashed"] == 5_000 * 10**6 and rows["settlement watcher"]["earned"] > 0
+    assert rows["oracle watcher"]["earned"] > 0 and rows["coordinator"]["reputation_ppm"] < 1_000_000
+    assert all(r["rewards"] > 0 and r["earned"] > 0 for r in rows.values() if r["role"] == "arbitrator")
+    honest = min(r["reputation_ppm"] for r in members if r["slashed"] == 0)
+    assert all(r["reputation_ppm"] < honest for r in members if r["earned"] < 0)  # the defender of the wrong round
 
 
 def _check_report(out: Path) -> None:
     page = (out / "report.html").read_text()
     assert page.count("<svg") == 4  # price path, gas per trade, P&L, timeline
+    assert "Rewards, slashes and reputation per participant" in page
     assert "settlement price" in page and "USDC" in page
+    assert "max_positions = 6 applies from batch 3, version 2" in page
 
 
 def test_demo_through_the_cli_on_the_inprocess_chain(tmp_path: Path,

@@ -24,11 +24,12 @@ from clearhouse.node.batcher import (
     Batcher,
     BatcherParams,
     compute_item_key,
+    compute_stamp_limit,
     decode_item,
     encode_item,
     get_header_number,
 )
-from clearhouse.settlement import FeeSweep, build_batch, compute_genesis_state
+from clearhouse.settlement import FeeSweep, QueuedDeposit, build_batch, compute_genesis_state
 from clearhouse.settlement.batch import BatchItem
 from clearhouse.settlement.state import (
     ACCOUNT_TREE_DEPTH,
@@ -172,12 +173,32 @@ def test_refused_items_leave_the_queue_with_the_stf_reason(system: SettlementSys
     b.add_items([FeeSweep(Amount(5))])  # alone and refused: no batch, out of the queue
     _tick(b, s)
     assert store.list_batches() == [] and store.list_pending_items() == []
+    assert [q.rejected for q in store.list_rejected_items()] == ["insufficient_fee_pool"]  # the STF's reason
+    assert b.refused_total == 1 and b.get_health()["recentRefusals"][0]["batch"] is None
     b.add_items([*deposits, FeeSweep(Amount(7))])
     _tick(b, s)
     [batch] = store.list_batches()
     kept = store.list_batch_items(batch.number)
     assert [q.rejected for q in kept] == [None] * ACCOUNTS + ["insufficient_fee_pool"]
     assert b.state.counters.deposit_count == ACCOUNTS
+    health = b.get_health()
+    assert (health["status"], health["refusedItems"]) == ("degraded", 2)
+    assert [(r["kind"], r["batch"]) for r in health["recentRefusals"]] == [("FeeSweep", None), ("FeeSweep", 1)]
+    restarted = _batcher(store, s)
+    restarted.recover()  # the alarm is read back from the store
+    assert restarted.get_health() == health
+
+
+def test_the_stamp_limit_is_the_first_signed_items_clock_plus_the_lag(system: SettlementSystem) -> None:
+    items = _items(system)
+    deposits, timed = items[:ACCOUNTS], [i for i in items if not isinstance(i, QueuedDeposit)]
+    trade = next(i for i in timed if isinstance(i, Trade))
+    first = trade.time
+    assert compute_stamp_limit(Timestamp(0), deposits, 3600) is None  # nothing signed: any stamp
+    assert compute_stamp_limit(Timestamp(0), [*deposits, *timed], 3600) == first + 3600
+    late = replace(trade, time=Timestamp(first + 10_000))  # the clock never goes back: the first decides
+    assert compute_stamp_limit(Timestamp(0), [*timed, late], 3600) == first + 3600
+    assert compute_stamp_limit(Timestamp(first + 50), timed, 3600) == first + 50 + 3600  # clock ahead
 
 
 def test_items_timed_after_the_batch_wait_for_a_later_batch(system: SettlementSystem, store: Store) -> None:

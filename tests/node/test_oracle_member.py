@@ -13,13 +13,14 @@ from fastapi import FastAPI
 
 from clearhouse.api.server import ServerThread
 from clearhouse.chain.rpc import RpcChain
+from clearhouse.incentives.oracle_rewards import compute_work_share
 from clearhouse.node.oracle import OracleMember, encode_report
 from clearhouse.oracle import compute_lower_median
 from clearhouse.oracle.committee import CommitteeSetup, Member
 from clearhouse.oracle.config import get_leader
 from clearhouse.oracle.report import compute_report, select_observations
 from clearhouse.oracle.sources import ConstantSource
-from clearhouse.sim.oracle_hub import OracleSystem, deploy_oracle_system
+from clearhouse.sim.oracle_hub import OracleSystem, deploy_oracle_rewards, deploy_oracle_system
 from clearhouse.types import BasisPoints, Price, RoundId, Seconds, Timestamp
 
 USDC = 10**6
@@ -104,3 +105,33 @@ def test_a_member_signs_one_observation_per_round_and_refuses_a_misstated_report
     stale = httpx.get(f"{urls[1]}/v1/oracle/observation/0")
     assert stale.status_code == 400 and stale.json() == {"code": "invalid_round", "field": "round",
                                                           "message": "bad round"}
+
+
+def test_rounds_through_the_rewards_relay_pay_the_members_that_observed(
+        network: tuple[OracleSystem, list[OracleMember], list[str]]) -> None:
+    """With an ``OracleRewards`` relay the leader transmits through it: the hub stores the round and
+    each member whose observation the report carries earns one unit of work; the silent member earns
+    none, and the epoch's fees are shared by work to the base unit."""
+    system, members, _ = network
+    relay = deploy_oracle_rewards(system)
+    for m in members:
+        m.relay = relay
+    chain = system.chain
+    stored = 0
+    for _ in range(12):
+        if _tick_all(members[:3], chain.now()):
+            stored += 1
+            chain.time_travel(61)
+        else:
+            chain.time_travel(TIMEOUT)
+        if stored == 2:
+            break
+    assert stored == 2 and members[0].get_last_round() is not None
+    work = [int(relay.call("work", 0, m)) for m in system.committee.members]
+    assert work == [2, 2, 2, 0] and int(relay.call("total_work", 0)) == 6
+    funder = chain.accounts[1]
+    system.fund(funder.address, 1_000, relay, funder)
+    relay.transact("notify", 1_000, sender=funder)
+    chain.time_travel(int(relay.call("EPOCH")) + int(relay.call("CLAIM_DELAY")))
+    owed = [int(relay.call("claimable", m)[0]) for m in system.committee.members]
+    assert owed == [compute_work_share(w, 6, 1_000) for w in work] == [333, 333, 333, 0]

@@ -3,7 +3,8 @@
 The reference keeps one list of resting orders and, for each incoming order, sorts the crossing
 ones by price then arrival and walks them: price-time priority, maker's price, partial fills,
 GTC / post-only / IOC / FOK, cancel-resting self-trade prevention, cancel by hash. With a risk hook
-that accepts everything, both must produce exactly the same trades and the same resting book.
+that accepts everything, both must produce exactly the same trades and the same resting book, on
+both of the book's risk-hook paths (per-fill ``PositionDelta`` tuples and netted moves).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,7 +21,7 @@ from clearhouse.market.book import Book, get_remaining, process_cancel, process_
 from clearhouse.market.collateral import PositionDelta
 from clearhouse.messages import Order, Side, TimeInForce
 from clearhouse.sim.market_world import ADDRESSES, NOW, cancel, make_world, px, signed
-from clearhouse.types import Address, Digest, Nonce, Quantity, Timestamp
+from clearhouse.types import Address, Digest, Nonce, Quantity, SeriesId, Timestamp
 
 T = Timestamp(NOW)
 Fill = tuple[Digest, Digest, int, int]
@@ -30,6 +32,16 @@ class AcceptAll:
         return None
 
     def apply_fill(self, account: Address, deltas: Sequence[PositionDelta], cash: int) -> None:
+        return None
+
+
+class AcceptAllMoves(AcceptAll):
+    """The same as a ``MoveRiskHook``: the book takes its netted-move path."""
+
+    def check_move(self, account: Address, series_id: SeriesId, quantity: int, cash: int) -> None:
+        return None
+
+    def apply_move(self, account: Address, series_id: SeriesId, quantity: int, cash: int) -> None:
         return None
 
 
@@ -105,11 +117,13 @@ def run_cancel(book: Book, reference: list[Resting], placed: list[tuple[Digest, 
         reference[:] = [r for r in reference if r.digest != digest]
 
 
-@given(st.lists(st.one_of(new_orders, new_orders, new_orders, cancels), max_size=60))
-def test_book_matches_the_reference(ops: list[NewOrder | CancelOrder]) -> None:
+@pytest.mark.parametrize("hook", [AcceptAll, AcceptAllMoves])
+@given(ops=st.lists(st.one_of(new_orders, new_orders, new_orders, cancels), max_size=60))
+def test_book_matches_the_reference(hook: type[AcceptAll], ops: list[NewOrder | CancelOrder]
+                                    ) -> None:
     world = make_world(accounts=0)
     book: Book = world.book
-    book.risk = AcceptAll()
+    book.risk = hook()
     reference: list[Resting] = []
     placed: list[tuple[Digest, Order]] = []
     for seq, op in enumerate(ops):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from clearhouse.errors import InsufficientCollateral
 from clearhouse.market.collateral import (
     Listing,
     Portfolios,
@@ -125,3 +126,42 @@ def test_a_ledger_built_with_positions_caches_them_exactly(
     portfolios = Portfolios(listings, unit, positions={ACCOUNTS[0]: held} if held else {})
     assert get_requirement(portfolios, ACCOUNTS[0]) == exact(portfolios, held)
     assert get_requirement(portfolios, ACCOUNTS[1]) == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(markets(), fills, st.integers(0, 11), st.integers(-40, 40),
+       st.sampled_from([-1, 0]) | st.integers(-30, 30), st.integers(-5_000, 5_000))
+def test_check_move_refuses_exactly_what_the_exact_check_refuses(
+        market: tuple[dict[SeriesId, Listing], list[SeriesId], int],
+        steps: list[tuple[int, list[tuple[int, int]]]], probe: int, probe_quantity: int,
+        slack: int, cash: int) -> None:
+    """``Portfolios.check_move`` (the book's path: the O(1) bound inline, else the exact check)
+    refuses a move exactly when the requirement recomputed from scratch exceeds the balance after
+    the cash; the bound alone never accepts a move the exact check refuses; and ``apply_move``
+    leaves the same ledger as ``apply_fill``."""
+    all_listings, ids, unit = market
+    listings: dict[SeriesId, Listing] = {}
+    fast, plain = Portfolios(listings, unit), Portfolios(listings, unit)
+    for who, legs in steps:
+        for i, q in legs:  # netted per series, applied one series at a time as the book does
+            listings[ids[i % len(ids)]] = all_listings[ids[i % len(ids)]]
+            fast.apply_move(ACCOUNTS[who], ids[i % len(ids)], q, -q)
+            plain.apply_fill(ACCOUNTS[who], [PositionDelta(ids[i % len(ids)], Quantity(q))], -q)
+        assert fast.balances == plain.balances and fast.positions == plain.positions
+        for account in ACCOUNTS:
+            assert get_requirement(fast, account) == get_requirement(plain, account)
+    series_id = ids[probe % len(ids)]
+    listings[series_id] = all_listings[series_id]  # possibly a strike the cache has not seen
+    for account in ACCOUNTS:  # funded to within ``slack`` of the requirement after the move
+        required = exact(fast, moved(fast.positions.get(account, {}), {series_id: probe_quantity}))
+        fast.balances[account] = required - cash + slack
+        refused = slack < 0
+        if is_covered_after_move(fast.cache, account, series_id, probe_quantity,
+                                 required + slack):
+            assert not refused
+        try:
+            fast.check_move(account, series_id, probe_quantity, cash)
+        except InsufficientCollateral as short:
+            assert refused and short.required == required
+        else:
+            assert not refused

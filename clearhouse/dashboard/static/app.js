@@ -14,6 +14,8 @@ const API = {
   disputes: "/v1/views/disputes",
   stake: "/v1/views/stake",
   trust: "/v1/views/trust",
+  governance: "/v1/views/governance",
+  reputation: "/v1/views/reputation",
 };
 const REFRESH_MS = 5000;
 const DECIMALS = 6; // quote token decimals: prices, premiums and strikes arrive in base units
@@ -207,7 +209,7 @@ const pages = {
         <h2>Positions</h2>${table(a.positions, [
           ["series", (p) => esc(seriesName(p.series_id))],
           ["quantity", (p) => esc(p.quantity), "num"],
-        ], "No open positions.")}`;
+        ], "No open positions.")}${greeksSection(a)}`;
     }
     return `<h1>Accounts</h1>
       <form class="lookup" onsubmit="location.hash = '#/accounts?address=' + encodeURIComponent(this.address.value.trim()); return false;">
@@ -217,15 +219,95 @@ const pages = {
 
   async stake() {
     const v = await getJSON(API.stake);
-    return `<h1>Stake and reputation</h1>` + v.roles.map((r) => `
+    return `<h1>Stake</h1><p class="muted">Scores per staker are on the <a href="#/reputation">Reputation</a> page.</p>` + v.roles.map((r) => `
       <h2>${esc(r.role)}</h2>
       ${cards([["stakers", r.stakers], ["total stake", r.total_stake], ["Nakamoto coefficient", r.nakamoto ?? "–"], ["HHI", r.hhi ?? "–"]])}
       ${table(r.members, [
         ["address", (m) => `<span class="mono">${esc(m.address)}</span>`],
         ["stake", (m) => esc(m.stake), "num"],
         ["share", (m) => esc(m.share), "num"],
-        ["reputation", (m) => esc(m.reputation ?? "–"), "num"],
       ], "No stakers.")}`).join("");
+  },
+
+  async reputation() {
+    const v = await getJSON(API.reputation);
+    const pct = (ppm) => (ppm === null || ppm === undefined ? "–" : `${(Number(ppm) / 10000).toFixed(2)} %`);
+    const count = (fraction) => { const [p, q] = String(fraction).split("/"); return (Number(p) / Number(q || 1)).toFixed(2); };
+    const rows = (role) => Object.entries(v.scores[role] || {}).map(([address, s]) => ({ address, ...s }));
+    const stake = (role, a) => (v.stake && v.stake[role] && v.stake[role][a]) || "–";
+    const who = ["address", (r) => `<span class="mono">${esc(r.address)}</span>`];
+    const makers = rows("makers");
+    return `<h1>Reputation</h1>
+      ${cards([["makers", makers.length], ["paused makers", makers.filter((m) => m.paused).length], ["oracle members", rows("oracles").length], ["as of block", v.block], ["at", time(v.now)], ["published events", v.events]])}
+      <p class="note">Scores are recomputed from the node's published event log (<span class="mono">/v1/events</span>) and the chain; <span class="mono">clearhouse reputation recompute</span> checks them.</p>
+      <h2>Makers</h2>${table(makers, [who,
+        ["score", (m) => esc(pct(m.score_ppm)), "num"],
+        ["fade rate", (m) => esc(pct(m.fade_rate_ppm)), "num"],
+        ["quote-to-fill", (m) => esc(pct(m.fill_ratio_ppm)), "num"],
+        ["response rate", (m) => esc(pct(m.response_rate_ppm)), "num"],
+        ["latency", (m) => esc(`${m.latency_ms} ms`), "num"],
+        ["routed (weighted)", (m) => esc(count(m.routed)), "num"],
+        ["RFQ share", (m) => esc(pct(v.routing_share_ppm[m.address])), "num"],
+        ["status", (m) => tag(m.paused ? "paused" : "routed")],
+      ], "No maker events yet.")}
+      <h2>Oracle members</h2>${table(rows("oracles"), [who,
+        ["score", (o) => esc(pct(o.score_ppm)), "num"],
+        ["rounds (weighted)", (o) => esc(count(o.rounds)), "num"],
+        ["miss rate", (o) => esc(pct(o.miss_rate_ppm)), "num"],
+        ["deviation from median", (o) => esc(pct(o.deviation_ppm)), "num"],
+        ["stake", (o) => esc(stake("oracle", o.address)), "num"],
+      ], "No oracle rounds yet.")}
+      <h2>Watchers</h2>${table(rows("watchers"), [who,
+        ["score", (w) => esc(pct(w.score_ppm)), "num"],
+        ["upheld challenges", (w) => esc(count(w.valid)), "num"],
+        ["rejected challenges", (w) => esc(count(w.rejected)), "num"],
+      ], "No challenges yet.")}
+      <h2>Coordinators</h2>${table(rows("coordinators"), [who,
+        ["score", (c) => esc(pct(c.score_ppm)), "num"],
+        ["batches finalised", (c) => esc(count(c.finalised)), "num"],
+        ["batches reverted", (c) => esc(count(c.reverted)), "num"],
+        ["uptime", (c) => esc(pct(c.uptime_ppm)), "num"],
+        ["stake", (c) => esc(stake("coordinator", c.address)), "num"],
+      ], "No batches yet.")}`;
+  },
+
+  async governance() {
+    const v = await getJSON(API.governance);
+    const power = (p, x) => (p.tally && p.tally.strategy === "quadratic" ? esc(x) : esc(units(x)));
+    const timelock = (p) => {
+      const o = p.onchain;
+      if (!o || o.state === "unqueued") return "";
+      if (o.state !== "queued") return tag(o.state);
+      return o.seconds_left > 0 ? `${tag("queued")} executable in <strong>${esc(duration(o.seconds_left))}</strong> <span class="muted">(${esc(time(o.eta))})</span>`
+        : `${tag("queued")} <strong>executable now</strong>`;
+    };
+    return `<h1>Governance</h1>
+      ${cards([["timelock", v.timelock_seconds === null ? "–" : duration(v.timelock_seconds)], ["exit time it exceeds", v.exit_time_seconds === null ? "–" : duration(v.exit_time_seconds)], ["parameter version", v.version ?? "–"], ["last batch", v.last_batch ?? "–"]])}
+      <h2>Proposals</h2>${table(v.proposals, [
+        ["id", (p) => esc(p.id), "num"],
+        ["title", (p) => esc(p.title ?? "(on-chain only)")],
+        ["actions", (p) => esc((p.actions || []).map((a) => `${a.target} → ${a.value}`).join(", "))],
+        ["status", (p) => (p.status ? tag(p.status) : "")],
+        ["for", (p) => (p.tally ? power(p, p.tally.for) : ""), "num"],
+        ["against", (p) => (p.tally ? power(p, p.tally.against) : ""), "num"],
+        ["abstain", (p) => (p.tally ? power(p, p.tally.abstain) : ""), "num"],
+        ["votes", (p) => esc(p.votes ?? ""), "num"],
+        ["quorum", (p) => (p.tally ? tag(p.tally.quorumReached ? "ok" : "pending") : "")],
+        ["tally digest", (p) => `<span class="mono">${esc(short(p.tally ? p.tally.digest : ""))}</span>`],
+        ["timelock", timelock],
+      ], "No proposals yet.")}
+      <h2>Executed parameter changes</h2>${table(v.changes.slice().reverse(), [
+        ["parameter", (c) => `<span class="mono">${esc(c.parameter)}</span>`],
+        ["new value", (c) => esc(c.value), "num"],
+        ["version", (c) => esc(c.version), "num"],
+        ["applies from batch", (c) => `<strong>${esc(c.from_batch)}</strong>`, "num"],
+        ["proposal", (c) => esc(c.proposal ?? ""), "num"],
+      ], "No parameter changed yet.")}
+      <h2>Parameters now</h2>${table(v.parameters, [
+        ["parameter", (c) => `<span class="mono">${esc(c.parameter)}</span>`],
+        ["value", (c) => esc(c.value), "num"],
+        ["bounds", (c) => esc(`${c.minimum} … ${c.maximum}`)],
+      ], "No parameter store deployed.")}`;
   },
 
   async trust() {
@@ -238,9 +320,36 @@ const pages = {
         ["bonded", (a) => esc(a.bonded)],
         ["trusted for", (a) => esc(a.trusted_for)],
         ["live numbers", (a) => Object.entries(a.numbers || {}).map(([k, val]) => `${esc(k)}: <strong>${esc(val)}</strong>`).join("<br>")],
-      ])}`;
+      ])}
+      <h2>Economic security <span class="muted">cost of corruption (stake slashed) against profit from corruption (what a corrupt quorum moves in one window)${v.open_interest_known ? "" : "; no market on this node: open interest unknown"}</span></h2>
+      ${table(v.security, [
+        ["role", (r) => `<strong>${esc(r.role)}</strong>`],
+        ["stake", (r) => esc(r.stake), "num"],
+        ["stakers", (r) => esc(r.stakers), "num"],
+        ["Nakamoto", (r) => esc(r.nakamoto ?? "–"), "num"],
+        ["HHI", (r) => esc(r.hhi), "num"],
+        ["cost of corruption", (r) => esc(r.cost_of_corruption), "num"],
+        ["profit from corruption", (r) => esc(r.profit_from_corruption), "num"],
+        ["ratio", (r) => esc(r.ratio === null ? "∞" : r.ratio + "×"), "num"],
+        ["", (r) => `<span class="tag ${r.secure ? "ok" : "bad"}">${r.secure ? "cost ≥ 2× profit" : "cost < 2× profit"}</span>`],
+        ["bribery threshold", (r) => esc(r.bribery_threshold ?? "–"), "num"],
+        ["time to exit", (r) => esc(r.time_to_exit_seconds == null ? "–" : duration(r.time_to_exit_seconds)), "num"],
+      ], "No bonded role deployed.")}`;
   },
 };
+
+function greeksSection(a) {
+  if (!a.greeks) return "";
+  const g = a.greeks, fixed = (x, d) => Number(x).toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
+  return `<h2>Greeks <span class="muted">at spot ${esc(a.spot)} USDC, each series at its book's implied vol</span></h2>
+    ${cards([["value (USDC)", fixed(g.value, 2)], ["delta", fixed(g.delta, 4)], ["gamma", fixed(g.gamma, 6)],
+             ["vega (per vol point)", fixed(g.vega / 100, 2)], ["theta (per day)", fixed(g.theta, 2)], ["rho", fixed(g.rho, 2)]])}
+    ${table(a.marks, [
+      ["series", (m) => esc(m.series)],
+      ["vol", (m) => esc((100 * m.vol).toFixed(1) + " %"), "num"],
+      ["from", (m) => tag(m.source)],
+    ], "")}`;
+}
 
 function tradeTable(rows) {
   return table(rows, [
@@ -294,7 +403,7 @@ function connect() {
     return;
   }
   ws.onopen = () => {
-    for (const channel of ["trades", "rfqs", "batches", "oracle", "disputes"]) {
+    for (const channel of ["trades", "rfqs", "batches", "oracle", "disputes", "governance"]) {
       ws.send(JSON.stringify({ op: "subscribe", channel }));
     }
   };
