@@ -33,6 +33,7 @@ from clearhouse.messages import Choice, Vote, sign
 from clearhouse.node.coordinator import Coordinator
 from clearhouse.node.governance import GovernanceWatcher
 from clearhouse.node.service import build_node_app
+from clearhouse.params import MAX_PAUSE
 from clearhouse.settlement import TickOp
 from clearhouse.sim import market_world as mw
 from clearhouse.sim.governance_scenario import play_governance_scenario
@@ -111,7 +112,8 @@ def test_stake_and_trust_pages_match_the_chain(world: tuple[str, dict[str, Any]]
 
     trust = httpx.get(f"{url}/v1/views/trust").json()
     settlement = systems["settlement"].settlement
-    assert trust["exit_time_seconds"] == int(settlement.call("t_force")) + int(settlement.call("challenge_window"))
+    assert trust["exit_time_seconds"] == int(settlement.call("t_force")) + int(settlement.call("challenge_window")) \
+        + MAX_PAUSE  # a pause moves a forced withdrawal's freeze deadline
     # economic security: two arbitrators bond, the view's rows are the pure functions' numbers
     oracle = systems["oracle"]
     for who, stake in ((oracle.chain.accounts[7], 30_000 * USDC), (oracle.chain.accounts[8], 20_000 * USDC)):
