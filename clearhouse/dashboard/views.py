@@ -29,9 +29,10 @@ from clearhouse.incentives.metrics import (
     compute_share_bps,
 )
 from clearhouse.incentives.reputation import Event, compute_routing_share
-from clearhouse.incentives.security import Exposure, compute_exit_time
+from clearhouse.incentives.security import Exposure
 from clearhouse.messages.keccak import keccak256
 from clearhouse.node.reputation import compute_reputation_report, get_chain_events
+from clearhouse.params import compute_exit_bound
 from clearhouse.types import Seconds, Timestamp, format_units
 
 __all__ = ["STATIC", "ChainSource", "DashboardSource", "SystemContracts", "format_units", "load_contracts",
@@ -308,7 +309,7 @@ class ChainSource:
         governor = self.contracts.governor
         numbers["voter"] = {"governance": "not deployed"} if governor is None else {
             "timelock": f"{int(governor.call('DELAY'))} s", "exit time it must exceed": f"{int(governor.call('EXIT_TIME'))} s"}
-        exit_time = int(compute_exit_time(Seconds(t_force), Seconds(window))) \
+        exit_time = int(compute_exit_bound(Seconds(t_force), Seconds(window))) \
             if t_force is not None and window is not None else None
         numbers["trader"] = {"time to exit": f"{exit_time} s" if exit_time is not None else "–"}
         c = self.contracts

@@ -38,8 +38,8 @@ from clearhouse.market.open_interest import (
     compute_sensitivity,
 )
 from clearhouse.oracle.config import HubParams
-from clearhouse.params import Params, compute_exit_bound
-from clearhouse.types import Address, Amount, Price, Quantity, Seconds, SeriesId
+from clearhouse.params import Params
+from clearhouse.types import Address, Amount, Price, Quantity, SeriesId
 
 __all__ = [
     "MAJORITY_BPS",
@@ -51,7 +51,6 @@ __all__ = [
     "compute_bribery_threshold",
     "compute_coordinator_security",
     "compute_default_security",
-    "compute_exit_time",
     "compute_exposures",
     "compute_open_interest",
     "compute_oracle_profit",
@@ -118,13 +117,6 @@ class RoleSecurity:
 def is_secure(cost: int, profit: int) -> bool:
     """Whether corrupting costs at least :data:`SAFETY_FACTOR` times what it can gain."""
     return cost >= SAFETY_FACTOR * profit
-
-
-def compute_exit_time(force_withdrawal_delay: Seconds, challenge_window: Seconds) -> Seconds:
-    """Longest wait for a user to get out against a silent or hostile coordinator: ``T_force + W``
-    plus the longest emergency pause, which moves a forced withdrawal's freeze deadline
-    (:func:`~clearhouse.params.compute_exit_bound`)."""
-    return compute_exit_bound(force_withdrawal_delay, challenge_window)
 
 
 def compute_exposures(positions: Mapping[Address, Mapping[SeriesId, Quantity]],

@@ -25,7 +25,6 @@ from clearhouse.incentives.security import (
     compute_arbitration_security,
     compute_bribery_threshold,
     compute_coordinator_security,
-    compute_exit_time,
     compute_exposures,
     compute_oracle_profit,
     compute_oracle_security,
@@ -33,6 +32,7 @@ from clearhouse.incentives.security import (
 from clearhouse.messages import Side
 from clearhouse.node.coordinator import Coordinator
 from clearhouse.node.service import build_node_app
+from clearhouse.params import compute_exit_bound
 from clearhouse.sim import market_world as mw
 from clearhouse.sim.oracle_hub import DEFAULT_FEED, OracleSystem, deploy_oracle_system
 from clearhouse.sim.settlement_chain import SettlementSystem
@@ -111,7 +111,7 @@ def test_the_trust_view_serves_the_pure_functions_numbers(node: dict[str, Any]) 
     s: SettlementSystem = node["settlement"]
     o: OracleSystem = node["oracle"]
     c: Coordinator = node["coordinator"]
-    exit_time = compute_exit_time(Seconds(int(s.settlement.call("t_force"))),
+    exit_time = compute_exit_bound(Seconds(int(s.settlement.call("t_force"))),
                                   Seconds(int(s.settlement.call("challenge_window"))))
     assert view["exit_time_seconds"] == exit_time and view["open_interest_known"] is True
 

@@ -18,14 +18,13 @@ from clearhouse.incentives.security import (
     compute_bribery_threshold,
     compute_coordinator_security,
     compute_default_security,
-    compute_exit_time,
     compute_open_interest,
     compute_oracle_profit,
     compute_oracle_security,
     compute_payoff_range,
     is_secure,
 )
-from clearhouse.params import MAX_PAUSE, PRESETS, load_params
+from clearhouse.params import MAX_PAUSE, PRESETS, compute_exit_bound, load_params
 from clearhouse.sim.oracle_hub import DEFAULT_FEED, DEVNET_HUB
 from clearhouse.types import Amount, Price, Quantity, Seconds
 
@@ -84,7 +83,7 @@ def test_role_numbers() -> None:
     arbitration = compute_arbitration_security({"x": 60, "y": 30, "z": 20}, Amount(30))
     assert (arbitration.cost_of_corruption, arbitration.nakamoto, arbitration.hhi) == (60, 1, 4_049)
     assert arbitration.secure and not is_secure(59, 30)
-    assert compute_exit_time(Seconds(900), Seconds(600)) == 1_500 + MAX_PAUSE
+    assert compute_exit_bound(Seconds(900), Seconds(600)) == 1_500 + MAX_PAUSE
 
 
 @pytest.mark.parametrize("preset", PRESETS)
