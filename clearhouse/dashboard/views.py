@@ -164,9 +164,8 @@ class ChainSource:
             feed = hub.call("get_feed", feed_id)
             count = int(feed[8])
             members = list(hub.call("members", feed_id))
-            readable = min(MAX_ROUNDS, int(hub.call("history_rounds")))  # older slots are overwritten
             rounds = []
-            for index in range(max(0, count - readable), count):
+            for index in self._readable_rounds(count):
                 r = hub.call("round_state", feed_id, index)
                 rounds.append({"index": index, "round": int(r[0]), "price": self._units(int(r[1])),
                                "timestamp": int(r[2]), "optimistic": bool(r[4]),
@@ -341,15 +340,20 @@ class ChainSource:
                 "spot": self._units(spot) if spot else None,
                 "greeks": risk["greeks"] if risk else None, "marks": risk["marks"] if risk else []}
 
+    def _readable_rounds(self, count: int) -> range:
+        """Indices of a feed's last ``MAX_ROUNDS`` rounds still in the hub's ring (older slots are
+        overwritten), of ``count`` rounds stored in all."""
+        assert self.contracts.oracle_hub is not None
+        readable = min(MAX_ROUNDS, int(self.contracts.oracle_hub.call("history_rounds")))
+        return range(max(0, count - readable), count)
+
     def _spot(self) -> int | None:
         """The first feed's latest valid round price (quote base units), if any."""
         hub = self.contracts.oracle_hub
         if hub is None or not self.contracts.feeds:
             return None
         feed_id = self.contracts.feeds[0][1]
-        count = int(hub.call("get_feed", feed_id)[8])
-        readable = min(MAX_ROUNDS, int(hub.call("history_rounds")))
-        for index in range(count - 1, max(0, count - readable) - 1, -1):
+        for index in reversed(self._readable_rounds(int(hub.call("get_feed", feed_id)[8]))):
             r = hub.call("round_state", feed_id, index)
             if not bool(r[6]):
                 return int(r[1])

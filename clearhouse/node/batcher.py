@@ -95,8 +95,10 @@ SMALL_OPS_DATA: Final = 65536
 _U64: Final = (1 << 64) - 1
 _WAIT_REASONS: Final = ("timestamp in the future", "settlement: emergency pause")
 """Refusals after which a built batch is posted again later, unchanged."""
-_STALE_REASONS: Final = ("settlement: wrong parameter version", "settlement: wrong K")
-"""Refusals after which a built batch is dropped and built again (a parameter change)."""
+_STALE_REASONS: Final = ("settlement: wrong parameter version", "settlement: wrong K",
+                          "settlement: timestamp too old")
+"""Refusals after which a built batch is dropped and built again: a parameter change, or a batch
+that waited (behind an emergency pause) until its header time fell out of ``max_post_delay``."""
 POST_MARGIN: Final = 300
 """Seconds a header is kept younger than ``max_post_delay`` requires, for the time between building
 and the block that includes the post."""
@@ -311,11 +313,12 @@ class Batcher:
     # --- the loop ----------------------------------------------------------------------------
 
     def on_tick(self, now: Timestamp) -> None:
-        """Recover if needed, move every unfinished batch along, and build the next one when due."""
+        """Recover if needed, move every unfinished batch along, and build the next one when due —
+        not while a stored batch still waits to be posted (behind a pause, say): new items wait in
+        the queue, and only that one batch can go stale."""
         if not self._recovered:
             self.recover()
-        self._advance()
-        if self._is_due(now) and self._build(now) is not None:
+        if self._advance() and self._is_due(now) and self._build(now) is not None:
             self._advance()
 
     def recover(self) -> None:
@@ -477,12 +480,14 @@ class Batcher:
 
     # --- outbox --------------------------------------------------------------------------------
 
-    def _advance(self) -> None:
+    def _advance(self) -> bool:
+        """Move every unfinished batch along; False if one still waits to be posted."""
         for record in self.store.list_batches():
             if record.status in ("final", "challenged"):
                 continue
             if not self._advance_one(record):
-                return  # later batches wait for this one
+                return False  # later batches wait for this one
+        return True
 
     def _on_chain(self, record: BatchRecord) -> bool:
         """True if the batch is on chain with our header; :class:`BatchConflict` if another is."""
@@ -497,13 +502,14 @@ class Batcher:
         return True
 
     def _advance_one(self, record: BatchRecord) -> bool:
-        """Move one batch as far as the chain allows; True when it reached ``included`` or beyond."""
+        """Move one batch as far as the chain allows; True when it reached ``included`` or beyond, or
+        went stale and was dropped."""
         number, status = record.number, record.status
         if status in ("built", "posted"):
             if not self._on_chain(record):
                 tx_hash = self._post(record)
-                if tx_hash is None:
-                    return False
+                if tx_hash is None:  # it waits, or it went stale and was dropped (then nothing waits)
+                    return number not in self._states
                 failpoint("batch.posted")
                 self.store.set_batch_status(number, "posted", tx_hash)
                 self._notify("posted", number)
@@ -537,8 +543,8 @@ class Batcher:
         return bytes.fromhex(receipt.tx_hash.removeprefix("0x"))
 
     def _drop(self, number: int) -> None:
-        """Forget stored batch ``number`` (the last, refused for its parameter version): its items
-        go back to the queue and the next tick builds them under the version that now applies."""
+        """Forget stored batch ``number`` (the last, refused as stale: its parameter version or its
+        header time): its items go back to the queue and are built again under what now applies."""
         self.store.drop_batch(number)
         del self._states[number]
         self._state = self._states[max(self._states)]

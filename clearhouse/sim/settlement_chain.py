@@ -254,7 +254,7 @@ def deploy_window_verifier(chain: Chain, settlement: Contract, store: Contract |
 def deploy(chain: Chain, *, users: int = 4, reentrant: bool = False, k: int = K,
            window_verifier: bool = True, parameter_bounds: Mapping[str, tuple[int, int]] | None = None,
            governor: str | None = None, parameter_values: Mapping[str, int] | None = None,
-           window_outflow: int = WINDOW_OUTFLOW) -> SettlementSystem:
+           window_outflow: int = WINDOW_OUTFLOW, max_post_delay: int = MAX_POST_DELAY) -> SettlementSystem:
     """Token, Bonds, Vault and Settlement wired together, the coordinator bonded, users with gas
     (``reentrant``: the vault's token is ``mocks/ReentrantToken``; ``window_verifier``: a real
     ``WindowVerifier`` is wired in, see :func:`deploy_window_verifier`; ``parameter_bounds``: it reads
@@ -271,7 +271,7 @@ def deploy(chain: Chain, *, users: int = 4, reentrant: bool = False, k: int = K,
     checker = chain.deploy("PayoutsChecker")
     settlement = chain.deploy(
         "Settlement", vault.address, bonds.address, get_state_root(compute_genesis_state()),
-        coordinator.address, MIN_STAKE, WINDOW, T_FORCE, MAX_POST_DELAY, k,
+        coordinator.address, MIN_STAKE, WINDOW, T_FORCE, max_post_delay, k,
         chain.accounts[GUARDIAN_INDEX].address, REWARD_BPS, admin.address, checker.address)
     vault.transact("set_settlement", settlement.address)
     bonds.transact("set_slasher", settlement.address, 0, True)

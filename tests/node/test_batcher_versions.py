@@ -82,3 +82,37 @@ def test_a_change_while_a_batch_waits_rebuilds_it_under_the_new_version(system: 
     with pytest.raises(UnknownBatch):
         store.drop_batch(4)
     assert [r.number for r in store.list_batches()] == [1, 2, 3]
+
+
+def test_a_batch_that_waited_out_max_post_delay_behind_a_pause_is_built_again(tmp_path: Path) -> None:
+    chain = InProcessChain()
+    s = deploy(chain, max_post_delay=1_800)
+    for i in range(ACCOUNTS):
+        s.deposit(i, DEPOSIT_USDC)
+    s.sync_time(NOW + 10)
+    store = open_store(f"sqlite:///{tmp_path / 'node.db'}")
+    try:
+        b = Batcher(store, s.chain, s, BatcherParams(make_ctx, make_series(), max_items=4, batch_interval=1))
+        b.add_items([item for action in make_actions(s.deposits) for item in action])
+        b.on_tick(s.chain.now())
+        assert [(r.number, r.status) for r in store.list_batches()] == [(1, "included")]
+        s.settlement.transact("pause", 3_000, sender=s.chain.accounts[GUARDIAN_INDEX])
+        for _ in range(3):  # one batch is built and waits; no more pile up behind it
+            s.chain.time_travel(60)
+            b.on_tick(s.chain.now())
+        waiting = store.get_batch(2)
+        assert waiting is not None and waiting.status == "built"
+        assert [r.number for r in store.list_batches()] == [1, 2]
+        # the pause ends after batch 2's header time fell out of max_post_delay: the chain refuses
+        # it as too old, so it is dropped and built again with a fresh time instead of failing
+        s.chain.time_travel(3_000)
+        b.on_tick(s.chain.now())
+        rebuilt = store.get_batch(2)
+        assert rebuilt is not None and rebuilt.status == "included" and rebuilt.header != waiting.header
+        for _ in range(4):
+            s.chain.time_travel(60)
+            b.on_tick(s.chain.now())
+        assert not store.list_pending_items() and b.refused_total == 0
+        assert int(s.settlement.call("last_batch")) == len(store.list_batches()) >= 3
+    finally:
+        store.close()
