@@ -7,7 +7,7 @@ Importable from any test (``tests/`` is on ``sys.path`` through the root conftes
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -15,24 +15,16 @@ from eth_utils import to_checksum_address
 
 from clearhouse.chain import Chain, Contract
 from clearhouse.disputes import DisputeParams, Role, compute_vote_commitment
-from clearhouse.types import Address, Amount, BasisPoints, Seconds
+from clearhouse.sim.governance_chain import GOVERNANCE_DISPUTES
+from clearhouse.types import Address, Seconds
 
 USDC = 10**6
 HOUR = 3600
 DAY = 24 * HOUR
 
-PARAMS = DisputeParams(
-    unbonding_delay=Seconds(3 * DAY),
-    commit_period=Seconds(HOUR),
-    reveal_period=Seconds(HOUR),
-    penalty_window=Seconds(DAY),
-    quorum_bps=BasisPoints(2_000),
-    voter_slash_bps=BasisPoints(1_000),
-    min_bond=Amount(100 * USDC),
-    min_liveness=Seconds(HOUR),
-    voter_reward_bps=BasisPoints(2_500),
-)
-"""Test parameters: short phases, a 20 % quorum, 10 % voter slash, 25 % of the losing bond to voters."""
+PARAMS = replace(GOVERNANCE_DISPUTES, unbonding_delay=Seconds(3 * DAY))
+"""The governance deployment's parameters (one-hour phases, a 20 % quorum, 10 % voter slash, 25 % of
+the losing bond to voters) with a three-day unbonding delay."""
 
 
 @dataclass
