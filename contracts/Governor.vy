@@ -38,7 +38,9 @@ struct AssertionView:
 
 
 MAX_ACTIONS: public(constant(uint256)) = 16
-MAX_CALLDATA: public(constant(uint256)) = 260
+# @dev Fits `OracleHub.set_committee(feed, members, f)` with a full committee of `MAX_MEMBERS`
+#      (31): 4 + 4 * 32 + 31 * 32 bytes.
+MAX_CALLDATA: public(constant(uint256)) = 1124
 
 # @dev A proposal's state.
 UNQUEUED: constant(uint8) = 0

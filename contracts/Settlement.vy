@@ -129,6 +129,9 @@ event FraudProven:
 event CoordinatorAdmitted:
     coordinator: indexed(address)
 
+event AdminTransferred:
+    admin: indexed(address)
+
 event Frozen:
     root: bytes32
     forced_index: uint256
@@ -535,6 +538,19 @@ def admit_coordinator(coordinator_: address):
     self.coordinator = coordinator_
     self.paused = False
     log CoordinatorAdmitted(coordinator=coordinator_)
+
+
+@external
+def transfer_admin(new_admin: address):
+    """
+    @notice Hand the admin role to `new_admin` (the Governor). Admin only; the guardian's
+            pause is unaffected.
+    @param new_admin The next admin.
+    """
+    assert msg.sender == self.admin, "settlement: not admin"
+    assert new_admin != empty(address), "settlement: zero admin"
+    self.admin = new_admin
+    log AdminTransferred(admin=new_admin)
 
 
 @external

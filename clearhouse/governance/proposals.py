@@ -30,9 +30,11 @@ __all__ = [
     "ClassRule",
     "Forum",
     "ParameterBound",
+    "PinnedCommittee",
     "Proposal",
     "Status",
     "Transition",
+    "compute_committee_change",
     "get_rule",
     "process_cancel",
     "process_create_proposal",
@@ -45,6 +47,8 @@ __all__ = [
 MAX_ACTIONS: Final = 16
 MAX_TITLE_BYTES: Final = 200
 MAX_BODY_BYTES: Final = 20_000
+MAX_COMMITTEE: Final = 31
+"""``OracleHub.MAX_MEMBERS``: the largest committee ``set_committee`` takes."""
 
 
 class ActionKind(StrEnum):
@@ -96,6 +100,18 @@ class Action:
     """The parameter name, or the member / coordinator address."""
     value: int
     """The new value; for membership actions 1 adds or admits, 0 removes."""
+
+
+@dataclass(frozen=True, slots=True)
+class PinnedCommittee:
+    """An oracle feed's committee as the hub held it when a proposal with committee actions was
+    created: the proposal's committee actions apply to this list, so everyone computes the same
+    ``set_committee`` call from the proposal alone (no chain read after creation)."""
+
+    feed_id: bytes
+    """The governed feed (``keccak256(pair)``, 32 bytes)."""
+    members: tuple[str, ...]
+    """Its members in leader-rotation order (``OracleHub.members``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +177,8 @@ class Proposal:
     voting_end: Timestamp
     status: Status
     transitions: tuple[Transition, ...]
+    committee: PinnedCommittee | None = None
+    """The committee its committee actions change (``None`` without committee actions)."""
 
 
 @dataclass
@@ -193,6 +211,27 @@ def validate_action(action: Action, bounds: Mapping[str, ParameterBound] = DEFAU
         raise InvalidProposal("membership actions take 1 (add) or 0 (remove)", field="actions")
 
 
+def compute_committee_change(committee: PinnedCommittee, actions: Sequence[Action]) -> tuple[tuple[str, ...], int]:
+    """The members and ``f`` after the committee actions of ``actions``, in order (an added member
+    joins the end of the leader rotation). Refuses adding a member, removing a non-member, and a
+    result that is not ``3f+1`` members with ``f >= 1`` (what ``OracleHub.set_committee`` takes)."""
+    members = list(committee.members)
+    for action in actions:
+        if action.kind is not ActionKind.COMMITTEE:
+            continue
+        present = [m for m in members if m.lower() == action.target.lower()]
+        if action.value == 1 and present:
+            raise InvalidProposal(f"{action.target} is already a committee member", field="actions")
+        if action.value == 0 and not present:
+            raise InvalidProposal(f"{action.target} is not a committee member", field="actions")
+        members = [*members, action.target] if action.value == 1 else [m for m in members if m not in present]
+    n = len(members)
+    if n < 4 or n > MAX_COMMITTEE or (n - 1) % 3:
+        raise InvalidProposal(f"the committee would have {n} members, not 3f+1 (f >= 1, at most "
+                              f"{MAX_COMMITTEE})", field="actions")
+    return tuple(members), (n - 1) // 3
+
+
 def get_rule(proposal: Proposal, rules: Mapping[ActionKind, ClassRule] = DEFAULT_RULES) -> ClassRule:
     """The strictest quorum and approval among the proposal's action classes."""
     chosen = [rules[a.kind] for a in proposal.actions]
@@ -201,10 +240,12 @@ def get_rule(proposal: Proposal, rules: Mapping[ActionKind, ClassRule] = DEFAULT
 
 def process_create_proposal(forum: Forum, author: Address, title: str, body: str, actions: Sequence[Action],
                             now: Timestamp, voting_delay: Seconds, voting_period: Seconds,
-                            bounds: Mapping[str, ParameterBound] = DEFAULT_BOUNDS) -> Proposal:
+                            bounds: Mapping[str, ParameterBound] = DEFAULT_BOUNDS,
+                            committee: PinnedCommittee | None = None) -> Proposal:
     """A new draft; voting runs ``[now + delay, now + delay + period]`` and its snapshot is stake at
     the end of second ``now - 1``: the current second can still change (a bond in the same block as
-    the proposal would otherwise count), as for an arbitration's snapshot."""
+    the proposal would otherwise count), as for an arbitration's snapshot. Committee actions need
+    ``committee`` (the hub's current one), which the proposal pins; their result must be valid."""
     if not title.strip() or len(title.encode()) > MAX_TITLE_BYTES:
         raise InvalidProposal(f"a title of 1 to {MAX_TITLE_BYTES} bytes", field="title")
     if len(body.encode()) > MAX_BODY_BYTES:
@@ -215,11 +256,17 @@ def process_create_proposal(forum: Forum, author: Address, title: str, body: str
         raise InvalidProposal("voting must open after the snapshot and last a while", field="voting_delay")
     for action in actions:
         validate_action(action, bounds)
+    pinned = None
+    if any(a.kind is ActionKind.COMMITTEE for a in actions):
+        if committee is None:
+            raise InvalidProposal("committee actions need the oracle hub's current committee", field="actions")
+        compute_committee_change(committee, actions)
+        pinned = committee
     number = len(forum.proposals) + 1
     start = Timestamp(now + voting_delay)
     proposal = Proposal(number, author, title, body, tuple(actions), Timestamp(now - 1), start,
                         Timestamp(start + voting_period), Status.DRAFT,
-                        (Transition(None, Status.DRAFT, now, "created"),))
+                        (Transition(None, Status.DRAFT, now, "created"),), pinned)
     forum.proposals[number] = proposal
     forum.posts[number] = {}
     return proposal

@@ -86,7 +86,10 @@ def deploy_devnet(chain: Chain, f: int = 1, pair: str = "ETH/USDC") -> dict[str,
     the committee's ``Assertions`` (its arbitrators are the oracle ``Bonds``' stakers); its timelock
     exceeds ``T_force + W + MAX_PAUSE``; it alone changes the ``ParameterStore`` the settlement's
     window verifier reads; the settlement's pause guardian is also the Governor's guardian; an
-    ``ExpiryRegistry`` lists the market's expiries on the committee's feed and values exits."""
+    ``ExpiryRegistry`` lists the market's expiries on the committee's feed and values exits. Once
+    everything is wired the deployer hands the OracleHub and Settlement admin roles to the Governor:
+    committee changes and coordinator admission then go through governance only (the guardian can
+    still pause)."""
     oracle = deploy_oracle_system(chain, f, pair=pair, params=DEVNET_HUB)
     oracle_rewards = deploy_oracle_rewards(oracle)
     guardian = chain.accounts[GUARDIAN_INDEX]
@@ -100,6 +103,8 @@ def deploy_devnet(chain: Chain, f: int = 1, pair: str = "ETH/USDC") -> dict[str,
     assert settlement.verifier is not None and settlement.parameters.store is not None
     # the devnet's listed expiries, priced by the committee's feed: exits with positions need it
     registry = deploy_expiry_registry(chain, oracle.hub, oracle.committee.feed_id, settlement.verifier)
+    oracle.hub.transact("transfer_admin", governor.address)
+    settlement.settlement.transact("transfer_admin", governor.address)
     watcher = chain.accounts[WATCHER_INDEX]
     return {
         "chain_id": chain.chain_id,
@@ -109,6 +114,8 @@ def deploy_devnet(chain: Chain, f: int = 1, pair: str = "ETH/USDC") -> dict[str,
                        "expiry_registry": registry.address},
         "governance": {"governor": governor.address, "parameters": settlement.parameters.store.address,
                        "assertions": oracle.assertions.address, "guardian": guardian.address,
+                       "hub": oracle.hub.address, "settlement": settlement.settlement.address,
+                       "feed_id": "0x" + bytes(oracle.committee.feed_id).hex(),
                        "timelock": timelock, "exit_time": exit_time},
         "oracle": {"hub": oracle.hub.address, "bonds": oracle.bonds.address, "token": oracle.token.address,
                    "rewards": oracle_rewards.address,

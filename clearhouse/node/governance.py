@@ -23,13 +23,14 @@ from typing import Any, Final
 
 from clearhouse.chain import Chain, Contract
 from clearhouse.errors import GovernanceError, IdempotencyConflict, InvalidProposal, UnknownProposal
-from clearhouse.governance.execution import compute_claim, compute_onchain_action
+from clearhouse.governance.execution import ActionTargets, compute_claim, compute_onchain_actions
 from clearhouse.governance.proposals import (
     DEFAULT_BOUNDS,
     Action,
     ActionKind,
     Forum,
     ParameterBound,
+    PinnedCommittee,
     Proposal,
     Status,
     process_create_proposal,
@@ -61,15 +62,19 @@ from clearhouse.types import Address, Seconds, Timestamp
 __all__ = [
     "CHANNEL",
     "GOVERNANCE_KINDS",
+    "CommitteeReader",
     "GovernanceConfig",
     "GovernanceService",
     "GovernanceWatcher",
     "SnapshotReader",
+    "build_committee_reader",
     "build_governance_service",
     "build_governance_watcher",
     "compute_action_json",
+    "compute_committee_json",
     "compute_tally_json",
     "parse_action",
+    "parse_committee",
     "parse_delegation",
     "run_governance_loop",
 ]
@@ -82,6 +87,10 @@ CHANNEL: Final = "governance"
 
 MAX_LIST: Final = 200
 """Proposals :meth:`GovernanceService.list_proposals_json` returns (the latest)."""
+
+CommitteeReader = Callable[[], PinnedCommittee]
+"""The governed feed's committee as the hub holds it now (``OracleHub.members``), read when a
+proposal with committee actions is created and pinned in it (logged, so replay reads no chain)."""
 
 SnapshotReader = Callable[[Timestamp], Mapping[Address, int]]
 """Stake per account (token base units, every role) at the end of a past second; the node reads
@@ -110,6 +119,16 @@ class GovernanceConfig:
 
 def _hex(value: bytes) -> str:
     return "0x" + bytes(value).hex()
+
+
+def compute_committee_json(committee: PinnedCommittee) -> dict[str, Any]:
+    """A pinned committee as the API shows and the log keeps it."""
+    return {"feedId": _hex(committee.feed_id), "members": list(committee.members)}
+
+
+def parse_committee(raw: Mapping[str, Any]) -> PinnedCommittee:
+    """A pinned committee from :func:`compute_committee_json`."""
+    return PinnedCommittee(bytes.fromhex(str(raw["feedId"])[2:]), tuple(str(m) for m in raw["members"]))
 
 
 def compute_action_json(action: Action) -> dict[str, Any]:
@@ -173,6 +192,9 @@ class GovernanceService:
     """Unix seconds for handlers not given ``now`` (the chain's clock on a devnet)."""
     publish: Callable[[str, dict[str, Any]], int] | None = None
     """Commits and fans out an event (``Coordinator.publish``); ``None``: events go to the store only."""
+    committee_reader: CommitteeReader | None = None
+    """The hub's current committee, pinned by proposals with committee actions; ``None``: such
+    proposals are refused (no hub to govern)."""
     forum: Forum = field(init=False)
     ballots: dict[tuple[int, Address], Ballot] = field(init=False, default_factory=dict)
     """Accepted votes by (proposal, voter)."""
@@ -267,8 +289,9 @@ class GovernanceService:
         now = Timestamp(int(payload["now"]))
         if kind == "gov_proposal":
             actions = [parse_action(a, i) for i, a in enumerate(payload["actions"])]
+            committee = parse_committee(payload["committee"]) if "committee" in payload else None
             return self._apply_proposal(Address(str(account)), str(payload["title"]), str(payload["body"]),
-                                        actions, now)
+                                        actions, now, committee)
         if kind == "gov_post":
             post: Post = _decode_message(self.domain, "Post", payload)
             return self._apply_post(post, bytes.fromhex(str(payload["signature"])[2:]), now)
@@ -284,9 +307,9 @@ class GovernanceService:
         raise GovernanceError(f"unknown action kind {kind!r}", field="kind")
 
     def _apply_proposal(self, author: Address, title: str, body: str, actions: Sequence[Action],
-                        now: Timestamp) -> dict[str, Any]:
+                        now: Timestamp, committee: PinnedCommittee | None = None) -> dict[str, Any]:
         proposal = process_create_proposal(self.forum, author, title, body, actions, now, self.config.voting_delay,
-                                           self.config.voting_period, self.config.bounds)
+                                           self.config.voting_period, self.config.bounds, committee)
         return {"proposalId": proposal.id, "status": str(proposal.status),
                 "snapshotTime": int(proposal.snapshot_time), "votingStart": int(proposal.voting_start),
                 "votingEnd": int(proposal.voting_end)}
@@ -372,12 +395,18 @@ class GovernanceService:
         if seen is not None:
             return seen
         self.on_tick(t)
+        committee = None
+        if any(a.kind is ActionKind.COMMITTEE for a in actions) and self.committee_reader is not None:
+            committee = self.committee_reader()
         trial = Forum(self.domain)  # validate on a scratch forum: a refusal changes nothing
         trial.proposals = dict(self.forum.proposals)
         process_create_proposal(trial, author, title, body, actions, t, self.config.voting_delay,
-                                self.config.voting_period, self.config.bounds)
-        return self._commit("gov_proposal", author, {**request, "now": int(t)}, idempotency_key, request,
-                            lambda: self._apply_proposal(author, title, body, actions, t))
+                                self.config.voting_period, self.config.bounds, committee)
+        payload: dict[str, Any] = {**request, "now": int(t)}
+        if committee is not None:
+            payload["committee"] = compute_committee_json(committee)
+        return self._commit("gov_proposal", author, payload, idempotency_key, request,
+                            lambda: self._apply_proposal(author, title, body, actions, t, committee))
 
     def on_post(self, post: Post, signature: bytes, *, now: int | None = None,
                 idempotency_key: str | None = None) -> Ack:
@@ -447,7 +476,8 @@ class GovernanceService:
         return {"id": p.id, "author": p.author, "title": p.title, "status": str(p.status),
                 "actions": [compute_action_json(a) for a in p.actions], "snapshotTime": int(p.snapshot_time),
                 "votingStart": int(p.voting_start), "votingEnd": int(p.voting_end), "votes": votes,
-                "posts": len(self.forum.posts.get(p.id, {})), "tally": tally}
+                "posts": len(self.forum.posts.get(p.id, {})), "tally": tally,
+                "committee": None if p.committee is None else compute_committee_json(p.committee)}
 
     def get_proposal_json(self, proposal_id: int, now: int | None = None) -> dict[str, Any]:
         """One proposal: status, lifecycle, posts, votes, snapshot and tally (with its digest)."""
@@ -505,7 +535,8 @@ def build_governance_service(store: Store, domain: Domain, chain: Chain, deploym
                 total[who] = total.get(who, 0) + amount
         return total
 
-    service = GovernanceService(store, domain, reader, config or GovernanceConfig(), clock=chain.now)
+    service = GovernanceService(store, domain, reader, config or GovernanceConfig(), clock=chain.now,
+                                committee_reader=build_committee_reader(chain, deployment))
     service.replay()
     return service
 
@@ -528,6 +559,10 @@ class GovernanceWatcher:
     assertions: Contract
     parameters: Contract
     """The ``ParameterStore`` the proposals' parameter and fee actions target."""
+    hub: Contract | None = None
+    """The ``OracleHub`` committee actions target (``None``: they match nothing)."""
+    settlement: Contract | None = None
+    """The ``Settlement`` coordinator actions target (``None``: they match nothing)."""
     matched: dict[int, int] = field(default_factory=dict)
     """Assertion id -> the proposal whose true result it claims."""
     unmatched: dict[int, bytes] = field(default_factory=dict)
@@ -535,9 +570,16 @@ class GovernanceWatcher:
 
     def compute_true_claim(self, proposal: Proposal) -> bytes:
         """The claim of ``proposal``'s tally as the node counted it, for its pinned actions."""
-        code_hash = keccak256(self.chain.get_code(self.parameters.address))
-        actions = [compute_onchain_action(a, self.parameters.address, code_hash) for a in proposal.actions]
+        actions = compute_onchain_actions(proposal.actions, self.get_targets(), proposal.committee)
         return compute_claim(proposal.id, actions, compute_tally_digest(self.service.get_tally(proposal.id)))
+
+    def get_targets(self) -> ActionTargets:
+        """The contracts actions execute against, with their runtime code hashes now."""
+        def code_hash(c: Contract | None) -> bytes:
+            return b"" if c is None else keccak256(self.chain.get_code(c.address))
+        return ActionTargets(self.parameters.address, code_hash(self.parameters),
+                             None if self.hub is None else self.hub.address, code_hash(self.hub),
+                             None if self.settlement is None else self.settlement.address, code_hash(self.settlement))
 
     def _record(self, proposal_id: int, status: Status, note: str) -> Ack | None:
         proposal = self.service.forum.proposals.get(proposal_id)
@@ -579,7 +621,7 @@ class GovernanceWatcher:
                 continue
             try:
                 true_claim = self.compute_true_claim(proposal)
-            except InvalidProposal:  # membership actions: no target in this deployment
+            except InvalidProposal:  # committee / coordinator actions: no hub or settlement named
                 continue
             if true_claim == claim:
                 self.matched[assertion_id] = proposal.id
@@ -591,14 +633,30 @@ class GovernanceWatcher:
 def build_governance_watcher(service: GovernanceService, chain: Chain,
                              deployment: Mapping[str, Any]) -> GovernanceWatcher | None:
     """The watcher of the deployment's Governor (``deployment["governance"]``: ``governor``,
-    ``assertions``, ``parameters``, as ``clearhouse devnet`` writes them) recording into
-    ``service``'s forum; ``None`` if the deployment names no Governor."""
+    ``assertions``, ``parameters`` and, if governed, ``hub`` and ``settlement``, as ``clearhouse
+    devnet`` writes them) recording into ``service``'s forum; ``None`` if it names no Governor."""
     g = deployment.get("governance", {})
     if not {"governor", "assertions", "parameters"} <= set(g):
         return None
     return GovernanceWatcher(service, chain, chain.at("Governor", str(g["governor"])),
                              chain.at("Assertions", str(g["assertions"])),
-                             chain.at("ParameterStore", str(g["parameters"])))
+                             chain.at("ParameterStore", str(g["parameters"])),
+                             chain.at("OracleHub", str(g["hub"])) if "hub" in g else None,
+                             chain.at("Settlement", str(g["settlement"])) if "settlement" in g else None)
+
+
+def build_committee_reader(chain: Chain, deployment: Mapping[str, Any]) -> CommitteeReader | None:
+    """Reads the governed feed's committee from the deployment's hub (``deployment["governance"]``:
+    ``hub`` and ``feed_id``); ``None`` if it names none."""
+    g = deployment.get("governance", {})
+    if not {"hub", "feed_id"} <= set(g):
+        return None
+    hub = chain.at("OracleHub", str(g["hub"]))
+    feed = bytes.fromhex(str(g["feed_id"])[2:])
+
+    def read() -> PinnedCommittee:
+        return PinnedCommittee(feed, tuple(str(m) for m in hub.call("members", feed)))
+    return read
 
 
 def run_governance_loop(watcher: GovernanceWatcher, executor: Executor, stop: threading.Event,

@@ -1,11 +1,13 @@
-"""Governance on a chain: Bonds + Arbitration + Assertions, the Governor, and a settlement whose
-window verifier reads the Governor's ParameterStore, deployed together and driven step by step.
+"""Governance on a chain: Bonds + Arbitration + Assertions, the Governor, a settlement whose
+window verifier reads the Governor's ParameterStore, and an oracle committee, deployed together and
+driven step by step. The Governor administers the ParameterStore, the OracleHub and the Settlement.
 
 Shared by the contract tests, the demo's governance scenario and the dashboard's browser test.
 A proposal's result reaches the chain as an assertion of the claim
 ``keccak256(abi.encode(proposalId, actionsHash, tallyDigest))`` aimed at the Governor; the
-off-chain actions (``clearhouse.governance.Action``) become ``ParameterStore.set`` calls pinned to
-the store's runtime code hash. Accounts: ``accounts[0]`` deploys; the callers pick the others.
+off-chain actions (``clearhouse.governance.Action``) become ``ParameterStore.set``,
+``OracleHub.set_committee`` and ``Settlement.admit_coordinator`` calls pinned to their targets'
+runtime code hashes (``clearhouse.governance.execution``). Accounts: ``accounts[0]`` deploys; the callers pick the others.
 """
 
 from __future__ import annotations
@@ -19,16 +21,18 @@ from eth_account.signers.local import LocalAccount
 from clearhouse.chain import Chain, Contract
 from clearhouse.disputes import DisputeParams, Role, compute_vote_commitment
 from clearhouse.governance.execution import (
+    ActionTargets,
     OnchainAction,
     compute_actions_hash,
     compute_claim,
-    compute_onchain_action,
+    compute_onchain_actions,
     compute_parameter_key,
 )
-from clearhouse.governance.proposals import DEFAULT_BOUNDS, Action
+from clearhouse.governance.proposals import DEFAULT_BOUNDS, Action, PinnedCommittee
 from clearhouse.messages.keccak import keccak256
 from clearhouse.params import compute_exit_bound
 from clearhouse.settlement import TickOp
+from clearhouse.sim.oracle_hub import OracleSystem, deploy_oracle_system
 from clearhouse.sim.settlement_chain import T_FORCE, WINDOW, SettlementSystem
 from clearhouse.sim.settlement_chain import deploy as deploy_settlement
 from clearhouse.sim.settlement_world import NOW, deposit
@@ -95,11 +99,26 @@ class GovernanceSystem:
     """The Governor's timelock, seconds (longer than ``exit_time``)."""
     exit_time: int
     """``T_force + W + MAX_PAUSE`` of the settlement: the longest a user may need to exit."""
+    oracle: OracleSystem
+    """An oracle committee (``f = 1``) whose ``OracleHub`` the Governor administers."""
 
     @property
     def code_hash(self) -> bytes:
-        """The ParameterStore's runtime code hash, pinned in every action."""
+        """The ParameterStore's runtime code hash, pinned in parameter and fee actions."""
         return keccak256(self.chain.get_code(self.parameters.address))
+
+    @property
+    def targets(self) -> ActionTargets:
+        """The store, hub and settlement with their current runtime code hashes."""
+        hub, settlement = self.oracle.hub.address, self.settlement.settlement.address
+        return ActionTargets(self.parameters.address, self.code_hash, hub, keccak256(self.chain.get_code(hub)),
+                             settlement, keccak256(self.chain.get_code(settlement)))
+
+    @property
+    def committee(self) -> PinnedCommittee:
+        """The hub's current committee of the governed feed (what a new proposal pins)."""
+        feed = self.oracle.committee.feed_id
+        return PinnedCommittee(bytes(feed), tuple(str(m) for m in self.oracle.hub.call("members", feed)))
 
     def fund(self, who: LocalAccount, amount: int, spender: Contract) -> None:
         """Mint ``amount`` to ``who`` and approve ``spender`` for it."""
@@ -115,14 +134,16 @@ class GovernanceSystem:
         """``Bonds.stake_at`` (the governance snapshot reader)."""
         return int(self.bonds.call("stake_at", who, role, timestamp))
 
-    def onchain_actions(self, actions: Sequence[Action]) -> list[OnchainAction]:
-        return [compute_onchain_action(a, self.parameters.address, self.code_hash) for a in actions]
+    def onchain_actions(self, actions: Sequence[Action],
+                        committee: PinnedCommittee | None = None) -> list[OnchainAction]:
+        """The Governor actions of a proposal's ``actions`` (``committee``: the one it pinned)."""
+        return compute_onchain_actions(actions, self.targets, committee)
 
     def assert_result(self, who: LocalAccount, proposal_id: int, actions: Sequence[Action],
-                      tally_digest: bytes, bond: int | None = None) -> int:
+                      tally_digest: bytes, bond: int | None = None, committee: PinnedCommittee | None = None) -> int:
         """``who`` bonds and asserts a proposal's result; returns the assertion id."""
         amount = int(self.disputes.min_bond) if bond is None else bond
-        claim = compute_claim(proposal_id, self.onchain_actions(actions), tally_digest)
+        claim = compute_claim(proposal_id, self.onchain_actions(actions, committee), tally_digest)
         self.fund(who, amount, self.assertions)
         receipt = self.assertions.transact("assert_claim", claim, amount, int(self.disputes.min_liveness),
                                            self.governor.address, sender=who)
@@ -156,15 +177,20 @@ class GovernanceSystem:
         settled, truthful = self.assertions.call("resolved", assertion_id)
         return bool(settled), bool(truthful)
 
-    def queue(self, proposal_id: int, tally_digest: bytes, actions: Sequence[Action], assertion_id: int) -> int:
+    def queue(self, proposal_id: int, tally_digest: bytes, actions: Sequence[Action], assertion_id: int,
+              committee: PinnedCommittee | None = None) -> int:
         """Queue a proposal whose result settled truthful; returns its eta (unix seconds)."""
-        receipt = self.governor.transact("queue", proposal_id, tally_digest, self.onchain_actions(actions),
+        receipt = self.governor.transact("queue", proposal_id, tally_digest, self.onchain_actions(actions, committee),
                                          assertion_id)
         return int(receipt.events_named("Queued")[0].args["eta"])
 
-    def execute(self, proposal_id: int, actions: Sequence[Action]) -> list[dict[str, Any]]:
-        """Execute a queued proposal; returns its ``ParameterChanged`` events' arguments."""
-        receipt = self.governor.transact("execute", proposal_id, self.onchain_actions(actions))
+    def execute(self, proposal_id: int, actions: Sequence[Action],
+                onchain: Sequence[OnchainAction] | None = None) -> list[dict[str, Any]]:
+        """Execute a queued proposal (``onchain``: its Governor actions as queued, when they are
+        not those of ``actions`` now, e.g. a committee action); returns its ``ParameterChanged``
+        events' arguments."""
+        calls = self.onchain_actions(actions) if onchain is None else list(onchain)
+        receipt = self.governor.transact("execute", proposal_id, calls)
         return [dict(e.args) for e in receipt.events_named("ParameterChanged")]
 
     def post_batch(self) -> int:
@@ -187,7 +213,9 @@ def deploy_governance_system(chain: Chain, disputes: DisputeParams = GOVERNANCE_
     settlement with its ``ParameterStore`` (changed only by the Governor, holding every parameter of
     ``values`` within ``DEFAULT_BOUNDS``), which its window verifier reads: a change executed by the
     Governor is the version the settlement's next batches are built and judged under. The
-    Governor's exit time is the settlement's ``T_force + W + MAX_PAUSE`` and its delay an hour more."""
+    Governor's exit time is the settlement's ``T_force + W + MAX_PAUSE`` and its delay an hour more.
+    Last, the deployer hands the admin of the OracleHub (an ``f = 1`` committee, configured first)
+    and of the Settlement to the Governor; the settlement's guardian can still pause."""
     token = chain.deploy("mocks/TestToken", "Test USD", "tUSD")
     bonds = chain.deploy("Bonds", *disputes.bonds_args(token.address))
     arbitration = chain.deploy("Arbitration", *disputes.arbitration_args(bonds.address))
@@ -203,5 +231,8 @@ def deploy_governance_system(chain: Chain, disputes: DisputeParams = GOVERNANCE_
                                    governor=governor.address, parameter_values=values)
     if settlement.parameters.store is None:
         raise RuntimeError("the settlement was deployed without its parameter store")
+    oracle = deploy_oracle_system(chain, 1)
+    oracle.hub.transact("transfer_admin", governor.address)
+    settlement.settlement.transact("transfer_admin", governor.address)
     return GovernanceSystem(chain, disputes, token, bonds, arbitration, assertions, settlement, governor,
-                            settlement.parameters.store, delay, exit_time)
+                            settlement.parameters.store, delay, exit_time, oracle)

@@ -100,7 +100,7 @@ def play_governance_scenario(chain: Chain, store: Store, log: Callable[[str], No
     service = GovernanceService(
         store, domain, lambda t: read_stake_snapshot(gov.stake_at, everyone, t),
         GovernanceConfig(voting_delay=Seconds(HOUR), voting_period=Seconds(86_400), strategy=Strategy.STAKE),
-        clock=chain.now)
+        clock=chain.now, committee_reader=lambda: gov.committee)
     return gov, service, _run(gov, service, domain, stakers, log, detail, dispute)
 
 
@@ -133,7 +133,8 @@ def _run(gov: GovernanceSystem, service: GovernanceService, domain: Domain, stak
            f"{tally.votes_against // USDC:,}, abstain {tally.votes_abstain // USDC:,} USDC of stake → {proposal.status}")
     digest = compute_tally_digest(tally)
     keeper = chain.accounts[8]
-    watcher = GovernanceWatcher(service, chain, gov.governor, gov.assertions, gov.parameters)
+    watcher = GovernanceWatcher(service, chain, gov.governor, gov.assertions, gov.parameters, gov.oracle.hub,
+                                gov.settlement.settlement)
     overturned = False
     if dispute:
         wrong = replace(tally, votes_against=0, votes_abstain=0)

@@ -40,7 +40,7 @@ from clearhouse.errors import (
     VotingClosed,
     WrongSigner,
 )
-from clearhouse.governance.proposals import Action, ActionKind, Status
+from clearhouse.governance.proposals import Action, ActionKind, PinnedCommittee, Status
 from clearhouse.governance.snapshot import read_stake_snapshot
 from clearhouse.governance.votes import Ballot, Strategy, compute_tally, compute_tally_digest
 from clearhouse.messages import Choice, Post, Vote, sign
@@ -48,6 +48,7 @@ from clearhouse.node.coordinator import Coordinator
 from clearhouse.node.governance import GovernanceConfig, GovernanceService
 from clearhouse.sdk import AsyncClient, Client
 from clearhouse.sim import market_world as mw
+from clearhouse.sim.oracle_hub import deploy_oracle_system
 from clearhouse.store import Store, open_store
 from clearhouse.types import Address, Digest, Seconds, Timestamp
 
@@ -235,6 +236,39 @@ def test_async_client_and_replay_after_restart(gov_node: GovNode, tmp_path: Path
     gov_node.server, gov_node.store = restarted.server, restarted.store  # the fixture stops these
     assert restarted.governance.get_state_fingerprint() == before
     assert len(restarted.governance.ballots) == 1
+
+
+def test_committee_and_coordinator_proposals_through_the_sdk(gov_node: GovNode, tmp_path: Path) -> None:
+    """Membership kinds go through the same create-proposal path: a committee change is checked
+    against the committee a real ``OracleHub`` holds and pinned in the proposal (and its log entry,
+    so a restart replays it without the hub); one that would break ``3f+1`` is refused, storing nothing."""
+    node = gov_node
+    oracle = deploy_oracle_system(node.chain, 1)
+    feed = bytes(oracle.committee.feed_id)
+    node.governance.committee_reader = lambda: PinnedCommittee(
+        feed, tuple(str(m) for m in oracle.hub.call("members", feed)))
+    members, outsider = list(oracle.committee.members), node.accounts[5].address
+    with _client(node, 0) as alice:
+        err = _refused(node, InvalidProposal, alice.create_proposal, "One more", "",
+                       [Action(ActionKind.COMMITTEE, outsider, 1)])
+        assert err.field == "actions" and "3f+1" in str(err)  # type: ignore[attr-defined]
+        dup = _refused(node, InvalidProposal, alice.create_proposal, "Twice", "",
+                       [Action(ActionKind.COMMITTEE, members[1], 1)])
+        assert dup.field == "actions"  # type: ignore[attr-defined]
+        swap = [Action(ActionKind.COMMITTEE, members[0], 0), Action(ActionKind.COMMITTEE, outsider, 1)]
+        pid = alice.create_proposal("Rotate a member", "", swap)["result"]["proposalId"]
+        shown = alice.get_proposal(pid)
+        assert shown["committee"] == {"feedId": "0x" + feed.hex(), "members": members}
+        assert [a["kind"] for a in shown["actions"]] == ["committee", "committee"]
+        cid = alice.create_proposal("New coordinator", "", [Action(ActionKind.COORDINATOR, outsider, 1)])["result"][
+            "proposalId"]
+        assert alice.get_proposal(cid)["committee"] is None
+    before = node.governance.get_state_fingerprint()
+    node.stop()
+    restarted = _start(tmp_path / "node.db", node.chain, node.bonds, node.accounts)  # no hub reader
+    gov_node.server, gov_node.store = restarted.server, restarted.store
+    assert restarted.governance.get_state_fingerprint() == before
+    assert restarted.governance.forum.proposals[pid].committee == PinnedCommittee(feed, tuple(members))
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=["positive", "negative"])

@@ -19,6 +19,7 @@ from clearhouse.errors import ContractRevert
 from clearhouse.governance.execution import (
     compute_claim,
     compute_onchain_action,
+    compute_onchain_actions,
     compute_parameter_key,
 )
 from clearhouse.governance.proposals import Action, ActionKind, Status
@@ -33,6 +34,7 @@ from clearhouse.node.governance import (
 )
 from clearhouse.node.parameters import load_chain_parameters
 from clearhouse.params import MAX_PAUSE
+from clearhouse.sim.oracle_hub import compute_member_keys
 from clearhouse.store import Store, open_store
 from clearhouse.types import Address, ChainId, Seconds, Timestamp
 
@@ -137,4 +139,69 @@ def test_the_node_follows_a_proposal_to_execution_on_the_devnet(
     (change,) = view["changes"]
     assert (change["parameter"], change["value"], change["version"], change["from_batch"], change["proposal"]) == (
         "max_positions", "12", 2, next_batch, pid)
+    store.close()
+
+
+def test_the_node_follows_committee_and_coordinator_actions_on_the_devnet(store: Store) -> None:
+    """The devnet hands the hub and settlement admin to the Governor; a proposal that rotates one
+    oracle member and admits another coordinator pins the hub's committee when created, the watcher
+    recognises its claim (hub and settlement code hashes pinned) and the Governor executes it."""
+    chain = InProcessChain()
+    deployment = deploy_devnet(chain)
+    g, o = deployment["governance"], deployment["oracle"]
+    hub, settlement = chain.at("OracleHub", g["hub"]), chain.at("Settlement", g["settlement"])
+    assert str(hub.call("admin")) == str(settlement.call("admin")) == g["governor"]
+    domain = Domain("clearhouse", "1", ChainId(chain.chain_id), Address(g["governor"]))
+    service = build_governance_service(store, domain, chain, deployment,
+                                       GovernanceConfig(voting_delay=Seconds(HOUR), voting_period=Seconds(DAY)))
+    assert service is not None
+    watcher = build_governance_watcher(service, chain, deployment)
+    assert watcher is not None
+    members = [Account.from_key(k) for k in o["keys"]]
+    newcomer = Account.from_key(compute_member_keys(5)[4])
+    bonds, token = chain.at("Bonds", o["bonds"]), chain.at("mocks/TestToken", o["token"])
+    stake = int(hub.call("min_stake"))
+    chain.transact(newcomer.address, b"", sender=chain.accounts[0], value=10**18)
+    token.transact("mint", newcomer.address, stake)
+    token.transact("approve", bonds.address, stake, sender=newcomer)
+    bonds.transact("bond", int(bonds.call("ROLE_ORACLE")), stake, sender=newcomer)
+    coordinator = chain.accounts[8]
+    actions = [Action(ActionKind.COMMITTEE, members[0].address, 0), Action(ActionKind.COMMITTEE, newcomer.address, 1),
+               Action(ActionKind.COORDINATOR, coordinator.address, 1)]
+    chain.time_travel(1)
+    pid = int(service.on_create_proposal(Address(members[1].address), "Rotate", "", actions).body["proposalId"])
+    pinned = service.forum.proposals[pid].committee
+    assert pinned is not None and list(pinned.members) == list(o["members"])
+    chain.time_travel(HOUR + 1)
+    watcher.on_tick()
+    for who in members[1:]:
+        vote = Vote(Address(who.address), pid, Choice.FOR, "", Timestamp(chain.now() + HOUR))
+        service.on_vote(vote, sign(domain, vote, bytes(who.key)))
+    chain.time_travel(DAY)
+    watcher.on_tick()
+    assert service.forum.proposals[pid].status is Status.PASSED
+    onchain = compute_onchain_actions(actions, watcher.get_targets(), pinned)
+    assert [t for t, _, _ in onchain] == [g["hub"], g["settlement"]]
+    assertions = chain.at("Assertions", g["assertions"])
+    atoken = chain.at("mocks/TestToken", str(assertions.call("token")))
+    digest = compute_tally_digest(service.get_tally(pid))
+    keeper, bond = chain.accounts[7], int(assertions.call("min_bond"))
+    atoken.transact("mint", keeper.address, bond)
+    atoken.transact("approve", assertions.address, bond, sender=keeper)
+    receipt = assertions.transact("assert_claim", compute_claim(pid, onchain, digest), bond,
+                                  int(assertions.call("min_liveness")), g["governor"], sender=keeper)
+    aid = int(receipt.events_named("ClaimAsserted")[0].args["assertion_id"])
+    watcher.on_tick()
+    assert watcher.matched == {aid: pid}
+    chain.time_travel(int(assertions.call("min_liveness")) + 1)
+    assertions.transact("settle", aid)
+    governor = chain.at("Governor", g["governor"])
+    governor.transact("queue", pid, digest, onchain, aid)
+    chain.time_travel(int(g["timelock"]))
+    governor.transact("execute", pid, onchain)
+    watcher.on_tick()
+    assert service.forum.proposals[pid].status is Status.EXECUTED
+    feed = bytes.fromhex(g["feed_id"][2:])
+    assert list(hub.call("members", feed)) == [*o["members"][1:], newcomer.address]
+    assert str(settlement.call("coordinator")) == coordinator.address
     store.close()

@@ -27,6 +27,7 @@ from clearhouse.governance.proposals import (
     Action,
     ActionKind,
     Forum,
+    PinnedCommittee,
     Status,
     process_cancel,
     process_create_proposal,
@@ -54,12 +55,14 @@ T = Timestamp(1_800_000_000)
 DAY = Seconds(86_400)
 A, B, C, D = (Address(a) for a in ADDRESSES[:4])
 RAISE_K = Action(ActionKind.PARAMETER, "checkpoint_interval", 12)
+COMMITTEE = PinnedCommittee(b"\x07" * 32, (A, B, C))
+"""The hub's committee a proposal with committee actions pins (D is not in it)."""
 
 
 def _forum(*actions: Action) -> tuple[Forum, int]:
     forum = Forum(DOMAIN)
     p = process_create_proposal(forum, A, "Raise K", "Fewer checkpoints, cheaper batches.",
-                                list(actions) or [RAISE_K], T, DAY, Seconds(3 * DAY))
+                                list(actions) or [RAISE_K], T, DAY, Seconds(3 * DAY), committee=COMMITTEE)
     return forum, p.id
 
 
