@@ -45,6 +45,10 @@ BEFORE = {4: 95_253, 7: 113_093, 10: 130_872, 16: 166_468, 31: 255_380}
 (``2f+1`` observation signatures plus ``f+1`` report signatures); same benchmark, same chain."""
 BEFORE_8D179CE = {4: 121_251, 7: 150_356, 10: 177_402, 16: 233_621, 31: 375_096}
 """``report_gas_n{n}`` at commit 8d179ce, before the compact transport."""
+BEFORE_30E3E83 = {4: 69_479, 7: 83_136, 10: 96_794, 16: 124_134, 31: 192_484}
+"""``report_gas_n{n}`` at commit 30e3e83 (working tree), before ``transmit`` kept its arguments in
+calldata (inlined, members, round and timestamp carried as unclamped words, so the ABI decoder no longer
+copies them into memory) and limited its second pass to the report-signed observations."""
 RING = 32
 BENCH_HUB = replace(DEFAULT_HUB, max_twap_window=Seconds(96), dispute_window=Seconds(120),
                     history_rounds=RING)
@@ -188,6 +192,7 @@ def main() -> None:
         f = (n - 1) // 3
         metrics[f"report_gas_n{n}_before"] = BEFORE[n]
         metrics[f"report_gas_n{n}_before_8d179ce"] = BEFORE_8D179CE[n]
+        metrics[f"report_gas_n{n}_before_30e3e83"] = BEFORE_30E3E83[n]
         metrics[f"scribe_gas_at_{n}_signers"] = compute_scribe_gas(n)
         metrics[f"scribe_gas_at_{2 * f + 1}_signers"] = compute_scribe_gas(2 * f + 1)
     contract = [*(f"report_gas_n{n}" for n in SIZES), "optimistic_post_gas", "optimistic_challenge_gas_n16",
@@ -211,7 +216,9 @@ def main() -> None:
                "the ring has fresh slots (22,100-gas zero-to-nonzero store); _first_round: the feed's "
                "first round; _all_members: all n observations, all n report-signed; _before: the same "
                "figure at commit bfbd456 (a fresh slot per round, 3f+2 signatures); _before_8d179ce: "
-               "before the compact transport. Scribe verifies one aggregated Schnorr signature of "
+               "before the compact transport; _before_30e3e83: before transmit kept its arguments "
+               "in calldata (inlined; members, round and timestamp as unclamped words) and cut its "
+               "second pass to the report-signed observations. Scribe verifies one aggregated Schnorr signature of "
                "`bar` signers over a single value and overwrites one slot; scribe_gas_at_{b}_signers "
                "is its published cost interpolated (not measured). Comparison: " + comparison + ". "
                "optimistic_post_gas: one member's post (its transaction is its signature, its oracle "

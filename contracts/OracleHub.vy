@@ -134,10 +134,13 @@ REPORT_TYPEHASH: public(constant(bytes32)) = keccak256(
 
 
 # @dev The committee a report was built under, checked against the stored config digest.
+#      Members travel as words (an address in the low 160 bits): a type the ABI decoder need
+#      not clamp stays in calldata instead of being copied word by word into memory. A word
+#      with dirty high bits changes the digest, so it is refused as `"oracle: wrong config"`.
 struct Config:
     version: uint256
     f: uint256
-    members: DynArray[address, MAX_MEMBERS]
+    members: DynArray[uint256, MAX_MEMBERS]
 
 
 # @dev One observation of a report with its member's signature: `packed` is
@@ -169,11 +172,14 @@ struct Statement:
     signature: Bytes[65]
 
 
+# @dev `round` and `timestamp` are uint64 values carried as words (unclamped, so the report
+#      stays in calldata): `transmit` refuses a round above 2**64 - 1 and the timestamp must equal
+#      an observation's (below 2**64).
 struct Report:
     feed_id: bytes32
-    round: uint64
+    round: uint256
     price: uint256
-    timestamp: uint64
+    timestamp: uint256
     observations: DynArray[ReportObservation, MAX_MEMBERS]
 
 
@@ -413,7 +419,122 @@ def transmit(report: Report, config: Config, observers: uint256):
     @param observers Byte `j` (least significant first): position, `REPORT_SIGNED` flag
            and parity of observation `j`'s signature (see POSITION_MASK).
     """
-    self._transmit(report, config, observers)
+    # Written out here, not in an internal function: passing `report` and `config` to one
+    # would copy them from calldata into memory, which costs more than the checks themselves.
+    feed_id: bytes32 = report.feed_id
+    head: Head = self._unpack_head(self._heads[feed_id])
+    assert head.version != 0, "oracle: unknown feed"
+    config_digest: bytes32 = keccak256(abi_encode(feed_id, config.version, config.f, config.members))
+    assert config.version == head.version and config_digest == self._digests[feed_id][head.version], \
+        "oracle: wrong config"
+    last: Round = self._last_round(feed_id, head.count)
+    round_id: uint256 = report.round
+    self._check_round_number(round_id, head.count, last)
+    f: uint256 = config.f
+    k: uint256 = len(report.observations)
+    # f <= 10 (3f+1 <= MAX_MEMBERS): 2f+1 cannot overflow.
+    assert k >= unsafe_add(unsafe_add(f, f), 1), "oracle: too few observations"
+
+    # Observations: an observation signature is checked here, a report signature after the
+    # report digest is known; the medians are checked after the loop.
+    separator: bytes32 = eip712._domain_separator()
+    n: uint256 = len(config.members)
+    removed: uint256 = head.removed
+    max_age: uint256 = head.max_age
+    t: uint256 = report.timestamp
+    # k >= 3, so k - 1 cannot underflow.
+    m: uint256 = unsafe_sub(k, 1) >> 1
+    seen: uint256 = 0
+    previous_price: uint256 = 0
+    at_or_below: uint256 = 0
+    at_or_above: uint256 = 0
+    report_signed: uint256 = 0
+    pending: uint256 = 0
+    j: uint256 = 0
+    # The `observationsHash` preimage: observation digests in report order, then their members.
+    words: uint256[2 * MAX_MEMBERS] = empty(uint256[2 * MAX_MEMBERS])
+    for o: ReportObservation in report.observations:
+        packed: uint256 = o.packed
+        price: uint256 = packed >> 128
+        ts: uint256 = (packed >> 64) & U64_MASK
+        assert block.timestamp <= packed & U64_MASK, "eip712: expired"
+        assert ts <= block.timestamp, "oracle: future timestamp"
+        # ts < 2**64 and max_age < 2**32: no overflow.
+        assert unsafe_add(ts, max_age) >= block.timestamp, "oracle: stale observation"
+        assert price >= previous_price, "oracle: observations not sorted"
+        previous_price = price
+        digest: bytes32 = keccak256(slice(abi_encode(EIP712_PREFIX, separator, keccak256(abi_encode(
+            eip712.OBSERVATION_TYPEHASH, feed_id, round_id, price, ts, packed & U64_MASK))), 30, 66))
+        # j < 31, so 8 * j < 248 stays inside the word.
+        reference: uint256 = (observers >> unsafe_mul(j, 8)) & U8_MASK
+        position: uint256 = reference & POSITION_MASK
+        if reference & REPORT_SIGNED == 0:
+            r: uint256 = o.r
+            s: uint256 = o.s
+            # The canonical checks of `eip712._recover`, in its order (`v` is 27 or 28 by construction).
+            # 0 < r < n as one comparison: r - 1 wraps to 2**256 - 1 for r == 0.
+            assert unsafe_sub(r, 1) < SECP256K1_N - 1, "eip712: bad r"
+            assert s != 0, "eip712: bad s"
+            assert s <= HALF_N, "eip712: high s"
+            # reference < 256, so reference >> 7 is 0 or 1.
+            signer: address = ecrecover(digest, unsafe_add(27, reference >> PARITY_SHIFT), r, s)
+            assert signer != empty(address), "eip712: zero signer"
+            assert position < n and (removed >> position) & 1 == 0 and \
+                config.members[position] == convert(signer, uint256), "oracle: not a member"
+            # k + j < 2 * MAX_MEMBERS: no overflow.
+            words[unsafe_add(k, j)] = convert(signer, uint256)
+        else:
+            # Its signer is recovered from the report digest below.
+            assert position < n and (removed >> position) & 1 == 0, "oracle: not a member"
+            # k + j < 2 * MAX_MEMBERS: no overflow.
+            words[unsafe_add(k, j)] = config.members[position]
+            # Observation j signs the report: remember j (< 32, one byte) for the second pass.
+            # At most 31 observations: no overflow, and 8 * report_signed < 248.
+            pending |= j << unsafe_mul(report_signed, 8)
+            report_signed = unsafe_add(report_signed, 1)
+        bit: uint256 = 1 << position
+        assert seen & bit == 0, "oracle: duplicate observation"
+        seen |= bit
+        # Counters stay below 32: unsafe additions cannot overflow.
+        if ts <= t:
+            at_or_below = unsafe_add(at_or_below, 1)
+        if ts >= t:
+            at_or_above = unsafe_add(at_or_above, 1)
+        words[j] = convert(digest, uint256)
+        j = unsafe_add(j, 1)
+    assert report.price == report.observations[m].packed >> 128, "oracle: wrong median"
+    # T is the lower median of k values iff at least m + 1 are <= T and at least k - m are >= T;
+    # m < k, so k - m cannot underflow.
+    assert at_or_below > m and at_or_above >= unsafe_sub(k, m), "oracle: wrong timestamp"
+
+    self._check_next(feed_id, report.price, t, head, last)
+
+    # Report signatures: each attests its signer's own observation (the digest binds it to its member).
+    assert report_signed > f, "oracle: too few signatures"
+    # `abi_encode` of a static array is its elements; the first 2k are the preimage.
+    digest: bytes32 = self._report_digest(separator, config_digest, feed_id, round_id, report.price,
+                                          t, keccak256(slice(abi_encode(words), 0, 64 * k)))
+    for i: uint256 in range(report_signed, bound=MAX_MEMBERS):
+        # Byte i of `pending` is the index of the i-th report-signed observation (in report order).
+        j = (pending >> unsafe_mul(i, 8)) & U8_MASK
+        o: ReportObservation = report.observations[j]
+        # As above: the canonical checks of `eip712._recover`.
+        assert unsafe_sub(o.r, 1) < SECP256K1_N - 1, "eip712: bad r"
+        assert o.s != 0, "eip712: bad s"
+        assert o.s <= HALF_N, "eip712: high s"
+        # j < 31, so 8 * j < 248 stays inside the word; the reference's parity bit gives v.
+        signer: address = ecrecover(digest, unsafe_add(27, (observers >> unsafe_add(unsafe_mul(j, 8),
+                                                                                    PARITY_SHIFT)) & 1),
+                                    o.r, o.s)
+        assert signer != empty(address), "eip712: zero signer"
+        # Its member (an active one's position, checked in the first pass) is in the preimage.
+        # k + j < 2 * MAX_MEMBERS: no overflow.
+        assert convert(words[unsafe_add(k, j)], address) == signer, "oracle: not a member"
+
+    self._store(feed_id, head, round_id, report.price, t, 0)
+    # round_id <= 2**64 - 1 (checked above) and t equals an observation's timestamp (< 2**64).
+    log NewRound(feed_id=feed_id, round=convert(round_id, uint64), price=report.price,
+                 timestamp=convert(t, uint64), transmitter=msg.sender)
 
 
 @external
@@ -456,12 +577,12 @@ def report_digest(config_digest: bytes32, report: Report, members: DynArray[addr
     j: uint256 = 0
     for o: ReportObservation in report.observations:
         words[j] = convert(self._observation_digest(separator, report.feed_id,
-                                                    convert(report.round, uint256), o.packed), uint256)
+                                                    report.round, o.packed), uint256)
         # k + j < 2 * MAX_MEMBERS: no overflow.
         words[unsafe_add(k, j)] = convert(members[j], uint256)
         j = unsafe_add(j, 1)
-    return self._report_digest(separator, config_digest, report.feed_id, convert(report.round, uint256),
-                               report.price, convert(report.timestamp, uint256),
+    return self._report_digest(separator, config_digest, report.feed_id, report.round,
+                               report.price, report.timestamp,
                                keccak256(slice(abi_encode(words), 0, 64 * k)))
 
 
@@ -932,125 +1053,6 @@ def domain_separator() -> bytes32:
 
 
 @internal
-def _transmit(report: Report, config: Config, observers: uint256):
-    """
-    @dev Verifies a report (see `transmit` for the order of the checks) and stores its round.
-         The per-signature loops are written out in this one function: an internal call
-         copies its array arguments, which would cost more than the checks themselves.
-    @param report The report.
-    @param config The committee it claims (its digest is checked against the stored one).
-    @param observers The reference bytes of the observations' signatures.
-    """
-    feed_id: bytes32 = report.feed_id
-    head: Head = self._unpack_head(self._heads[feed_id])
-    assert head.version != 0, "oracle: unknown feed"
-    config_digest: bytes32 = keccak256(abi_encode(feed_id, config.version, config.f, config.members))
-    assert config.version == head.version and config_digest == self._digests[feed_id][head.version], \
-        "oracle: wrong config"
-    last: Round = self._last_round(feed_id, head.count)
-    round_id: uint256 = convert(report.round, uint256)
-    self._check_round_number(round_id, head.count, last)
-    f: uint256 = config.f
-    k: uint256 = len(report.observations)
-    # f <= 10 (3f+1 <= MAX_MEMBERS): 2f+1 cannot overflow.
-    assert k >= unsafe_add(unsafe_add(f, f), 1), "oracle: too few observations"
-
-    # Observations: an observation signature is checked here, a report signature after the
-    # report digest is known; the medians are checked after the loop.
-    separator: bytes32 = eip712._domain_separator()
-    n: uint256 = len(config.members)
-    removed: uint256 = head.removed
-    max_age: uint256 = head.max_age
-    t: uint256 = convert(report.timestamp, uint256)
-    # k >= 3, so k - 1 cannot underflow.
-    m: uint256 = unsafe_sub(k, 1) >> 1
-    seen: uint256 = 0
-    previous_price: uint256 = 0
-    at_or_below: uint256 = 0
-    at_or_above: uint256 = 0
-    report_signed: uint256 = 0
-    j: uint256 = 0
-    # The `observationsHash` preimage: observation digests in report order, then their members.
-    words: uint256[2 * MAX_MEMBERS] = empty(uint256[2 * MAX_MEMBERS])
-    for o: ReportObservation in report.observations:
-        packed: uint256 = o.packed
-        price: uint256 = packed >> 128
-        ts: uint256 = (packed >> 64) & U64_MASK
-        assert block.timestamp <= packed & U64_MASK, "eip712: expired"
-        assert ts <= block.timestamp, "oracle: future timestamp"
-        # ts < 2**64 and max_age < 2**32: no overflow.
-        assert unsafe_add(ts, max_age) >= block.timestamp, "oracle: stale observation"
-        assert price >= previous_price, "oracle: observations not sorted"
-        previous_price = price
-        digest: bytes32 = keccak256(slice(abi_encode(EIP712_PREFIX, separator, keccak256(abi_encode(
-            eip712.OBSERVATION_TYPEHASH, feed_id, round_id, price, ts, packed & U64_MASK))), 30, 66))
-        # j < 31, so 8 * j < 248 stays inside the word.
-        reference: uint256 = (observers >> unsafe_mul(j, 8)) & U8_MASK
-        position: uint256 = reference & POSITION_MASK
-        if reference & REPORT_SIGNED == 0:
-            r: uint256 = o.r
-            s: uint256 = o.s
-            # The canonical checks of `eip712._recover`, in its order (`v` is 27 or 28 by construction).
-            # 0 < r < n as one comparison: r - 1 wraps to 2**256 - 1 for r == 0.
-            assert unsafe_sub(r, 1) < SECP256K1_N - 1, "eip712: bad r"
-            assert s != 0, "eip712: bad s"
-            assert s <= HALF_N, "eip712: high s"
-            # reference < 256, so reference >> 7 is 0 or 1.
-            signer: address = ecrecover(digest, unsafe_add(27, reference >> PARITY_SHIFT), r, s)
-            assert signer != empty(address), "eip712: zero signer"
-            assert position < n and (removed >> position) & 1 == 0 and \
-                config.members[position] == signer, "oracle: not a member"
-        else:
-            # Its signer is recovered from the report digest below.
-            assert position < n and (removed >> position) & 1 == 0, "oracle: not a member"
-            # At most 31 observations: no overflow.
-            report_signed = unsafe_add(report_signed, 1)
-        bit: uint256 = 1 << position
-        assert seen & bit == 0, "oracle: duplicate observation"
-        seen |= bit
-        # Counters stay below 32: unsafe additions cannot overflow.
-        if ts <= t:
-            at_or_below = unsafe_add(at_or_below, 1)
-        if ts >= t:
-            at_or_above = unsafe_add(at_or_above, 1)
-        words[j] = convert(digest, uint256)
-        # k + j < 2 * MAX_MEMBERS: no overflow.
-        words[unsafe_add(k, j)] = convert(config.members[position], uint256)
-        j = unsafe_add(j, 1)
-    assert report.price == report.observations[m].packed >> 128, "oracle: wrong median"
-    # T is the lower median of k values iff at least m + 1 are <= T and at least k - m are >= T;
-    # m < k, so k - m cannot underflow.
-    assert at_or_below > m and at_or_above >= unsafe_sub(k, m), "oracle: wrong timestamp"
-
-    self._check_next(feed_id, report.price, t, head, last)
-
-    # Report signatures: each attests its signer's own observation (the digest binds it to its member).
-    assert report_signed > f, "oracle: too few signatures"
-    # `abi_encode` of a static array is its elements; the first 2k are the preimage.
-    digest: bytes32 = self._report_digest(separator, config_digest, feed_id, round_id, report.price,
-                                          t, keccak256(slice(abi_encode(words), 0, 64 * k)))
-    j = 0
-    for o: ReportObservation in report.observations:
-        # j < 31, so 8 * j < 248 stays inside the word.
-        reference: uint256 = (observers >> unsafe_mul(j, 8)) & U8_MASK
-        j = unsafe_add(j, 1)
-        if reference & REPORT_SIGNED == 0:
-            continue
-        # As above: the canonical checks of `eip712._recover`.
-        assert unsafe_sub(o.r, 1) < SECP256K1_N - 1, "eip712: bad r"
-        assert o.s != 0, "eip712: bad s"
-        assert o.s <= HALF_N, "eip712: high s"
-        signer: address = ecrecover(digest, unsafe_add(27, reference >> PARITY_SHIFT), o.r, o.s)
-        assert signer != empty(address), "eip712: zero signer"
-        # The position was checked in the first loop (an active member's).
-        assert config.members[reference & POSITION_MASK] == signer, "oracle: not a member"
-
-    self._store(feed_id, head, round_id, report.price, t, 0)
-    log NewRound(feed_id=feed_id, round=report.round, price=report.price,
-                 timestamp=report.timestamp, transmitter=msg.sender)
-
-
-@internal
 @view
 def _check_round_number(round_id: uint256, count: uint256, last: Round):
     """
@@ -1062,8 +1064,9 @@ def _check_round_number(round_id: uint256, count: uint256, last: Round):
     """
     if count != 0:
         assert round_id > last.round, "oracle: old round"
-    # last.round < 2**64, so the sum cannot overflow.
-    assert round_id <= unsafe_add(last.round, MAX_ROUND_GAP), "oracle: round too far ahead"
+    # last.round < 2**64, so the sum cannot overflow; a round number is a uint64.
+    assert round_id <= unsafe_add(last.round, MAX_ROUND_GAP) and round_id <= U64_MASK, \
+        "oracle: round too far ahead"
 
 
 @internal

@@ -39,7 +39,7 @@ U8_MASK: constant(uint256) = 255
 struct Config:
     version: uint256
     f: uint256
-    members: DynArray[address, MAX_MEMBERS]
+    members: DynArray[uint256, MAX_MEMBERS]
 
 
 struct ReportObservation:
@@ -50,9 +50,9 @@ struct ReportObservation:
 
 struct Report:
     feed_id: bytes32
-    round: uint64
+    round: uint256
     price: uint256
-    timestamp: uint64
+    timestamp: uint256
     observations: DynArray[ReportObservation, MAX_MEMBERS]
 
 
@@ -166,12 +166,14 @@ def transmit(report: Report, config: Config, observers: uint256):
     j: uint256 = 0
     for o: ReportObservation in report.observations:
         # the hub checked this position is < n, active, and that its member signed observation j
-        member: address = config.members[(observers >> (j * 8)) & POSITION_MASK]
+        member: address = convert(config.members[(observers >> (j * 8)) & POSITION_MASK], address)
         self.work[epoch][member] += 1
         credited.append(member)
         j += 1
     self.total_work[epoch] += j
-    log WorkRecorded(feed_id=report.feed_id, round=report.round, epoch=epoch, members=credited)
+    # The hub stored the round, so it is a uint64.
+    log WorkRecorded(feed_id=report.feed_id, round=convert(report.round, uint64), epoch=epoch,
+                     members=credited)
 
 
 @internal

@@ -117,8 +117,9 @@ class TransmitArgs:
     """The observations' reference bytes (position, ``REPORT_SIGNED``, parity), packed."""
 
     def to_abi(self) -> tuple[object, ...]:
-        """Positional arguments for ``transmit``."""
-        return (self.report, self.config.to_abi(), self.observers)
+        """Positional arguments for ``transmit`` (its ``Config`` carries members as words)."""
+        config = (self.config.version, self.config.f, [int(m, 16) for m in self.config.members])
+        return (self.report, config, self.observers)
 
 
 @dataclass(frozen=True, slots=True)

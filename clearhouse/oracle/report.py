@@ -350,10 +350,10 @@ def _check_header(committee: Committee | None, report: Report, last: StoredRound
 
 def check_round_number(round_id: RoundId, last: StoredRound | None) -> None:
     """A new round is newer than the last stored one and at most :data:`MAX_ROUND_GAP` ahead of it
-    (of 0 for a feed's first round)."""
+    (of 0 for a feed's first round), and a uint64."""
     if last is not None and round_id <= last.round:
         raise StaleRound("oracle: old round", field="round", round=round_id, last=last.round)
-    if round_id > (last.round if last is not None else 0) + MAX_ROUND_GAP:
+    if round_id > (last.round if last is not None else 0) + MAX_ROUND_GAP or round_id >= 2**64:
         raise StaleRound("oracle: round too far ahead", field="round", round=round_id)
 
 

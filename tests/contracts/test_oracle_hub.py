@@ -40,7 +40,11 @@ from clearhouse.oracle import (
     find_equivocations,
     sign_report,
 )
-from clearhouse.oracle.encoding import compute_report_args, compute_statement_args
+from clearhouse.oracle.encoding import (
+    compute_report_args,
+    compute_statement_args,
+    compute_transmit_args,
+)
 from clearhouse.oracle.twap import is_history_slot_blocked
 from clearhouse.sim.oracle_hub import (
     DEFAULT_FEED,
@@ -230,6 +234,29 @@ def test_transmit_stores_the_median_round(system: OracleSystem) -> None:
     assert system.rounds() == [stored]
     assert system.hub.call("round", system.committee.feed_id, 5) == (5, P + 1, stored.timestamp)
     assert system.hub.call("fresh_price", system.committee.feed_id) == P + 1
+
+
+def test_words_carrying_addresses_and_uint64s_are_checked(system: OracleSystem) -> None:
+    """``Config.members``, ``Report.round`` and ``Report.timestamp`` travel as unclamped words (they stay in
+    calldata): a member with dirty high bits, a round or a timestamp past 2**64 is refused, and nothing is
+    stored."""
+    signed = honest_report(system, 5, [P, P + 1, P + 2])
+    report, (version, f, members), observers = compute_transmit_args(system.domain, system.committee,
+                                                                     signed).to_abi()
+    assert isinstance(report, tuple) and isinstance(members, list)
+
+    def send(rep: object, config: object) -> str | None:
+        return _revert(lambda: system.hub.transact("transmit", rep, config, observers))
+
+    dirty = [members[0] | (1 << 200), *members[1:]]
+    assert send(report, (version, f, dirty)) == "oracle: wrong config"
+    far = (report[0], 2**64 + 5, *report[2:])
+    assert send(far, (version, f, members)) == "oracle: round too far ahead"
+    late = (*report[:3], report[3] + 2**64, report[4])
+    assert send(late, (version, f, members)) == "oracle: wrong timestamp"  # no observation has it
+    assert system.hub.call("round_count", system.committee.feed_id) == 0
+    system.hub.transact("transmit", report, (version, f, members), observers)
+    assert system.last() == StoredRound(RoundId(5), Price(P + 1), signed.report.timestamp)
 
 
 def test_rounds_are_found_by_number_with_gaps(system: OracleSystem) -> None:

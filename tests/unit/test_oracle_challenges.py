@@ -353,6 +353,7 @@ def test_transmit_args_name_every_signer_by_position() -> None:
                                                              for m in members]
     assert args.observers >> 24 == 0
     assert args.config.to_abi() == (1, 1, list(COMMITTEE.members))
+    assert args.to_abi()[1] == (1, 1, [int(m, 16) for m in COMMITTEE.members])
     assert [o[0] for o in args.report[4]] == [compute_observation_word(o.price, o.timestamp, o.expiry)
                                               for o in report.observations]
     assert [(o[1], o[2]) for o in args.report[4]] == [
