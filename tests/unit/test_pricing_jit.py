@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.special import erfcx, ndtri
 
@@ -200,3 +200,40 @@ def test_kernel_below_the_inflection_point(minus_x: float, u: float) -> None:
     got = float(compute_normalised_implied_vol(beta, x, backend="jit"))
     # below the inflection point cond = b/(s b') < 1: a few ulps of s
     assert got == pytest.approx(s, rel=64 * EPS)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(min_value=1, max_value=3 * pricing_jit._BLOCK + 7),
+       st.integers(min_value=0, max_value=2**32 - 1))
+def test_kernel_solves_a_batch_of_several_blocks_as_each_point_alone(n: int, seed: int) -> None:
+    # the kernel reuses its per-block scratch space (branch, target, guess, bracket) from block to
+    # block: a random batch mixing all three branches, the series and tail evaluations and
+    # invalid prices, cut at arbitrary block boundaries, must give what each point gives alone
+    # and agree with the scalar bisection reference where the price determines σ well. Not
+    # bit for bit: LLVM compiles some per-point loops differently for a batch (contracted
+    # multiply-adds), which moves σ by a few ulps × cond.
+    rng = np.random.default_rng(seed)
+    f = rng.uniform(10.0, 5000.0, n)
+    t = np.exp(rng.uniform(math.log(1 / 365), math.log(3.0), n))
+    v = rng.uniform(0.05, 3.0, n)
+    k = f * np.exp(rng.uniform(-4.0, 4.0, n) * v * np.sqrt(t))
+    call = rng.random(n) < 0.5
+    g = compute_black76_greeks(f, k, t, v, 0.01, call)
+    cond = np.maximum(g.price / (v * g.vega), 1.0)
+    price = g.price.copy()
+    below = rng.random(n) < 0.05
+    price[below] *= -1.0  # below the intrinsic value: NaN, wherever it sits in the batch
+    batch = pricing_jit.compute_implied_vol_black76_jit(price, f, k, t, np.full(n, 0.01),
+                                                        call.astype(np.float64))
+    alone = np.array([float(compute_implied_vol_black76(price[i], f[i], k[i], t[i], 0.01,
+                                                        call[i], backend="jit"))
+                      for i in range(n)])
+    assert np.all(np.isnan(batch[below])) and np.all(np.isnan(alone[below]))
+    # cond ≥ 1e9: a time value within a few ulps of the price, σ is rounding noise (or NaN)
+    well = ~below & (cond < 1e9)
+    assert not np.any(np.isnan(batch[well]) | np.isnan(alone[well]))
+    assert np.all(np.abs(batch[well] / alone[well] - 1.0) <= 64 * EPS * cond[well])
+    checked = np.flatnonzero(well & (cond < 100.0))
+    for i in rng.choice(checked, size=min(8, checked.size), replace=False):
+        assert batch[i] == pytest.approx(
+            compute_implied_vol_ref(price[i], f[i], k[i], t[i], 0.01, bool(call[i])), rel=1e-10)
