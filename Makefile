@@ -8,7 +8,7 @@ JS := tools/js
 ANVIL := $(JS)/node_modules/.bin/anvil
 PYTEST_ARGS ?=
 
-.PHONY: demo incentives test bench lint typecheck setup setup-js setup-browser setup-pg clean devnet help
+.PHONY: demo incentives test bench lint typecheck setup native setup-js setup-browser setup-pg clean devnet help
 
 help:
 	@echo "make demo   - run the end-to-end demo (in-process chain, SQLite node store)"
@@ -32,7 +32,12 @@ $(VENV)/.bench-installed: $(VENV)/.installed benchmarks/requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall py_lets_be_rational==1.0.0
 	@touch $@
 
-setup: $(VENV)/.installed
+# The order book and the max-loss check compiled with mypyc into clearhouse/.native/ (git-ignored),
+# rebuilt only when their sources changed; a missing or stale build means the pure Python modules run.
+native: $(VENV)/.installed
+	@$(PY) -c "from clearhouse._native import main; main()"
+
+setup: $(VENV)/.installed native
 setup-js: $(ANVIL)
 # Debian's Chromium for the dashboard's browser tests (apt-get when missing).
 setup-browser:
@@ -50,7 +55,7 @@ devnet: setup setup-js
 	$(VENV)/bin/clearhouse devnet
 
 test: setup setup-js setup-browser setup-pg lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	CLEARHOUSE_REQUIRE_NATIVE=1 $(PY) -m pytest $(PYTEST_ARGS)
 
 EPISODES ?= 100
 incentives: setup

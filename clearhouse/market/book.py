@@ -20,7 +20,7 @@ import bisect
 import heapq
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from clearhouse.errors import (
@@ -174,25 +174,6 @@ class OrderResult:
     """Contract units left resting on the book (0 if the order does not rest)."""
     closed: CloseReason | None
     """Why the order is closed now, or ``None`` if it rests."""
-
-
-# Slot setters of OrderResult, in field order: _new_order_result builds one per accepted order without
-# the frozen dataclass __init__ (one object.__setattr__ per field, about twice the cost).
-(_set_result_digest, _set_result_trades, _set_result_removed, _set_result_resting,
- _set_result_closed) = (vars(OrderResult)[f.name].__set__ for f in fields(OrderResult))
-_new_object = object.__new__
-
-
-def _new_order_result(digest: Digest, trades: tuple[Trade, ...], removed: tuple[Removal, ...],
-                      resting: Quantity, closed: CloseReason | None) -> OrderResult:
-    """``OrderResult(digest, trades, removed, resting, closed)``, the same object, built faster."""
-    result = _new_object(OrderResult)
-    _set_result_digest(result, digest)
-    _set_result_trades(result, trades)
-    _set_result_removed(result, removed)
-    _set_result_resting(result, resting)
-    _set_result_closed(result, closed)
-    return result
 
 
 @dataclass(slots=True)
@@ -755,10 +736,10 @@ def _apply_plan(book: Book, signed: Signed[Order], fills: list[_Fill],
     closed = _get_close_reason(order, quantity, short)
     if closed is None:
         _rest(book, signed)
-        return _new_order_result(digest, trades, removals, Quantity(order.quantity - quantity),
+        return OrderResult(digest, trades, removals, Quantity(order.quantity - quantity),
                                  None)
     book.closed[digest] = closed
-    return _new_order_result(digest, trades, removals, Quantity(0), closed)
+    return OrderResult(digest, trades, removals, Quantity(0), closed)
 
 
 def apply_match_plan(book: Book, signed: Signed[Order], plan: MatchPlan, now: Timestamp
@@ -812,7 +793,8 @@ def process_verified_cancel(book: Book, cancel: Cancel) -> tuple[Removal, ...]:
     the order is refused if it arrives later. Applying a cancel twice changes nothing more."""
     targets = _get_cancel_targets(book, cancel)
     invalidate_nonce(_get_bitmap(book, cancel.account), cancel.nonce)
-    if cancel.order_hash not in (ZERO_HASH, *targets) and cancel.order_hash not in book.closed:
+    if (cancel.order_hash != ZERO_HASH and cancel.order_hash not in targets
+            and cancel.order_hash not in book.closed):
         book.precancelled.add((cancel.account, cancel.order_hash))
     for digest in targets:
         _close_resting(book, digest, CloseReason.CANCELLED)

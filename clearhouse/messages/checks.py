@@ -7,6 +7,7 @@ the contracts' ABI decoder) can rely on every field fitting its EIP-712 type.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from clearhouse.errors import MalformedMessage
 from clearhouse.messages.eip712 import keccak256
@@ -20,8 +21,9 @@ __all__ = [
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
+@lru_cache(maxsize=65_536)
 def compute_checksum_address(raw: bytes) -> Address:
-    """EIP-55 mixed-case hex of a 20-byte address."""
+    """EIP-55 mixed-case hex of a 20-byte address (cached: the same accounts sign again and again)."""
     body = raw.hex()
     nibbles = keccak256(body.encode()).hex()
     return Address("0x" + "".join(c.upper() if int(n, 16) >= 8 else c for c, n in zip(body, nibbles, strict=False)))
