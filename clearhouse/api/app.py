@@ -12,7 +12,6 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from functools import partial
@@ -51,6 +50,7 @@ from clearhouse.errors import (
 from clearhouse.messages import SignIn
 from clearhouse.node.coordinator import Ack, Coordinator
 from clearhouse.node.governance import GovernanceService, parse_action, parse_delegation
+from clearhouse.node.ingest import GroupExecutor
 from clearhouse.types import Address, Amount, SeriesId, Timestamp
 
 __all__ = ["ApiLimits", "check_json", "compute_message_field", "compute_status", "create_app"]
@@ -77,6 +77,9 @@ class ApiLimits:
     """Channels one WebSocket connection may follow."""
     ws_queue: int = 10_000
     """Events queued to one connection before it is dropped as too slow (it can resume)."""
+    ws_in_flight: int = 1024
+    """Frames of one connection read but not yet answered (signed actions wait for their group
+    commit); the connection stops reading beyond this."""
     session_ttl: int = 86_400
     """Seconds a session token lasts."""
     challenge_ttl: int = 300
@@ -223,7 +226,7 @@ class Api:
     def __init__(self, coordinator: Coordinator, limits: ApiLimits, node: str, uri: str) -> None:
         self.coordinator = coordinator
         self.limits = limits
-        self.executor = ThreadPoolExecutor(1, thread_name_prefix="coordinator")
+        self.executor = GroupExecutor(coordinator)
         self.auth = SessionAuth(coordinator.store, coordinator.domain, node, uri,
                                 limits.challenge_ttl, limits.session_ttl)
         self.bucket = TokenBucket(limits.rate_per_second, limits.burst)
@@ -247,6 +250,15 @@ class Api:
         """Run ``fn`` on the coordinator's worker thread."""
         return await asyncio.get_running_loop().run_in_executor(self.executor,
                                                                 partial(fn, *args, **kwargs))
+
+    def start_action(self, fn: Callable[..., Ack], *args: Any, **kwargs: Any) -> asyncio.Future[Ack]:
+        """Queue the coordinator handler ``fn`` now (group commit: it shares one transaction with
+        the handlers queued beside it); the future resolves once its group is committed."""
+        return asyncio.wrap_future(self.executor.submit_action(fn, *args, **kwargs))
+
+    async def run_action(self, fn: Callable[..., Ack], *args: Any, **kwargs: Any) -> Ack:
+        """Run the coordinator handler ``fn`` in the next group and return its committed ack."""
+        return await self.start_action(fn, *args, **kwargs)
 
     def series_exists(self, series_hex: str) -> bool:
         try:
@@ -457,7 +469,7 @@ def create_app(coordinator: Coordinator, *, limits: ApiLimits | None = None,
         amount = int(body.amount)
         if not 0 < amount < 2**128:
             raise InvalidRequest("amount must be 1..2**128-1", field="amount")
-        return _ack_response(await api.run(coordinator.on_deposit, _checksum(body.account),
+        return _ack_response(await api.run_action(coordinator.on_deposit, _checksum(body.account),
                                            Amount(amount), idempotency_key=key))
 
     # --- signed actions ------------------------------------------------------------------------
@@ -469,7 +481,7 @@ def create_app(coordinator: Coordinator, *, limits: ApiLimits | None = None,
                 f"message.{_SIGNER_FIELD[kind]}")
             signature = bytes.fromhex(body.signature[2:])
             handler = getattr(coordinator, f"on_{kind}")
-            ack = await api.run(handler, message, signature, now=api.now(), idempotency_key=key)
+            ack = await api.run_action(handler, message, signature, now=api.now(), idempotency_key=key)
         except ClearhouseError as exc:
             raise compute_message_field(exc, body.message) from None
         return _ack_response(ack)
@@ -509,7 +521,7 @@ def create_app(coordinator: Coordinator, *, limits: ApiLimits | None = None,
     async def post_maker(body: s.RegisterMakerRequest, account: Session, key: Key, _: Limited
                          ) -> Response:
         """Register the session's account as a maker: it receives RFQs from now on."""
-        return _ack_response(await api.run(coordinator.on_register_maker, account,
+        return _ack_response(await api.run_action(coordinator.on_register_maker, account,
                                            idempotency_key=key))
 
     if governance is not None:
@@ -623,24 +635,42 @@ _WS_SIGNED: dict[str, type[s.StrictModel]] = {"order": s.SignedOrder, "cancel": 
               "quote": s.SignedQuote, "accept": s.SignedAccept}
 
 
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A signed frame handed to the coordinator, answered when its group has committed."""
+
+    rid: object
+    future: asyncio.Future[Ack]
+    message: Any
+    """The frame's message (to name the field a refusal is about)."""
+
+
 class WsConnection:
-    """One WebSocket client: JSON frames ``{"op": ...}`` in, ``{"type": ...}`` frames out."""
+    """One WebSocket client: JSON frames ``{"op": ...}`` in, ``{"type": ...}`` frames out.
+
+    Pipelined: a signed frame is parsed, checked and queued to the coordinator, and the next frame
+    is read at once, up to ``ws_in_flight`` unanswered; the answers go out in frame order (each
+    ack once its group is committed). Other ops wait until every earlier frame is answered."""
 
     def __init__(self, api: Api, ws: WebSocket) -> None:
         self.api = api
         self.ws = ws
         self.account: Address | None = None
         self.subscriber = Subscriber(asyncio.Queue(api.limits.ws_queue))
+        self.replies: asyncio.Queue[_Pending | dict[str, Any]] = asyncio.Queue(api.limits.ws_in_flight)
+        self.gone = False
 
     async def serve(self) -> None:
         await self.ws.accept()
         sender = asyncio.create_task(self._send_loop())
+        replier = asyncio.create_task(self._reply_loop())
         try:
             while True:
                 text = await self.ws.receive_text()
                 if len(text) > self.api.limits.max_frame_bytes:
                     await self._send_error(None, PayloadTooLarge(
                         f"frame above {self.api.limits.max_frame_bytes} bytes", field="frame"))
+                    await self.replies.join()
                     await self.ws.close(1009)
                     return
                 await self._handle(text)
@@ -648,8 +678,38 @@ class WsConnection:
             pass
         finally:
             sender.cancel()
+            replier.cancel()
             if self.api.hub is not None:
                 self.api.hub.unsubscribe(self.subscriber)
+
+    async def _reply_loop(self) -> None:
+        """Answer queued frames in order (a closed socket drains the queue unanswered)."""
+        while True:
+            item = await self.replies.get()
+            try:
+                frame = item if isinstance(item, dict) else await self._answer(item)
+                if not self.gone:
+                    await self._send(frame)
+            except Exception:  # the socket went away: keep draining so no waiter hangs
+                self.gone = True
+            finally:
+                self.replies.task_done()
+
+    @staticmethod
+    async def _answer(pending: _Pending) -> dict[str, Any]:
+        try:
+            ack = await pending.future
+        except ClearhouseError as exc:
+            exc = compute_message_field(exc, pending.message)
+            return {"type": "error", "id": pending.rid, **exc.to_dict(), "field": exc.field or "frame"}
+        except Exception:
+            log.exception("unhandled error on a WebSocket action")
+            return {"type": "error", "id": pending.rid, "code": "internal_error", "field": "frame",
+                    "message": "internal error"}
+        if ack.error is not None:
+            return {"type": "error", "id": pending.rid, **ack.error}
+        return {"type": "ack", "id": pending.rid, "seq": ack.seq, "kind": ack.kind,
+                "duplicate": ack.duplicate, "result": ack.body}
 
     async def _send_loop(self) -> None:
         while True:
@@ -663,8 +723,9 @@ class WsConnection:
         await self.ws.send_text(json.dumps(frame, separators=(",", ":")))
 
     async def _send_error(self, rid: object, exc: ClearhouseError) -> None:
-        await self._send({"type": "error", "id": rid, **exc.to_dict(),
-                          "field": exc.field or "frame"})
+        """Answer with an error, after the answers of every earlier frame."""
+        await self.replies.put({"type": "error", "id": rid, **exc.to_dict(),
+                                "field": exc.field or "frame"})
 
     async def _handle(self, text: str) -> None:
         rid: object = None
@@ -681,6 +742,8 @@ class WsConnection:
             if op not in _OPS:
                 raise InvalidRequest(f"op must be one of {', '.join(_OPS)}", field="op")
             self.api.bucket.take(self.account or f"ws:{self.ws.client}")
+            if op not in _WS_SIGNED:
+                await self.replies.join()  # answered in frame order, and after auth took effect
             await getattr(self, f"_op_{op}")(rid, frame)
         except ValidationError as exc:
             first = exc.errors()[0]
@@ -748,16 +811,12 @@ class WsConnection:
             if str(signer).lower() != self.account.lower():
                 raise Forbidden("the message is signed for another account than the session's",
                                 field=f"message.{_SIGNER_FIELD[kind]}")
-            handler = getattr(self.api.coordinator, f"on_{kind}")
-            ack: Ack = await self.api.run(handler, message, bytes.fromhex(body.signature[2:]),
-                                          now=self.api.now(), idempotency_key=key)
         except ClearhouseError as exc:
             raise compute_message_field(exc, body.message) from None
-        if ack.error is not None:
-            await self._send({"type": "error", "id": rid, **ack.error})
-        else:
-            await self._send({"type": "ack", "id": rid, "seq": ack.seq, "kind": ack.kind,
-                              "duplicate": ack.duplicate, "result": ack.body})
+        handler = getattr(self.api.coordinator, f"on_{kind}")
+        future = self.api.start_action(handler, message, bytes.fromhex(body.signature[2:]),
+                                       now=self.api.now(), idempotency_key=key)
+        await self.replies.put(_Pending(rid, future, body.message))
 
     async def _op_order(self, rid: object, frame: dict[str, Any]) -> None:
         await self._op_signed("order", rid, frame)

@@ -14,14 +14,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from clearhouse.messages import MAX_LEGS, Domain, Message, parse_typed_data
+from clearhouse.messages import MAX_LEGS, Domain, Message
 from clearhouse.messages.schema import (
     MAX_NODE_BYTES,
     MAX_POST_BYTES,
     MAX_REASON_BYTES,
     MAX_URI_BYTES,
-    compute_typed_data_types,
 )
+from clearhouse.messages.typed_json import parse_message
 
 __all__ = [
     "AcceptMessage",
@@ -284,11 +284,9 @@ _PRIMARY = {OrderMessage: "Order", RFQMessage: "RFQ", QuoteMessage: "Quote",
 
 
 def to_message(domain: Domain, model: StrictModel) -> Message:
-    """The clearhouse message a validated model describes (its own range checks apply)."""
-    primary = _PRIMARY[type(model)]
-    _, message = parse_typed_data({"types": compute_typed_data_types(primary), "primaryType": primary,
-                                   "domain": domain.to_typed_data(), "message": model.model_dump()})
-    return message
+    """The clearhouse message a validated model describes (its own range checks apply). The layout
+    does not depend on ``domain`` (kept for callers); the signature check binds the domain."""
+    return parse_message(_PRIMARY[type(model)], model.model_dump())
 
 
 # --- other requests ---------------------------------------------------------------------------

@@ -257,6 +257,10 @@ class Chain(abc.ABC):
     def get_transaction_input(self, tx_hash: str) -> bytes:
         """The calldata a mined transaction carried (what data-availability readers decode)."""
 
+    def get_block_timestamp(self, block: int) -> Timestamp:
+        """The timestamp of block ``block`` (what dates a log: reputation's uptime slots)."""
+        raise ChainError(f"{self.backend} cannot read block timestamps")
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release resources (processes, connections)."""
 

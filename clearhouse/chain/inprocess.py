@@ -56,6 +56,7 @@ class InProcessChain(Chain):
         self._tx_counter = itertools.count(1)
         self._logs: list[LogEntry] = []  # every successful transaction's logs, for get_logs
         self._inputs: dict[str, bytes] = {}  # calldata by transaction hash
+        self._block_times: dict[int, int] = {}  # timestamp of each block a transaction landed in
         for acct in self.accounts:
             self._env.set_balance(acct.address, 10_000 * 10**18)
 
@@ -106,6 +107,13 @@ class InProcessChain(Chain):
         last = self.block_number() if to_block is None else to_block
         return [e for e in self._logs
                 if e.address.lower() == wanted and from_block <= e.block_number <= last]
+
+    def get_block_timestamp(self, block: int) -> Timestamp:
+        if block == self.block_number():
+            return self.now()
+        if block not in self._block_times:
+            raise ChainError(f"no transaction landed in block {block}")
+        return Timestamp(self._block_times[block])
 
     def get_transaction_input(self, tx_hash: str) -> bytes:
         data = self._inputs.get(tx_hash.lower())
@@ -165,6 +173,7 @@ class InProcessChain(Chain):
         n = next(self._tx_counter)
         tx_hash = "0x" + keccak(n.to_bytes(32, "big") + data[:64]).hex()
         self._inputs[tx_hash] = data
+        self._block_times[self.block_number()] = self.now()
         self._logs.extend(LogEntry(Address(a), t, d, self.block_number(), tx_hash, len(self._logs) + i)
                           for i, (a, t, d) in enumerate(logs))
         return RawReceipt(

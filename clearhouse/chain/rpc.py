@@ -106,6 +106,9 @@ class RpcChain(Chain):
                          int(log["logIndex"]))
                 for log in logs]
 
+    def get_block_timestamp(self, block: int) -> Timestamp:
+        return Timestamp(int(self.w3.eth.get_block(block)["timestamp"]))
+
     def get_transaction_input(self, tx_hash: str) -> bytes:
         try:
             tx = self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]

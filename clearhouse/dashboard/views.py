@@ -31,7 +31,11 @@ from clearhouse.incentives.metrics import (
 from clearhouse.incentives.reputation import Event, compute_routing_share
 from clearhouse.incentives.security import Exposure
 from clearhouse.messages.keccak import keccak256
-from clearhouse.node.reputation import compute_reputation_report, get_chain_events
+from clearhouse.node.reputation import (
+    compute_reputation_report,
+    get_chain_events,
+    get_next_committees,
+)
 from clearhouse.params import compute_exit_bound
 from clearhouse.types import Seconds, Timestamp, format_units
 
@@ -209,12 +213,15 @@ class ChainSource:
         # (in-process) must not leave the node's own events in the future.
         block, now = self.chain.block_number(), max(self.chain.now(), max((e.time for e in market), default=0))
         events = [*market, *get_chain_events(self.chain, self.contracts.settlement, self.contracts.oracle_hub,
-                                             block)]
+                                             block, Timestamp(now))]
         report = compute_reputation_report(events, Timestamp(now), block, last)
         report["routing_share_ppm"] = {who: 0 if row["paused"] else compute_routing_share(row["score_ppm"])
                                        for who, row in report["scores"]["makers"].items()}
         report["stake"] = {role.name.lower(): {who: self._units(v) for who, v in stakers.items()}
                            for role, stakers in self._stakes().items()}
+        hub = self.contracts.oracle_hub
+        # what a governance proposal to re-seat each feed's committee is built from
+        report["next_committee"] = get_next_committees(self.chain, hub, self.contracts.feeds) if hub else []
         return report
 
     # --- governance ---------------------------------------------------------------------------

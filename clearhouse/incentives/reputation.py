@@ -20,7 +20,8 @@ Formulas (``docs/protocol.md``, "Reputation"):
   deviation / max_deviation)``.
 - watcher: ``score = (valid + 1) / (valid + rejected + 2)``.
 - coordinator: ``score = (finalised + 1) / (finalised + reverted + 2) * uptime`` with
-  ``uptime = (up + 1) / (up + down + 1)`` over its heartbeat checks.
+  ``uptime = (up + 1) / (up + down + 1)`` over its hourly uptime slots (:func:`compute_uptime_slots`:
+  down when a queued deposit or forced withdrawal waited too long and no batch came, up otherwise).
 
 Routing (:func:`compute_router`): a maker is offered an RFQ when the RFQ's id hashed with the
 maker's address, read as a number in ``[0, 10**6)``, is below its routing share in ppm: its score
@@ -37,9 +38,10 @@ Events travel as JSON (:func:`encode_event`, :func:`decode_event`) in the node's
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from fractions import Fraction
 from typing import Any, Final
 
@@ -60,12 +62,14 @@ __all__ = [
     "Fill",
     "Heartbeat",
     "MakerScore",
+    "MakerTally",
     "OracleRound",
     "OracleScore",
     "QuoteGiven",
     "Reputation",
     "ReputationParams",
     "Routed",
+    "SettlementActivity",
     "WatcherScore",
     "compute_committee",
     "compute_decay_weight",
@@ -75,10 +79,14 @@ __all__ = [
     "compute_reputation_json",
     "compute_router",
     "compute_routing_share",
+    "compute_uptime_slots",
     "decode_event",
     "encode_event",
+    "get_maker_scores",
     "is_maker_event",
+    "is_overdue",
     "is_routed",
+    "process_maker_event",
 ]
 
 PPM: Final = 1_000_000
@@ -104,6 +112,12 @@ class ReputationParams:
     miss_prior_rounds: int = 20
     max_deviation_ppm: int = 20_000
     """Mean deviation from the median at which an oracle member's score reaches zero (2 %)."""
+    uptime_slot_seconds: int = 3_600
+    """Length of a coordinator uptime slot (:func:`compute_uptime_slots`), seconds."""
+    uptime_max_wait_seconds: int = 3_600
+    """Longest a queued deposit or forced withdrawal may wait for a batch before the slot counts as
+    down, seconds; the settlement's ``max_post_delay`` if that is shorter (the devnet's is 30
+    days: far too lax to measure liveness by)."""
 
     def __post_init__(self) -> None:
         if not 0 < self.decay_num <= self.decay_den:
@@ -112,6 +126,10 @@ class ReputationParams:
             raise ConfigError("fade cool-down must be >= 0 days", field="fade_cooldown_days")
         if not 0 < self.pause_fade_rate_ppm <= PPM:
             raise ConfigError("pause threshold must be in (0, 1e6] ppm", field="pause_fade_rate_ppm")
+        if self.uptime_slot_seconds <= 0:
+            raise ConfigError("uptime slots must be positive", field="uptime_slot_seconds")
+        if self.uptime_max_wait_seconds < 0:
+            raise ConfigError("the uptime wait must be >= 0 s", field="uptime_max_wait_seconds")
         if self.max_deviation_ppm <= 0:
             raise ConfigError("max deviation must be positive", field="max_deviation_ppm")
         if min(self.fade_prior_fades, self.fade_prior_quotes, self.miss_prior_missed,
@@ -191,7 +209,8 @@ class BatchOutcome:
 
 @dataclass(frozen=True, slots=True)
 class Heartbeat:
-    """A liveness check of the coordinator's API: answered (``up``) or not."""
+    """One uptime slot of a coordinator, dated by the slot's start: up or down
+    (:func:`compute_uptime_slots` derives them from the chain)."""
 
     coordinator: Address
     up: bool
@@ -238,6 +257,10 @@ class WatcherScore:
 class CoordinatorScore:
     finalised: Fraction
     reverted: Fraction
+    up: Fraction
+    """Weighted uptime slots up (posted, or nothing waited past ``max_post_delay``)."""
+    down: Fraction
+    """Weighted uptime slots down (work waited past ``max_post_delay`` and no batch came)."""
     uptime_ppm: int
     score_ppm: int
 
@@ -282,20 +305,26 @@ def _maker_scores(events: Sequence[tuple[int, Event]], weights: Mapping[int, Fra
                 row[4] += e.latency_ms  # type: ignore[union-attr]
     out = {}
     for maker in sorted(tally):
-        routed, q, fills, fades, latency = (sum((weights[d] * row[i] for d, row in tally[maker].items()),
-                                                Fraction(0)) for i in range(5))
-        fade_rate = (fades + params.fade_prior_fades) / (q + params.fade_prior_quotes)
-        fade_rate = min(fade_rate, Fraction(1))
-        # A maker never routed anything has not failed to respond.
-        response = min(q / routed, Fraction(1)) if routed > 0 else Fraction(1)
-        score = (1 - fade_rate) * (1 + response) / 2
+        sums = [sum((weights[d] * row[i] for d, row in tally[maker].items()), Fraction(0)) for i in range(5)]
         cooling = any(row[3] for d, row in tally[maker].items() if d < params.fade_cooldown_days)
-        out[maker] = MakerScore(
-            routed=routed, quotes=q, fills=fills, fades=fades,
-            fade_rate_ppm=_ppm(fade_rate), fill_ratio_ppm=_ppm(min(_ratio(fills, q), Fraction(1))),
-            response_rate_ppm=_ppm(response), latency_ms=int(_ratio(latency, q)),
-            score_ppm=_ppm(score), paused=_ppm(fade_rate) >= params.pause_fade_rate_ppm or cooling)
+        out[maker] = _maker_score(sums, cooling, params)
     return out
+
+
+def _maker_score(sums: Sequence[Fraction], cooling: bool, params: ReputationParams) -> MakerScore:
+    """A maker's score from its weighted ``routed, quotes, fills, fades, latency`` sums and whether
+    a fade younger than the cool-down exists (shared by the full and the incremental paths)."""
+    routed, q, fills, fades, latency = sums
+    fade_rate = (fades + params.fade_prior_fades) / (q + params.fade_prior_quotes)
+    fade_rate = min(fade_rate, Fraction(1))
+    # A maker never routed anything has not failed to respond.
+    response = min(q / routed, Fraction(1)) if routed > 0 else Fraction(1)
+    score = (1 - fade_rate) * (1 + response) / 2
+    return MakerScore(
+        routed=routed, quotes=q, fills=fills, fades=fades,
+        fade_rate_ppm=_ppm(fade_rate), fill_ratio_ppm=_ppm(min(_ratio(fills, q), Fraction(1))),
+        response_rate_ppm=_ppm(response), latency_ms=int(_ratio(latency, q)),
+        score_ppm=_ppm(score), paused=_ppm(fade_rate) >= params.pause_fade_rate_ppm or cooling)
 
 
 _MAKER_COLUMN: Final[dict[type[Any], int]] = {Routed: 0, QuoteGiven: 1, Fill: 2, Fade: 3}
@@ -352,7 +381,8 @@ def _coordinator_scores(events: Sequence[tuple[Fraction, Event]]) -> dict[Addres
     for who in sorted({*final, *reverted, *up, *down}):
         uptime = (up[who] + 1) / (up[who] + down[who] + 1)
         record = (final[who] + 1) / (final[who] + reverted[who] + 2)
-        out[who] = CoordinatorScore(final[who], reverted[who], _ppm(uptime), _ppm(record * uptime))
+        out[who] = CoordinatorScore(final[who], reverted[who], up[who], down[who], _ppm(uptime),
+                                    _ppm(record * uptime))
     return out
 
 
@@ -371,6 +401,109 @@ def compute_reputation(events: Iterable[Event], now: Timestamp,
     weighted = [(weights[d], e) for d, e in dated if not is_maker_event(e)]
     return Reputation(makers=_maker_scores(dated, weights, params), oracles=_oracle_scores(weighted, params),
                       watchers=_watcher_scores(weighted), coordinators=_coordinator_scores(weighted))
+
+
+# --- incremental maker tallies -------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class MakerTally:
+    """The makers' weighted sums kept current as events are appended (:func:`process_maker_event`)
+    and as time moves on (:func:`get_maker_scores`), so a routing decision costs O(makers), not
+    O(log). Exactly the rationals :func:`compute_reputation` adds from the whole log: an event
+    enters at its age in whole days and moves one bucket older each time it turns another day
+    old; its weight in the sums changes by ``r^new − r^old``. Time going backwards rebuilds."""
+
+    params: ReputationParams = field(default_factory=ReputationParams)
+    now: int | None = None
+    """The time the buckets are aged to (``None`` before the first read)."""
+    log: list[tuple[Address, int, int, int]] = field(default_factory=list)
+    """Every maker event as ``(maker, time, column, latency_ms)`` (a rebuild replays it)."""
+    ages: dict[Address, dict[int, list[int]]] = field(default_factory=dict)
+    """maker → age in whole days → counts per column (column 4: latency sum), events up to ``now``."""
+    sums: dict[Address, list[Fraction]] = field(default_factory=dict)
+    """maker → the five weighted sums at ``now``."""
+    due: list[tuple[int, int, int]] = field(default_factory=list)
+    """Heap of ``(time the event's age next changes, log index, current age or -1 if not yet
+    happened)``."""
+    scores: dict[Address, MakerScore] = field(default_factory=dict)
+    """Scores at ``now`` of makers whose sums have not changed since."""
+    weights: dict[int, Fraction] = field(default_factory=dict)
+    """``(decay_num/decay_den)^age`` by age."""
+
+
+def _weight(tally: MakerTally, age: int) -> Fraction:
+    w = tally.weights.get(age)
+    if w is None:
+        w = tally.weights[age] = Fraction(tally.params.decay_num, tally.params.decay_den) ** age
+    return w
+
+
+def _place(tally: MakerTally, index: int, old: int, now: int) -> None:
+    """Move log entry ``index`` from age ``old`` (-1: not counted yet) to its age at ``now``."""
+    maker, time, column, latency = tally.log[index]
+    if time > now:
+        heapq.heappush(tally.due, (time, index, -1))
+        return
+    age = (now - time) // DAY
+    buckets = tally.ages.setdefault(maker, {})
+    sums = tally.sums.setdefault(maker, [Fraction(0)] * 5)
+    delta = _weight(tally, age) - (_weight(tally, old) if old >= 0 else 0)
+    if old >= 0:
+        row = buckets[old]
+        row[column] -= 1
+        row[4] -= latency
+    row = buckets.setdefault(age, [0, 0, 0, 0, 0])
+    row[column] += 1
+    row[4] += latency
+    sums[column] += delta
+    if latency:
+        sums[4] += delta * latency
+    tally.scores.pop(maker, None)
+    heapq.heappush(tally.due, (time + (age + 1) * DAY, index, age))
+
+
+def process_maker_event(tally: MakerTally, event: Event) -> None:
+    """Count one appended event (anything but a maker event is ignored)."""
+    column = _MAKER_COLUMN.get(type(event))
+    if column is None:
+        return
+    latency = event.latency_ms if isinstance(event, QuoteGiven) else 0
+    tally.log.append((event.maker, int(event.time), column, latency))  # type: ignore[union-attr]
+    index = len(tally.log) - 1
+    if tally.now is None:
+        heapq.heappush(tally.due, (int(event.time), index, -1))
+    else:
+        _place(tally, index, -1, tally.now)
+
+
+def _age_to(tally: MakerTally, now: int) -> None:
+    if tally.now is not None and now < tally.now:  # time went back: start again from the log
+        tally.ages.clear()
+        tally.sums.clear()
+        tally.scores.clear()
+        tally.due = [(t, i, -1) for i, (_, t, _, _) in enumerate(tally.log)]
+        heapq.heapify(tally.due)
+    tally.now = now
+    while tally.due and tally.due[0][0] <= now:
+        _, index, old = heapq.heappop(tally.due)
+        _place(tally, index, old, now)
+
+
+def get_maker_scores(tally: MakerTally, now: Timestamp) -> dict[Address, MakerScore]:
+    """Every maker's score at ``now``: equal, field for field, to ``compute_reputation(events,
+    now).makers`` over the events given to :func:`process_maker_event` (makers in address order)."""
+    _age_to(tally, int(now))
+    cooldown = tally.params.fade_cooldown_days
+    out = {}
+    for maker in sorted(tally.sums):
+        score = tally.scores.get(maker)
+        if score is None:
+            buckets = tally.ages[maker]
+            cooling = any(buckets[d][3] for d in range(cooldown) if d in buckets)
+            score = tally.scores[maker] = _maker_score(tally.sums[maker], cooling, tally.params)
+        out[maker] = score
+    return out
 
 
 def is_routed(rfq_id: Digest, maker: Address, score_ppm: int) -> bool:
@@ -439,6 +572,77 @@ def compute_committee(stakes: Mapping[Address, int], reputation: Reputation, siz
         raise InsufficientCandidates(f"{len(weights)} eligible candidates for {size} seats",
                                      field="size", eligible=len(weights))
     return tuple(who for _, _, who in sorted(weights)[:size])
+
+
+# --- coordinator uptime --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementActivity:
+    """What the chain shows of a settlement's liveness (``node/reputation.py`` reads it from
+    ``Settlement`` and ``Vault``; every time is a block timestamp, in seconds)."""
+
+    holders: Sequence[tuple[Timestamp, Address | None]]
+    """Who may post from when, in chain order: a batch's poster from its posting, an admitted
+    coordinator from ``CoordinatorAdmitted``, nobody (``None``) from ``FraudProven`` or ``Frozen``."""
+    posts: Sequence[tuple[Timestamp, Address, int, int]]
+    """Each ``BatchPosted``: ``(time, poster, deposit queue entries consumed, forced entries consumed)``
+    (the header's cumulative counts)."""
+    deposits: Sequence[Timestamp]
+    """When each deposit queue entry was queued, in queue order."""
+    forced: Sequence[Timestamp]
+    """When each forced-withdrawal queue entry was queued, in queue order."""
+    pauses: Sequence[tuple[Timestamp, Timestamp]] = ()
+    """Emergency pauses ``[start, end)``: no batch may be posted."""
+    max_post_delay: int = 0
+    """Seconds queued work may wait for a batch (``Settlement.max_post_delay``)."""
+
+
+def is_overdue(queued: Sequence[Timestamp], consumed: int, end: int, max_wait: int) -> bool:
+    """Whether the oldest queue entry no batch consumed (index ``consumed``) was queued more than
+    ``max_wait`` seconds before ``end``."""
+    return consumed < len(queued) and queued[consumed] + max_wait < end
+
+
+def compute_uptime_slots(activity: SettlementActivity, now: Timestamp,
+                         params: ReputationParams = ReputationParams()) -> list[Heartbeat]:
+    """One :class:`Heartbeat` per whole ``uptime_slot_seconds`` slot ``[s, e)`` that ended by ``now``,
+    from the slot of the first holder on, dated ``s``, for the coordinator holding the post at
+    ``e − 1``: **up** if it posted a batch in the slot; otherwise **not scored** if nobody held the
+    post or an emergency pause overlapped the slot; otherwise **down** if a deposit or forced
+    withdrawal no batch posted before ``e`` consumed was queued more than ``min(max_post_delay,
+    uptime_max_wait_seconds)`` before ``e`` (:func:`is_overdue`), else **up** (nothing was
+    waiting: a quiet slot costs nothing). A batch reverted later still counts as posted (the
+    revert is scored as such) and the entries it consumed as served."""
+    if not activity.holders:
+        return []
+    slot = params.uptime_slot_seconds
+    wait = min(activity.max_post_delay, params.uptime_max_wait_seconds)
+    holders = sorted(activity.holders, key=lambda h: h[0])  # stable: chain order within a second
+    posts = sorted(activity.posts, key=lambda p: p[0])
+    out: list[Heartbeat] = []
+    deposits = forced = 0
+    i = j = 0
+    who: Address | None = None
+    for start in range(holders[0][0] // slot * slot, now - slot + 1, slot):
+        end = start + slot
+        posters = set()
+        while i < len(posts) and posts[i][0] < end:
+            posters.add(posts[i][1])
+            deposits, forced = max(deposits, posts[i][2]), max(forced, posts[i][3])
+            i += 1
+        while j < len(holders) and holders[j][0] < end:
+            who = holders[j][1]
+            j += 1
+        if who is None:
+            continue
+        if who in posters:
+            out.append(Heartbeat(who, True, Timestamp(start)))
+        elif not any(p < end and q > start for p, q in activity.pauses):
+            late = (is_overdue(activity.deposits, deposits, end, wait)
+                    or is_overdue(activity.forced, forced, end, wait))
+            out.append(Heartbeat(who, not late, Timestamp(start)))
+    return out
 
 
 # --- JSON --------------------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from clearhouse.messages.structs import (
 )
 from clearhouse.types import ChainId
 
-__all__ = ["parse_typed_data"]
+__all__ = ["parse_message", "parse_typed_data"]
 
 _MESSAGE_TYPES: dict[str, type[Any]] = {cls.__name__: cls for cls in (
     Order, RFQ, Quote, Accept, Cancel, Withdrawal, Observation, Vote, Post, SignIn)}
@@ -93,6 +93,14 @@ def _parse_struct(cls: type[Any], fields: tuple[FieldSpec, ...], data: object, w
         what = "unknown member" if unknown else "missing member"
         raise MalformedMessage(f"{what} {bad!r} in {where}", field=f"{prefix}{bad}")
     return cls(**{attr: _parse_value(typ, data[name], f"{prefix}{name}") for attr, name, typ in fields})
+
+
+def parse_message(primary: str, data: object) -> Message:
+    """The ``primary`` message (``Order``, ``RFQ``…) from the ``message`` member of typed-data JSON,
+    with the same checks as :func:`parse_typed_data` (for callers that know the domain)."""
+    if primary not in _MESSAGE_TYPES:
+        raise MalformedMessage(f"primaryType must be one of {', '.join(_MESSAGE_TYPES)}", field="primaryType")
+    return _parse_struct(_MESSAGE_TYPES[primary], MESSAGE_FIELDS[primary], data, "message")  # type: ignore[no-any-return]
 
 
 def parse_typed_data(data: Mapping[str, Any]) -> tuple[Domain, Message]:

@@ -7,12 +7,17 @@ that :meth:`Coordinator.replay` runs over ``store.iter_actions()``, so a restart
 rebuilds exactly the state (and the acks) it had. Each action's payload carries the ``now`` it was
 applied at, so replay never reads a clock. Amounts in acks and events are decimal strings (quote
 base units, contract units), hashes and signatures 0x-hex.
+
+Group commit (:meth:`Coordinator.run_group`): handlers called together are validated and applied
+in order, then their actions and events are committed in ONE transaction (one fsync); only then
+do events go out, items reach the batcher and the callers get their acks. If that commit fails,
+the in-memory state is rebuilt from the log, so it never holds what the log does not.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Final, Protocol
 
 from clearhouse.errors import (
@@ -23,6 +28,7 @@ from clearhouse.errors import (
     MarketPaused,
     NotOrderOwner,
     RiskError,
+    StoreError,
     UnknownAccount,
 )
 from clearhouse.incentives import reputation as reprules
@@ -60,6 +66,7 @@ from clearhouse.messages import (
 )
 from clearhouse.messages.schema import compute_typed_data_types
 from clearhouse.messages.signing import check_not_expired
+from clearhouse.node.failpoints import failpoint
 from clearhouse.settlement.batch import CancelRequest, WithdrawalRequest
 from clearhouse.store import Store
 from clearhouse.types import Address, Amount, Digest, Price, Quantity, SeriesId, Timestamp
@@ -156,6 +163,27 @@ def _fade_json(fade: Fade) -> dict[str, Any]:
             "reason": str(fade.reason), "time": int(fade.time)}
 
 
+# --- group commit ------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Group:
+    """What a group applied in memory and has not committed yet."""
+
+    actions: list[tuple[str, str | None, dict[str, Any], str | None]] = field(default_factory=list)
+    """``(kind, account, payload, idempotency key)`` in application order (= log order)."""
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    """``(channel, payload)`` in publication order."""
+    items: list[Any] = field(default_factory=list)
+    """Settlement items for the batcher."""
+    keys: list[tuple[str, str]] = field(default_factory=list)
+    """Idempotency keys remembered under a provisional seq."""
+    levels: dict[SeriesId, set[tuple[Side, Price]]] = field(default_factory=dict)
+    """Book levels the group touched: published once, as they stand at the group's end."""
+    levels_now: int = 0
+    """Unix seconds: the latest ``now`` of an action that touched a level (expiry cut-off of that event)."""
+
+
 # --- the coordinator ---------------------------------------------------------------------------
 
 
@@ -209,11 +237,16 @@ class Coordinator:
     reputation_log: list[Event] = field(init=False, default_factory=list)
     """Maker reputation events (routed, quote, fill, fade) in log order: derived while applying
     actions, so replay rebuilds the same list; published at ``GET /v1/events`` (seq = index + 1)."""
+    reputation_tally: reprules.MakerTally = field(init=False)
+    """The makers' weighted tallies kept current as ``reputation_log`` grows: routing reads scores
+    from here in O(makers) instead of recomputing the whole log (equal to the recompute, exactly)."""
     rfq_time: dict[Digest, Timestamp] = field(init=False, default_factory=dict)
     """When each open RFQ was routed (a quote's response latency runs from here)."""
     paused: Callable[[Timestamp], bool] | None = None
     """True while the settlement's emergency pause holds (read from the chain): new orders, RFQs,
     quotes and accepts are refused (``MarketPaused``); cancels and withdrawals go on."""
+    group: _Group | None = field(init=False, default=None)
+    """The group being applied by :meth:`run_group` (``None``: each action commits alone)."""
 
     def __post_init__(self) -> None:
         self.portfolios = Portfolios(self.listings, self.contract_unit,
@@ -221,6 +254,7 @@ class Coordinator:
         nonces: dict[Address, Any] = {}
         self.book = Book(self.domain, self.listings, self.portfolios, nonces)
         self.desk = RfqDesk(self.domain, self.listings, self.portfolios, nonces)
+        self.reputation_tally = reprules.MakerTally(self.reputation_params)
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -281,18 +315,98 @@ class Coordinator:
                 key: str | None, request: Mapping[str, Any] | None,
                 apply: Callable[[], dict[str, Any]] | None = None) -> Ack:
         """Append (committed), apply (``apply`` if given: the live fast path of what replay does
-        from the payload), publish, ack."""
+        from the payload), publish, ack. Inside :meth:`run_group`: append to the group (under a
+        provisional negative seq), apply, and leave the commit to the group."""
         if key is not None:
             payload = {**payload, "idempotencyKey": key, "request": dict(request or {})}
+        if self.group is not None:
+            return self._stage(kind, account, payload, key, apply)
         record = self.store.append_action(kind, account, payload, key)
         if record.duplicate:  # logged by an earlier process under this key and already replayed
             ack = self.acks[record.seq]
             return Ack(ack.seq, ack.kind, ack.body, ack.error, duplicate=True)
+        failpoint("action.committed")
         self._remember_key(account, record.payload, record.seq, kind)
         ack = self._apply_logged(record.seq, kind, account, record.payload, live=True, apply=apply)
         self.acks[record.seq] = ack
         self.last_seq = record.seq
         return ack
+
+    def _stage(self, kind: str, account: str | None, payload: dict[str, Any], key: str | None,
+               apply: Callable[[], dict[str, Any]] | None) -> Ack:
+        group = self.group
+        if group is None:
+            raise StoreError("no group is open", field="group")
+        group.actions.append((kind, account, payload, key))
+        seq = -len(group.actions)  # provisional: the store numbers the group when it commits
+        if isinstance(payload.get("idempotencyKey"), str):
+            group.keys.append((account or "", payload["idempotencyKey"]))
+        self._remember_key(account, payload, seq, kind)
+        ack = self._apply_logged(seq, kind, account, payload, live=True, apply=apply)
+        self.acks[seq] = ack
+        return ack
+
+    def run_group(self, calls: Sequence[Callable[[], Ack]]) -> list[Ack | Exception]:
+        """Run handler calls (``lambda: c.on_order(...)``…) as one group: each is validated and
+        applied in order (a refusal raises inside its call, changes nothing and does not touch the
+        others), then every accepted action and its events are committed in one transaction.
+        Returns, per call, its result (acks with their final ``seq``) or the exception it raised;
+        if the commit fails, every accepted call gets a :class:`StoreError` and the state is
+        rebuilt from the log. Events, batcher items and acks leave only after the commit."""
+        if self.group is not None:
+            raise StoreError("run_group is not re-entrant", field="group")
+        group = self.group = _Group()
+        results: list[Ack | Exception] = []
+        try:
+            for call in calls:
+                try:
+                    results.append(call())
+                except Exception as exc:  # the caller's answer; the group goes on
+                    results.append(exc)
+            self._publish_touched(group.levels, Timestamp(group.levels_now))
+        except BaseException:
+            self.group = None
+            self._rebuild()
+            raise
+        self.group = None
+        if not group.actions:
+            return results
+        try:
+            records, numbers = self.store.append_group(group.actions, group.events)
+        except Exception as exc:
+            self._rebuild()
+            failed = StoreError(f"the group commit failed, nothing of it was logged: {exc}",
+                                field="body")
+            return [failed if isinstance(r, Ack) and r.seq < 0 else r for r in results]
+        return self._finish_group(group, [r.seq for r in records], numbers, results)
+
+    def _finish_group(self, group: _Group, seqs: list[int], numbers: list[int],
+                      results: list[Ack | Exception]) -> list[Ack | Exception]:
+        """Give the committed group its seqs, then fan out events and hand items over."""
+        for i, seq in enumerate(seqs):
+            self.acks[seq] = replace(self.acks.pop(-(i + 1)), seq=seq)
+        for name in group.keys:
+            provisional, kind, request = self.keys[name]
+            if provisional < 0:
+                self.keys[name] = (seqs[-provisional - 1], kind, request)
+        self.last_seq = seqs[-1]
+        failpoint("action.committed")
+        if group.items and self.batcher is not None:
+            self.batcher.add_items(group.items)
+            failpoint("items.queued")
+        for (channel, payload), number in zip(group.events, numbers, strict=True):
+            for listener in self.listeners:
+                listener(channel, number, payload)
+        return [replace(r, seq=seqs[-r.seq - 1]) if isinstance(r, Ack) and r.seq < 0 else r
+                for r in results]
+
+    def _rebuild(self) -> None:
+        """Drop the in-memory state and replay it from the log (after a failed group commit)."""
+        fresh = type(self)(**{f.name: getattr(self, f.name) for f in fields(self) if f.init})
+        fresh.replay()
+        for f in fields(self):
+            if not f.init and f.name != "listeners":
+                setattr(self, f.name, getattr(fresh, f.name))
 
     # --- apply (shared by live handlers and replay) --------------------------------------------
 
@@ -303,7 +417,7 @@ class Coordinator:
         except ClearhouseError as exc:  # only a fade gets here: validation ran before logging
             fade = exc.context.get("fade")
             if isinstance(fade, Fade):
-                self.reputation_log.append(reprules.Fade(fade.maker, fade.quote_id, fade.time))
+                self._log_reputation(reprules.Fade(fade.maker, fade.quote_id, fade.time))
             if live:
                 self._publish_error(kind, exc)
             return Ack(seq, kind, {}, exc.to_dict())
@@ -343,7 +457,7 @@ class Coordinator:
                                                        self.reputation_params)
             makers = rfqrules.process_verified_rfq(self.desk, signed, now)
             self.rfq_time[signed.digest] = now
-            self.reputation_log.extend(reprules.Routed(m, signed.digest, now) for m in makers)
+            self._log_reputation(*(reprules.Routed(m, signed.digest, now) for m in makers))
             body = {"rfqId": _hex(signed.digest), "makers": list(makers)}
             if live:
                 self._publish("rfqs", {**body, "rfq": signed.message.to_typed_data(self.domain)
@@ -352,8 +466,8 @@ class Coordinator:
         if kind == "quote":
             quote_id = rfqrules.process_verified_quote(self.desk, signed, now)
             routed_at = self.rfq_time.get(signed.message.rfq_id, now)
-            self.reputation_log.append(reprules.QuoteGiven(signed.message.maker, quote_id,
-                                                           1000 * (now - routed_at), now))
+            self._log_reputation(reprules.QuoteGiven(signed.message.maker, quote_id,
+                                                     1000 * (now - routed_at), now))
             body = {"quoteId": _hex(quote_id), "rfqId": _hex(signed.message.rfq_id)}
             if live:
                 event = {**body, "quote": signed.message.to_typed_data(self.domain)["message"],
@@ -362,7 +476,7 @@ class Coordinator:
             return body
         if kind == "accept":
             fill = rfqrules.process_verified_accept(self.desk, signed, now)
-            self.reputation_log.append(reprules.Fill(fill.trades[0].maker, fill.quote_id, now))
+            self._log_reputation(reprules.Fill(fill.trades[0].maker, fill.quote_id, now))
             self._record_trades(fill.trades, live)
             return self._accept_json(fill)
         if kind == "withdrawal":
@@ -408,12 +522,18 @@ class Coordinator:
             return
         if self.batcher is None:
             self.pending.extend(items)
+        elif live and self.group is not None:
+            self.group.items.extend(items)  # handed over once the group is committed
         elif live:
             self.batcher.add_items(list(items))
+            failpoint("items.queued")
 
     # --- events --------------------------------------------------------------------------------
 
     def _publish(self, channel: str, payload: dict[str, Any]) -> int:
+        if self.group is not None:  # committed with the group's actions, numbered then
+            self.group.events.append((channel, payload))
+            return 0
         seq = self.store.append_event(channel, payload)
         for listener in self.listeners:
             listener(channel, seq, payload)
@@ -427,11 +547,19 @@ class Coordinator:
         """One ``book:<series>`` event per series touched: the new quantity of every level the
         orders ``digests`` sit (or sat) at, best first; ``"0"`` means the level is gone. Costs
         the touched levels only, never the whole book."""
-        touched: dict[SeriesId, set[tuple[Side, Price]]] = {}
+        group = self.group
+        touched: dict[SeriesId, set[tuple[Side, Price]]] = {} if group is None else group.levels
         for digest in digests:
             if digest in self.level_of:
                 series_id, side, price = self.level_of[digest]
                 touched.setdefault(series_id, set()).add((side, price))
+        if group is not None:  # one event per series for the whole group, at its end
+            group.levels_now = max(group.levels_now, now)
+            return
+        self._publish_touched(touched, now)
+
+    def _publish_touched(self, touched: dict[SeriesId, set[tuple[Side, Price]]], now: Timestamp
+                         ) -> None:
         for series_id, levels in touched.items():
             self._publish(f"book:{_hex(series_id)}", {
                 "seriesId": _hex(series_id),
@@ -664,9 +792,17 @@ class Coordinator:
             "acks": {s: (a.body, a.error) for s, a in sorted(self.acks.items())},
         }
 
+    def _log_reputation(self, *events: Event) -> None:
+        """Append to the published log and count in the routing tallies."""
+        for event in events:
+            self.reputation_log.append(event)
+            reprules.process_maker_event(self.reputation_tally, event)
+
     def get_maker_reputation(self, now: Timestamp) -> reprules.Reputation:
-        """The makers' scores at ``now`` from the reputation log (what routes RFQs)."""
-        return reprules.compute_reputation(self.reputation_log, now, self.reputation_params)
+        """The makers' scores at ``now`` from the reputation log (what routes RFQs): the
+        incremental tallies, equal to ``compute_reputation(reputation_log, now)``."""
+        return reprules.Reputation(makers=reprules.get_maker_scores(self.reputation_tally, now),
+                                   oracles={}, watchers={}, coordinators={})
 
     def get_reputation_events_json(self, after: int, limit: int) -> dict[str, Any]:
         """Published reputation events ``after+1 .. after+limit`` and the last seq."""

@@ -1,9 +1,9 @@
 """Named failpoints: places where a test may kill the node as hard as a power cut would.
 
 ``failpoint("batch.built")`` does nothing unless the environment variable ``CLEARHOUSE_FAILPOINT``
-names that point; then the process ends at once with ``os._exit(137)`` (``name:sigkill`` sends
-itself SIGKILL instead), without unwinding, flushing buffers or closing the database, so what is
-on disk is exactly what was committed. ``name@N`` fires at the N-th hit (default the first).
+(read once, at import) names that point; then the process ends at once with ``os._exit(137)``
+(``name:sigkill`` sends itself SIGKILL instead), without unwinding, flushing buffers or closing
+the database, so what is on disk is exactly what was committed. ``name@N`` fires at the N-th hit (default the first).
 """
 
 from __future__ import annotations
@@ -33,8 +33,7 @@ FAILPOINTS: Final = (
 _hits: dict[str, int] = {}
 
 
-def _armed() -> tuple[str, int, bool] | None:
-    spec = os.environ.get(ENV_VAR, "")
+def _parse(spec: str) -> tuple[str, int, bool] | None:
     if not spec:
         return None
     name, _, mode = spec.partition(":")
@@ -42,9 +41,14 @@ def _armed() -> tuple[str, int, bool] | None:
     return name, int(count or 1), mode == "sigkill"
 
 
+_ARMED: Final = _parse(os.environ.get(ENV_VAR, ""))
+"""Read once at import: a process is armed (or not) from its start, so an unarmed call costs one
+comparison (the coordinator calls :func:`failpoint` on every accepted action)."""
+
+
 def failpoint(name: str) -> None:
     """End the process here if ``CLEARHOUSE_FAILPOINT`` arms ``name`` (and this is its N-th hit)."""
-    armed = _armed()
+    armed = _ARMED
     if armed is None or armed[0] != name:
         return
     _hits[name] = _hits.get(name, 0) + 1

@@ -7,6 +7,10 @@ reputation_log``, published at ``GET /v1/events``); everything else is read from
 - ``Settlement``: each ``BatchFinalized`` is a finalised batch, each ``FraudProven`` a reverted
   one, of the batch's poster (``BatchPosted``), and an upheld challenge of the prover; all dated by
   the batch header's timestamp (read from the posting transaction).
+- ``Settlement`` and ``Vault``: the coordinator's uptime slots (:func:`get_settlement_activity`,
+  :func:`~clearhouse.incentives.reputation.compute_uptime_slots`): up when it posted a batch or
+  nothing waited, down when a queued deposit or forced withdrawal waited past ``max_post_delay``
+  without a batch; they depend on ``now``, so recomputing uses the node's.
 - ``OracleHub``: each ``NewRound`` posted by ``transmit`` gives every member of the committee in
   the call an :class:`OracleRound`: its observed price, or a miss if the report carries none of
   its observations; the median is the report's price, the date its timestamp.
@@ -26,16 +30,18 @@ from eth_utils import function_abi_to_4byte_selector, to_checksum_address
 
 from clearhouse.chain import Chain, Contract
 from clearhouse.chain.base import _abi_type
-from clearhouse.errors import ChainUnavailable, InvalidBatch, MalformedEvent
+from clearhouse.errors import ChainUnavailable, InsufficientCandidates, InvalidBatch, MalformedEvent
 from clearhouse.incentives.reputation import (
     BatchOutcome,
     ChallengeOutcome,
     Event,
     OracleRound,
     ReputationParams,
+    SettlementActivity,
     compute_committee,
     compute_reputation,
     compute_reputation_json,
+    compute_uptime_slots,
     decode_event,
 )
 from clearhouse.settlement.watcher import decode_header, decode_posting
@@ -50,7 +56,9 @@ __all__ = [
     "format_reputation_table",
     "get_chain_events",
     "get_next_committee",
+    "get_next_committees",
     "get_published_events",
+    "get_settlement_activity",
     "recompute",
 ]
 
@@ -75,7 +83,8 @@ def decode_transmit(hub: Contract, calldata: bytes) -> tuple[int, int, int, dict
         return None
     report, config, observers = abi_decode([_abi_type(i) for i in abi["inputs"]], calldata[4:])
     _, round_id, median, timestamp, observations = report
-    members = [Address(to_checksum_address(m)) for m in config[2]]
+    # The hub's ``Config`` carries members as words (``uint256``); the hub checked they are addresses.
+    members = [Address(to_checksum_address(f"0x{int(m):040x}")) for m in config[2]]
     prices: dict[Address, int | None] = dict.fromkeys(members)
     for j, (packed, _, _) in enumerate(observations):
         position = (observers >> (8 * j)) & _POSITION_MASK
@@ -103,6 +112,49 @@ def _settlement_events(chain: Chain, settlement: Contract, to_block: int | None)
     return out
 
 
+def get_settlement_activity(chain: Chain, settlement: Contract, to_block: int | None = None) -> SettlementActivity:
+    """What ``Settlement`` and its ``Vault`` show of the coordinator's liveness up to ``to_block``:
+    who held the post when, every batch posting with the queue entries its header consumed, every
+    deposit and forced withdrawal queued, the emergency pauses, all dated by block timestamps."""
+    holders: list[tuple[Timestamp, Address | None]] = []
+    posts: list[tuple[Timestamp, Address, int, int]] = []
+    pauses: list[tuple[Timestamp, Timestamp]] = []
+    times: dict[int, Timestamp] = {}
+
+    def dated(block: int) -> Timestamp:  # one read per block (over JSON-RPC: one request)
+        if block not in times:
+            times[block] = chain.get_block_timestamp(block)
+        return times[block]
+
+    for entry, event in chain.get_events(settlement.address, 0, to_block):
+        if event.name not in ("BatchPosted", "CoordinatorAdmitted", "FraudProven", "Frozen", "Paused"):
+            continue
+        at = dated(entry.block_number)
+        if event.name == "BatchPosted":
+            poster = Address(event.args["poster"])
+            try:
+                counters = decode_header(decode_posting(chain.get_transaction_input(entry.tx_hash))[0]
+                                         ).state.counters
+                consumed = (counters.deposit_count, counters.forced_count)
+            except InvalidBatch:  # posted through another contract: the queues as they were
+                consumed = (posts[-1][2], posts[-1][3]) if posts else (0, 0)
+            posts.append((at, poster, *consumed))
+            holders.append((at, poster))
+        elif event.name == "CoordinatorAdmitted":
+            holders.append((at, Address(event.args["coordinator"])))
+        elif event.name == "Paused":
+            pauses.append((Timestamp(int(event.args["start"])), Timestamp(int(event.args["end"]))))
+        else:  # a proven fraud pauses posting until an admission; a freeze ends it
+            holders.append((at, None))
+    vault = chain.at("Vault", settlement.call("vault"))
+    queued: dict[str, list[Timestamp]] = {"Deposited": [], "ForcedWithdrawalRequested": []}
+    for entry, event in chain.get_events(vault.address, 0, to_block):
+        if event.name in queued:
+            queued[event.name].append(dated(entry.block_number))
+    return SettlementActivity(holders, posts, queued["Deposited"], queued["ForcedWithdrawalRequested"], pauses,
+                              int(settlement.call("max_post_delay")))
+
+
 def _oracle_events(chain: Chain, hub: Contract, to_block: int | None) -> list[Event]:
     out: list[Event] = []
     for entry, event in chain.get_events(hub.address, 0, to_block):
@@ -118,9 +170,14 @@ def _oracle_events(chain: Chain, hub: Contract, to_block: int | None) -> list[Ev
 
 
 def get_chain_events(chain: Chain, settlement: Contract | None, hub: Contract | None,
-                     to_block: int | None = None) -> list[Event]:
-    """Every reputation event the contracts hold up to ``to_block`` (default: the latest)."""
+                     to_block: int | None = None, now: Timestamp | None = None,
+                     params: ReputationParams = DEFAULT_PARAMS) -> list[Event]:
+    """Every reputation event the contracts hold up to ``to_block`` (default: the latest); with
+    ``now``, also the coordinator's uptime slots that ended by then (:func:`compute_uptime_slots`
+    over :func:`get_settlement_activity`)."""
     out = _settlement_events(chain, settlement, to_block) if settlement is not None else []
+    if settlement is not None and now is not None:
+        out += compute_uptime_slots(get_settlement_activity(chain, settlement, to_block), now, params)
     return out + (_oracle_events(chain, hub, to_block) if hub is not None else [])
 
 
@@ -135,6 +192,34 @@ def get_next_committee(chain: Chain, hub: Contract, bonds: Contract, candidates:
     reputation = compute_reputation(get_chain_events(chain, None, hub), chain.now(), params)
     return compute_committee(stakes, reputation, 3 * f + 1, min_stake=max(1, int(hub.call("min_stake"))),
                              params=params)
+
+
+def get_next_committees(chain: Chain, hub: Contract, feeds: Sequence[tuple[str, bytes]],
+                        params: ReputationParams = DEFAULT_PARAMS) -> list[dict[str, Any]]:
+    """Per feed: its committee now, the one :func:`get_next_committee` picks (same ``f``, the
+    candidates every address that ever bonded oracle stake in the hub's ``Bonds`` plus the current
+    members), and the governance committee actions that turn one into the other (``remove`` the
+    members that lose their seat, then ``add`` the new ones: ``Action(COMMITTEE, address, 0 or
+    1)``, applied to the committee pinned at the proposal's creation). ``error`` instead of
+    ``next`` when too few candidates are eligible."""
+    bonds = chain.at("Bonds", hub.call("bonds"))
+    role = int(hub.call("oracle_role"))
+    bonded = [Address(e.args["who"]) for _, e in chain.get_events(bonds.address)
+              if e.name == "Bonded" and int(e.args["role"]) == role]
+    out: list[dict[str, Any]] = []
+    for pair, feed_id in feeds:
+        members = [Address(to_checksum_address(m)) for m in hub.call("members", feed_id)]
+        f = int(hub.call("get_feed", feed_id)[5])
+        row: dict[str, Any] = {"pair": pair, "feed_id": "0x" + bytes(feed_id).hex(), "f": f, "members": members}
+        try:
+            chosen = get_next_committee(chain, hub, bonds, list(dict.fromkeys([*members, *bonded])), f, params)
+        except InsufficientCandidates as exc:
+            out.append({**row, "next": None, "actions": [], "error": exc.code})
+            continue
+        actions = [{"kind": "committee", "target": m, "value": 0} for m in members if m not in chosen]
+        actions += [{"kind": "committee", "target": m, "value": 1} for m in chosen if m not in members]
+        out.append({**row, "next": list(chosen), "actions": actions})
+    return out
 
 
 # --- reports -------------------------------------------------------------------------------------
@@ -221,7 +306,7 @@ def recompute(chain: Chain, settlement: Contract | None, hub: Contract | None, n
     with make(node_url) as client:
         theirs = _get_json(client, "/v1/reputation")
         events = get_published_events(client, int(theirs["events"]))
-    block = int(theirs["block"])
-    events += get_chain_events(chain, settlement, hub, block)
-    ours = compute_reputation_report(events, Timestamp(int(theirs["now"])), block, int(theirs["events"]), params)
+    block, now = int(theirs["block"]), Timestamp(int(theirs["now"]))
+    events += get_chain_events(chain, settlement, hub, block, now, params)
+    ours = compute_reputation_report(events, now, block, int(theirs["events"]), params)
     return ours, theirs, compute_differences(ours["scores"], theirs["scores"])

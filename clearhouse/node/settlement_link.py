@@ -27,6 +27,7 @@ from clearhouse.chain.base import Event
 from clearhouse.errors import ConfigError, NotFound
 from clearhouse.node.batcher import AccountProof, Batcher, BatcherParams
 from clearhouse.node.coordinator import Coordinator
+from clearhouse.node.failpoints import failpoint
 from clearhouse.node.parameters import PauseMonitor
 from clearhouse.settlement import QueuedDeposit, QueuedForcedWithdrawal, SettlementContext
 from clearhouse.settlement.state import Position, encode_account
@@ -177,6 +178,7 @@ class SettlementLink:
             self.coordinator.on_forced_withdrawal(entry.owner, entry.amount, idempotency_key=key)
             self.batcher.add_items([QueuedForcedWithdrawal(entry.account, entry.owner, entry.amount,
                                                            entry.index)])
+        failpoint("items.queued")
 
     # --- proofs --------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from eth_account.signers.local import LocalAccount
 
-from clearhouse.chain import Chain, Receipt
+from clearhouse.chain import Chain, Contract, Receipt
 from clearhouse.errors import ContractRevert
 from clearhouse.oracle import (
     BPS,
@@ -35,9 +35,14 @@ from clearhouse.oracle import (
     sign_report,
 )
 from clearhouse.oracle.committee import apply_stored_round, process_tick
-from clearhouse.oracle.encoding import compute_report_evidence
+from clearhouse.oracle.encoding import compute_report_evidence, compute_transmit_args
 from clearhouse.oracle.sources import MarketModel, SimulatedMarket
-from clearhouse.sim.oracle_hub import USDC, OracleSystem, deploy_oracle_system
+from clearhouse.sim.oracle_hub import (
+    USDC,
+    OracleSystem,
+    deploy_oracle_rewards,
+    deploy_oracle_system,
+)
 from clearhouse.types import Address, BasisPoints, Price, RoundId, Seconds, Timestamp
 
 __all__ = ["run_oracle_scenario"]
@@ -57,6 +62,9 @@ WRONG_BPS: Final = BasisPoints(2_500)
 WATCH_BPS: Final = BasisPoints(500)
 """A watcher disputes a stored round this far from its own view of the market."""
 ARBITRATOR_STAKE: Final = 10_000 * USDC
+ORACLE_REWARDS: Final = 1_000 * USDC
+"""The oracle role's fees and emissions for the epoch of the rounds, notified to ``OracleRewards``
+(paid to the members by the observations the stored reports carry, decision 0008)."""
 
 
 @dataclass
@@ -77,8 +85,10 @@ def _mark(price: int) -> str:
     return f"{price / USDC:,.2f} USDC"
 
 
-def _store(s: OracleSystem, run: _Run, state: FeedState, signed: SignedReport) -> FeedState:
-    s.transmit(signed)
+def _store(s: OracleSystem, relay: Contract, run: _Run, state: FeedState, signed: SignedReport) -> FeedState:
+    """Store a round through the ``OracleRewards`` relay (the hub verifies it; the relay credits the
+    work of each member whose observation it carries)."""
+    relay.transact("transmit", *compute_transmit_args(s.domain, s.committee, signed).to_abi())
     index = int(s.hub.call("round_count", s.committee.feed_id)) - 1
     run.reports[index] = signed
     r = signed.report
@@ -166,6 +176,7 @@ def run_oracle_scenario(chain: Chain, log: Callable[[str], None]) -> dict[str, A
     return its summary: ``oracle_rounds``, ``equivocations_slashed``, ``disputes_arbitrated``,
     ``settlement_price`` and the figures behind them, all read from the chain."""
     s = deploy_oracle_system(chain, 1)
+    relay = deploy_oracle_rewards(s)
     watcher, arbitrators = chain.accounts[5], list(chain.accounts[6:9])
     for arbitrator in arbitrators:
         s.bond_arbitrator(arbitrator, ARBITRATOR_STAKE)
@@ -194,16 +205,23 @@ def run_oracle_scenario(chain: Chain, log: Callable[[str], None]) -> dict[str, A
             setup = replace(setup, committee=replace(setup.committee, removed=frozenset(
                 {s.committee.members[CHEAT]})))
         if tick == 35 and state.last is not None and at >= state.last.timestamp + s.params.min_round_interval:
-            state = _store(s, run, state, _collude(s, setup, state, at))
+            state = _store(s, relay, run, state, _collude(s, setup, state, at))
             _watch(s, market, watcher, run, log)
         else:
             state, outcome = process_tick(setup, state, at, online)
             if outcome is not None and outcome.report is not None:
-                state = _store(s, run, state, outcome.report)
+                state = _store(s, relay, run, state, outcome.report)
                 _watch(s, market, watcher, run, log)
         chain.time_travel(TICK)
     count = int(s.hub.call("round_count", s.committee.feed_id))
-    log(f"oracle: {count} rounds stored over the window ({len(run.reports)} reports transmitted)")
+    log(f"oracle: {count} rounds stored over the window ({len(run.reports)} reports transmitted "
+        f"through OracleRewards {relay.address})")
+    admin = chain.accounts[0]
+    s.fund(admin.address, ORACLE_REWARDS, relay, admin)
+    relay.transact("notify", ORACLE_REWARDS, sender=admin)
+    epoch = int(relay.call("current_epoch"))
+    log(f"oracle: {_mark(ORACLE_REWARDS)} of oracle fees and emissions notified for epoch {epoch}: "
+        f"paid by work, {int(relay.call('total_work', epoch))} observations credited")
 
     chain.time_travel(s.params.dispute_window + 1)
     try:
@@ -221,6 +239,7 @@ def run_oracle_scenario(chain: Chain, log: Callable[[str], None]) -> dict[str, A
     log(f"oracle: expiry settles at the committee's TWAP: {_mark(price)} (the wrong round skipped)")
     summary = _summary(s, run, price, cap, expiry)
     summary["watcher_paid"] = paid
+    summary["oracle_rewards"] = Address(relay.address)
     summary["reports"] = dict(run.reports)  # each member's observations, for reputation (sim.participants)
     return summary
 

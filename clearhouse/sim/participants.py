@@ -4,8 +4,11 @@ Every figure is read from the run: trading P&L from the market scenario's ledger
 price; slashes from ``Bonds``' ``Slashed`` events on both chains; bounties and bonds won or lost
 from the slashing and dispute events (``Slashed``, ``OracleDisputes.Withdrawn`` and
 ``RoundDisputed``, ``Assertions.ClaimDisputed`` and ``ClaimSettled``); arbitrators' voter
-rewards from ``Arbitration.reward_of``; staker rewards from a ``Rewards`` contract deployed over
-the oracle system's ``Bonds`` and credited the demo's emissions for one epoch (``claimable``);
+rewards from ``Arbitration.reward_of``; oracle members' rewards from ``OracleRewards`` (by work:
+the observations the reports the oracle scenario stored through it carry, decision 0008;
+``claimable`` once the epoch's claim delay is over, nothing for a banned member); arbitrators'
+staker rewards from a ``Rewards`` contract deployed over the oracle system's ``Bonds`` and credited
+the demo's emissions for one epoch (``claimable``);
 reputation from :func:`clearhouse.incentives.reputation.compute_reputation` over the events the
 demo produced (RFQ routing, quotes and fills; each member's observations in the transmitted
 reports; upheld challenges; batches finalised or reverted). The demo's accounts play several
@@ -24,6 +27,7 @@ from rich.table import Table
 
 from clearhouse.chain import Chain, Contract
 from clearhouse.disputes.bonds import Role
+from clearhouse.incentives.oracle_rewards import compute_work_owed
 from clearhouse.incentives.reputation import (
     BatchOutcome,
     ChallengeOutcome,
@@ -39,11 +43,12 @@ from clearhouse.market.trades import Trade
 from clearhouse.oracle import SignedReport
 from clearhouse.types import Address, Digest, Timestamp
 
-__all__ = ["EMISSION", "Participant", "compute_participants", "render_participants"]
+__all__ = ["EMISSION", "Participant", "compute_participants", "get_oracle_rewards", "render_participants"]
 
 USDC: Final = 10**6
 EMISSION: Final = 1_000 * USDC
-"""Emissions the demo credits to each staked role (oracle, arbitrator) for one epoch of ``Rewards``."""
+"""Emissions the demo credits to the arbitrator role for one epoch of ``Rewards`` (the oracle role
+is paid by work through ``OracleRewards``: ``clearhouse.sim.oracle_scenario.ORACLE_REWARDS``)."""
 EPOCH: Final = 3_600
 """The demo's ``Rewards`` epoch: one hour."""
 
@@ -60,7 +65,10 @@ class Participant:
     earned: int = 0
     """Bounties, bond winnings and voter rewards received, net of bonds lost."""
     rewards: int = 0
-    """Staker rewards claimable from ``Rewards`` (fees and emissions)."""
+    """Rewards claimable: oracle members from ``OracleRewards`` (by work), arbitrators from
+    ``Rewards`` (by stake)."""
+    work: int | None = None
+    """Oracle members: observations ``OracleRewards`` credited them (``WorkRecorded``)."""
     slashed: int = 0
     """Stake taken by ``Bonds.slash``."""
     reputation_ppm: int | None = None
@@ -101,15 +109,41 @@ def _oracle_events(reports: Mapping[int, SignedReport], invalid: set[int]) -> li
 
 def _deploy_rewards(chain: Chain, bonds: Contract, token: Contract) -> Contract:
     """A ``Rewards`` over ``bonds`` whose epoch 0 began a second ago (its stake snapshot is the
-    stake now), credited :data:`EMISSION` per staked role, then one epoch passed: claimable."""
+    stake now), credited :data:`EMISSION` for the arbitrator role, then one epoch passed: claimable."""
     admin = chain.accounts[0]
     rewards = chain.deploy("Rewards", token.address, bonds.address, chain.now() - 1, EPOCH)
-    token.transact("mint", admin.address, 2 * EMISSION)
-    token.transact("approve", rewards.address, 2 * EMISSION, sender=admin)
-    for role in (Role.ORACLE, Role.ARBITRATOR):
-        rewards.transact("notify", int(role), EMISSION, sender=admin)
+    token.transact("mint", admin.address, EMISSION)
+    token.transact("approve", rewards.address, EMISSION, sender=admin)
+    rewards.transact("notify", int(Role.ARBITRATOR), EMISSION, sender=admin)
     chain.time_travel(EPOCH)
     return rewards
+
+
+def get_oracle_rewards(chain: Chain, relay: Contract) -> tuple[dict[Address, int], dict[Address, int]]:
+    """``(work, claimable)`` per member from ``OracleRewards``: the observations its
+    ``WorkRecorded`` events credited, and what ``claim`` would pay once every epoch with work is
+    past its claim delay (the chain's time is moved on to then if needed). Each claimable amount is
+    checked against the Python spec (:func:`compute_work_owed`; nothing for a banned member)."""
+    epochs: dict[int, dict[Address, int]] = defaultdict(lambda: defaultdict(int))
+    for _, e in chain.get_events(relay.address):
+        if e.name == "WorkRecorded":
+            for member in e.args["members"]:
+                epochs[int(e.args["epoch"])][Address(member)] += 1
+    last = max(epochs, default=0) + 1
+    ready = int(relay.call("START")) + last * int(relay.call("EPOCH")) + int(relay.call("CLAIM_DELAY"))
+    if chain.now() < ready:
+        chain.time_travel(ready - chain.now())
+    hub = chain.at("OracleHub", relay.call("HUB"))
+    work = {m: sum(epochs[e].get(m, 0) for e in epochs) for m in {m for w in epochs.values() for m in w}}
+    claimable = {}
+    for member in work:
+        claimable[member] = int(relay.call("claimable", member)[0])
+        owed = 0 if hub.call("is_banned", member) else compute_work_owed(
+            {e: w.get(member, 0) for e, w in epochs.items()}, {e: sum(w.values()) for e, w in epochs.items()},
+            {e: int(relay.call("rewards", e)) for e in epochs}, 0, last)
+        if claimable[member] != owed:
+            raise RuntimeError(f"OracleRewards pays {member} {claimable[member]}, the spec {owed}")
+    return work, claimable
 
 
 def compute_participants(chain: Chain, market: Mapping[str, Any], market_accounts: Mapping[str, Address],
@@ -168,7 +202,9 @@ def compute_participants(chain: Chain, market: Mapping[str, Any], market_account
         *_oracle_events(oracle["reports"], invalid),
         *(ChallengeOutcome(w, True, now) for w in proofs + upheld)], now)
     rewards = _deploy_rewards(chain, bonds, token)
-    rows = _rows(market_accounts, pnl, market["rfq_credits"], stakers, proofs + upheld, slashed, earned, rewards, rep)
+    work, oracle_rewards = get_oracle_rewards(chain, chain.at("OracleRewards", oracle["oracle_rewards"]))
+    rows = _rows(market_accounts, pnl, market["rfq_credits"], stakers, proofs + upheld, slashed, earned, rewards,
+                 (work, oracle_rewards), rep)
     return rows + _settlement_rows(bonded, batches, now)
 
 
@@ -199,7 +235,7 @@ def hub_feed(hub: Contract) -> bytes:
 def _rows(market_accounts: Mapping[str, Address], pnl: Mapping[str, int], credits: Mapping[str, int],
           stakers: Mapping[int, list[Address]], oracle_watchers: Sequence[Address],
           slashed: Mapping[Address, int], earned: Mapping[Address, int], rewards: Contract,
-          rep: Reputation) -> list[Participant]:
+          oracle_rewards: tuple[Mapping[Address, int], Mapping[Address, int]], rep: Reputation) -> list[Participant]:
     def claimable(who: Address, role: Role) -> int:
         return int(rewards.call("claimable", who, int(role))[0])
 
@@ -211,8 +247,8 @@ def _rows(market_accounts: Mapping[str, Address], pnl: Mapping[str, int], credit
     for i, member in enumerate(stakers[int(Role.ORACLE)], start=1):
         score = rep.oracles.get(member)
         rows.append(Participant(f"oracle {i}", "oracle member", member, earned=earned.get(member, 0),
-                                rewards=claimable(member, Role.ORACLE), slashed=slashed.get(member, 0),
-                                reputation_ppm=score.score_ppm if score else None))
+                                rewards=oracle_rewards[1].get(member, 0), work=oracle_rewards[0].get(member, 0),
+                                slashed=slashed.get(member, 0), reputation_ppm=score.score_ppm if score else None))
     for i, arbitrator in enumerate(stakers[int(Role.ARBITRATOR)], start=1):
         rows.append(Participant(f"arbitrator {i}", "arbitrator", arbitrator, earned=earned.get(arbitrator, 0),
                                 rewards=claimable(arbitrator, Role.ARBITRATOR), slashed=slashed.get(arbitrator, 0)))

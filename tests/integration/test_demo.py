@@ -11,6 +11,7 @@ from clearhouse.chain import RpcChain
 from clearhouse.chain.anvil import Anvil
 from clearhouse.cli import main
 from clearhouse.sim.demo import run_demo
+from clearhouse.sim.oracle_scenario import ORACLE_REWARDS
 
 
 def _check(summary: dict[str, object]) -> None:
@@ -55,7 +56,13 @@ def _check(summary: dict[str, object]) -> None:
     assert {r["pnl"] for r in rows.values() if r["role"] in ("trader", "maker")} >= set(pnl.values())
     members = [r for r in rows.values() if r["role"] == "oracle member"]
     assert len(members) == 4 and sum(r["slashed"] > 0 for r in members) == 3  # equivocator + 2 colluders
-    assert sum(r["rewards"] for r in members) <= 1_000 * 10**6  # one epoch's emission, rounded down
+    # oracle rewards by work (OracleRewards, decision 0008): each member's share of the epoch's 1,000 tUSD
+    # is its credited observations over everyone's, rounded down; a banned (slashed) member gets nothing
+    total_work = sum(r["work"] for r in members)
+    assert total_work >= 2 * summary["oracle_rounds"] and all(r["work"] > 0 for r in members)
+    for r in members:
+        assert r["rewards"] == (0 if r["slashed"] else r["work"] * ORACLE_REWARDS // total_work)
+    assert any(r["rewards"] > 0 for r in members)
     assert rows["coordinator"]["slashed"] == 5_000 * 10**6 and rows["settlement watcher"]["earned"] > 0
     assert rows["oracle watcher"]["earned"] > 0 and rows["coordinator"]["reputation_ppm"] < 1_000_000
     assert all(r["rewards"] > 0 and r["earned"] > 0 for r in rows.values() if r["role"] == "arbitrator")

@@ -79,6 +79,8 @@ def _chain_history(chain: InProcessChain) -> tuple[SettlementSystem, OracleSyste
     s.post([deposit(0, 10_000), deposit(1, 10_000), deposit(2, 5_000), TickOp(Timestamp(NOW))])
     s.post([trade(1, 2, 100, px(50)), withdrawal(0, 5)])
     s.finalize_all()
+    s.deposit(2, 1)  # left waiting two uptime slots: the coordinator's uptime falls (chain-derived)
+    chain.time_travel(2 * 3_600)
     honest = s.build([trade(0, 1, 10, px(40)), withdrawal(1, 1, nonce=9001)])
     signed = honest.result.operations[0]
     assert isinstance(signed, TradeOp)
@@ -139,6 +141,8 @@ def test_recomputation_matches_the_node(world: World) -> None:
     assert scores["makers"][fader]["score_ppm"] < scores["makers"][good]["score_ppm"]
     coordinator = world.settlement.coordinator.address
     assert scores["coordinators"][coordinator]["finalised"] == "2" and scores["coordinators"][coordinator]["reverted"] == "1"
+    # uptime slots from Settlement and Vault (recomputed too): down while the last deposit waited
+    assert int(scores["coordinators"][coordinator]["down"]) >= 1 and scores["coordinators"][coordinator]["uptime_ppm"] < 10**6
     assert scores["watchers"][world.watcher.account.address]["valid"] == "1"
     members = list(world.oracle.committee.members)
     oracles = scores["oracles"]
@@ -221,6 +225,12 @@ def test_committee_by_stake_and_reputation(world: World) -> None:
         assert len(set(stakes.values())) == 1
         assert set(seated) == {*members[:3], Address(newcomer.address)} and seated[-1] == members[2]
         assert rep.oracles[members[3]].score_ppm < rep.oracles[members[2]].score_ppm < compute_new_oracle_score()
+        # the node serves it with the governance committee actions that seat it (remove, then add)
+        [served] = httpx.get(f"{world.url}/v1/reputation").json()["next_committee"]
+        assert served["pair"] == PAIR and served["f"] == 1 and served["members"] == members
+        assert served["next"] == list(seated)
+        assert served["actions"] == [{"kind": "committee", "target": members[3], "value": 0},
+                                     {"kind": "committee", "target": newcomer.address, "value": 1}]
         oracle.hub.transact("set_committee", oracle.committee.feed_id, list(seated), 1)
         assert [Address(m) for m in oracle.hub.call("members", oracle.committee.feed_id)] == list(seated)
         # too few eligible candidates for 3f+1 seats

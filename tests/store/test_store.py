@@ -332,3 +332,27 @@ def test_rejected_items_leave_the_queue_all_or_nothing(store: Store) -> None:
     with pytest.raises(BatchConflict):  # a refused item cannot be put in a batch
         store.put_batch(1, b"h", b"o", ROOT_A, item_keys=[k1])
     assert store.list_batches() == []
+
+
+def test_a_group_is_one_transaction_after_the_log(store: Store) -> None:
+    store.append_action("tick", None, {"now": 1}, None)
+    store.append_event("trades", {"n": 0})
+    records, numbers = store.append_group(
+        [("order", "0xa", {"i": 1}, "k1"), ("cancel", "0xb", {"i": 2}, None)],
+        [("trades", {"n": 1}), ("book:x", {"n": 2}), ("trades", {"n": 3})])
+    assert [(r.seq, r.kind, r.payload) for r in records] == [(2, "order", {"i": 1}), (3, "cancel", {"i": 2})]
+    assert numbers == [2, 1, 3]
+    assert [r.seq for r in store.iter_actions()] == [1, 2, 3]
+    assert [e.payload["n"] for e in store.iter_events("trades")] == [0, 1, 3]
+    assert store.append_action("order", "0xa", {"i": 1}, "k1").duplicate  # the key was stored
+
+
+def test_a_refused_group_writes_nothing(store: Store) -> None:
+    store.append_action("order", "0xa", {"i": 0}, "k1")
+    with pytest.raises(InvalidPayload):
+        store.append_group([("order", "0xa", {"i": 1}, None), ("order", "0xa", {1: 2}, None)])  # type: ignore[dict-item]
+    with pytest.raises(InvalidPayload):
+        store.append_group([("order", "0xa", {"i": 1}, None)], [("", {"n": 1})])
+    with pytest.raises(StoreError):  # a key already stored: the whole group is refused
+        store.append_group([("order", "0xb", {"i": 1}, None), ("order", "0xa", {"i": 2}, "k1")])
+    assert store.get_last_action_seq() == 1 and store.iter_events("trades") == []
