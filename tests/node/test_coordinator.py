@@ -3,10 +3,8 @@ idempotency keys apply once, and replaying the log rebuilds exactly the same sta
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
+from coordinator_support import make_coordinator
 
 from clearhouse.errors import (
     DuplicateOrder,
@@ -18,24 +16,11 @@ from clearhouse.market.trades import ZERO_HASH
 from clearhouse.messages import Side, TimeInForce, Withdrawal
 from clearhouse.node.coordinator import Coordinator
 from clearhouse.sim import market_world as mw
-from clearhouse.store import Store, open_store
+from clearhouse.store import Store
 from clearhouse.types import Address, Amount, Digest, Nonce, Timestamp
 
 A, B, C, D = mw.ADDRESSES[:4]
 
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = open_store(f"sqlite:///{tmp_path / 'node.db'}")
-    yield s
-    s.close()
-
-
-def make(store: Store) -> Coordinator:
-    listings, _ = mw.build_listings()
-    coordinator = Coordinator(store, mw.DOMAIN, listings, mw.UNIT)
-    coordinator.replay()
-    return coordinator
 
 
 def fund(c: Coordinator) -> None:
@@ -81,16 +66,16 @@ def run_scenario(c: Coordinator, w: mw.World) -> None:
 
 
 def test_replay_rebuilds_the_same_state(store: Store) -> None:
-    c = make(store)
+    c = make_coordinator(store)
     run_scenario(c, mw.make_world(accounts=0))
     assert len(c.trades) == 3 and len(c.desk.fades) == 1 and len(c.pending) == 6  # 3 trades, 2 cancels, 1 withdrawal
-    again = make(store)
+    again = make_coordinator(store)
     assert again.get_state_fingerprint() == c.get_state_fingerprint()
     assert again.last_seq == c.last_seq == store.get_last_action_seq()
 
 
 def test_events_are_numbered_per_channel(store: Store) -> None:
-    c = make(store)
+    c = make_coordinator(store)
     run_scenario(c, mw.make_world(accounts=0))
     trades = store.iter_events("trades")
     assert [e.seq for e in trades] == [1, 2, 3]
@@ -99,7 +84,7 @@ def test_events_are_numbered_per_channel(store: Store) -> None:
 
 
 def test_refused_actions_write_nothing(store: Store) -> None:
-    c = make(store)
+    c = make_coordinator(store)
     w = mw.make_world(accounts=0)
     c.on_deposit(A, Amount(10 * mw.USDC))
     before, seq = c.get_state_fingerprint(), store.get_last_action_seq()
@@ -115,7 +100,7 @@ def test_refused_actions_write_nothing(store: Store) -> None:
 
 
 def test_idempotency_key_applies_once(store: Store) -> None:
-    c = make(store)
+    c = make_coordinator(store)
     w = mw.make_world(accounts=0)
     fund(c)
     bid = mw.order(w, A, Side.BUY, mw.px(100), 100)
@@ -127,14 +112,14 @@ def test_idempotency_key_applies_once(store: Store) -> None:
     other = mw.order(w, A, Side.BUY, mw.px(90), 100)
     with pytest.raises(IdempotencyConflict):
         c.on_order(other, mw.signed(other, A), now=mw.NOW, idempotency_key="k1")
-    restarted = make(store)  # keys survive a restart
+    restarted = make_coordinator(store)  # keys survive a restart
     assert restarted.on_order(bid, mw.signed(bid, A), now=mw.NOW, idempotency_key="k1").seq == first.seq
     assert store.get_last_action_seq() == first.seq
     assert len(restarted.book.resting) == 1
 
 
 def test_cancel_by_nonce_only(store: Store) -> None:
-    c = make(store)
+    c = make_coordinator(store)
     w = mw.make_world(accounts=0)
     fund(c)
     bid = mw.order(w, A, Side.BUY, mw.px(100), 100)
@@ -145,7 +130,7 @@ def test_cancel_by_nonce_only(store: Store) -> None:
 
 
 def test_tick_purges_and_is_logged_only_when_due(store: Store) -> None:
-    c = make(store)
+    c = make_coordinator(store)
     w = mw.make_world(accounts=0)
     fund(c)
     bid = mw.order(w, A, Side.BUY, mw.px(100), 100, expiry=mw.NOW + 10)
@@ -154,12 +139,12 @@ def test_tick_purges_and_is_logged_only_when_due(store: Store) -> None:
     assert c.on_tick(mw.NOW + 5).seq == 0 and store.get_last_action_seq() == seq
     purged = c.on_tick(mw.NOW + 11)
     assert purged.seq == seq + 1 and purged.body["expired"][0]["reason"] == "expired"
-    assert not c.book.resting and make(store).get_state_fingerprint() == c.get_state_fingerprint()
+    assert not c.book.resting and make_coordinator(store).get_state_fingerprint() == c.get_state_fingerprint()
 
 
 def test_book_events_rebuild_the_depth(store: Store) -> None:
     """Folding the ``book:<series>`` level updates gives exactly the depth snapshot."""
-    c = make(store)
+    c = make_coordinator(store)
     w = mw.make_world(accounts=0)
     run_scenario(c, w)
     for i, (account, side, price) in enumerate([(A, Side.SELL, 130), (B, Side.SELL, 130),

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from eth_account import Account
 
-from clearhouse.chain import InProcessChain
+from clearhouse.chain import Contract, InProcessChain
 from clearhouse.dashboard.views import ChainSource, load_contracts
 from clearhouse.errors import ContractRevert
 from clearhouse.governance.execution import (
@@ -29,6 +29,8 @@ from clearhouse.messages.keccak import keccak256
 from clearhouse.node.devnet import compute_parameter_values, deploy_devnet
 from clearhouse.node.governance import (
     GovernanceConfig,
+    GovernanceService,
+    GovernanceWatcher,
     build_governance_service,
     build_governance_watcher,
 )
@@ -51,6 +53,29 @@ def devnet() -> tuple[InProcessChain, dict[str, Any]]:
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     return open_store(f"sqlite:///{tmp_path / 'node.db'}")
+
+
+def _assert_and_queue(chain: InProcessChain, g: dict[str, Any], watcher: GovernanceWatcher,
+                      service: GovernanceService, pid: int, actions: list[Any]) -> Contract:
+    """A keeper asserts the proposal's tally and actions through the Assertions contract (the
+    node's watcher matches the assertion to the proposal), it settles after liveness, and the
+    Governor queues the actions; returns the Governor."""
+    assertions = chain.at("Assertions", g["assertions"])
+    token = chain.at("mocks/TestToken", str(assertions.call("token")))
+    digest = compute_tally_digest(service.get_tally(pid))
+    keeper, bond = chain.accounts[7], int(assertions.call("min_bond"))
+    token.transact("mint", keeper.address, bond)
+    token.transact("approve", assertions.address, bond, sender=keeper)
+    receipt = assertions.transact("assert_claim", compute_claim(pid, actions, digest), bond,
+                                  int(assertions.call("min_liveness")), g["governor"], sender=keeper)
+    aid = int(receipt.events_named("ClaimAsserted")[0].args["assertion_id"])
+    watcher.on_tick()
+    assert watcher.matched == {aid: pid}
+    chain.time_travel(int(assertions.call("min_liveness")) + 1)
+    assertions.transact("settle", aid)
+    governor = chain.at("Governor", g["governor"])
+    governor.transact("queue", pid, digest, actions, aid)
+    return governor
 
 
 def test_the_devnet_wires_a_governor_to_its_settlement(devnet: tuple[InProcessChain, dict[str, Any]]) -> None:
@@ -103,24 +128,9 @@ def test_the_node_follows_a_proposal_to_execution_on_the_devnet(
     watcher.on_tick()
     assert service.forum.proposals[pid].status is Status.PASSED
     # anyone asserts the result through the committee's Assertions, aimed at the Governor
-    assertions = chain.at("Assertions", g["assertions"])
-    token = chain.at("mocks/TestToken", str(assertions.call("token")))
     parameters = chain.at("ParameterStore", g["parameters"])
     actions = [compute_onchain_action(MORE, parameters.address, keccak256(chain.get_code(parameters.address)))]
-    digest = compute_tally_digest(service.get_tally(pid))
-    keeper = chain.accounts[7]
-    bond = int(assertions.call("min_bond"))
-    token.transact("mint", keeper.address, bond)
-    token.transact("approve", assertions.address, bond, sender=keeper)
-    receipt = assertions.transact("assert_claim", compute_claim(pid, actions, digest), bond,
-                                  int(assertions.call("min_liveness")), g["governor"], sender=keeper)
-    aid = int(receipt.events_named("ClaimAsserted")[0].args["assertion_id"])
-    watcher.on_tick()
-    assert watcher.matched == {aid: pid}
-    chain.time_travel(int(assertions.call("min_liveness")) + 1)
-    assertions.transact("settle", aid)
-    governor = chain.at("Governor", g["governor"])
-    governor.transact("queue", pid, digest, actions, aid)
+    governor = _assert_and_queue(chain, g, watcher, service, pid, actions)
     watcher.on_tick()
     assert service.forum.proposals[pid].status is Status.QUEUED
     chain.time_travel(int(g["timelock"]))
@@ -182,21 +192,7 @@ def test_the_node_follows_committee_and_coordinator_actions_on_the_devnet(store:
     assert service.forum.proposals[pid].status is Status.PASSED
     onchain = compute_onchain_actions(actions, watcher.get_targets(), pinned)
     assert [t for t, _, _ in onchain] == [g["hub"], g["settlement"]]
-    assertions = chain.at("Assertions", g["assertions"])
-    atoken = chain.at("mocks/TestToken", str(assertions.call("token")))
-    digest = compute_tally_digest(service.get_tally(pid))
-    keeper, bond = chain.accounts[7], int(assertions.call("min_bond"))
-    atoken.transact("mint", keeper.address, bond)
-    atoken.transact("approve", assertions.address, bond, sender=keeper)
-    receipt = assertions.transact("assert_claim", compute_claim(pid, onchain, digest), bond,
-                                  int(assertions.call("min_liveness")), g["governor"], sender=keeper)
-    aid = int(receipt.events_named("ClaimAsserted")[0].args["assertion_id"])
-    watcher.on_tick()
-    assert watcher.matched == {aid: pid}
-    chain.time_travel(int(assertions.call("min_liveness")) + 1)
-    assertions.transact("settle", aid)
-    governor = chain.at("Governor", g["governor"])
-    governor.transact("queue", pid, digest, onchain, aid)
+    governor = _assert_and_queue(chain, g, watcher, service, pid, onchain)
     chain.time_travel(int(g["timelock"]))
     governor.transact("execute", pid, onchain)
     watcher.on_tick()

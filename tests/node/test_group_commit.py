@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from coordinator_support import make_coordinator
 
 from clearhouse.errors import DuplicateOrder, InsufficientCollateral, StoreError, WrongSigner
 from clearhouse.messages import Order, Side
@@ -23,19 +24,6 @@ from clearhouse.types import Amount
 
 A, B, C, D = mw.ADDRESSES[:4]
 
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = open_store(f"sqlite:///{tmp_path / 'node.db'}")
-    yield s
-    s.close()
-
-
-def make(store: Store) -> Coordinator:
-    listings, _ = mw.build_listings()
-    coordinator = Coordinator(store, mw.DOMAIN, listings, mw.UNIT)
-    coordinator.replay()
-    return coordinator
 
 
 def place(c: Coordinator, order: Order, signer: str, key: str | None = None) -> Callable[[], Ack]:
@@ -72,7 +60,7 @@ def fund(c: Coordinator) -> None:
 
 
 def test_a_group_is_one_commit_in_application_order_and_replays_the_same(store: Store) -> None:
-    c = make(store)
+    c = make_coordinator(store)
     fund(c)
     seen: list[tuple[str, int]] = []
     c.listeners.append(lambda channel, seq, _: seen.append((channel, seq)))
@@ -90,11 +78,11 @@ def test_a_group_is_one_commit_in_application_order_and_replays_the_same(store: 
     # events went out after the commit, numbered; the book channel got one event for the group
     book = [s for ch, s in seen if ch.startswith("book:")]
     assert ("trades", 1) in seen and book == [1]
-    assert make(store).get_state_fingerprint() == c.get_state_fingerprint()
+    assert make_coordinator(store).get_state_fingerprint() == c.get_state_fingerprint()
     # the same calls one by one reach the same state (the book events aside, coalesced above)
     other = open_store(f"sqlite:///{Path(str(store.engine.url.database)).parent / 'seq.db'}")
     try:
-        alone = make(other)
+        alone = make_coordinator(other)
         fund(alone)
         for call in mixed_group(alone, mw.make_world(accounts=0))[0]:
             with contextlib.suppress(InsufficientCollateral, WrongSigner, DuplicateOrder):
@@ -105,20 +93,20 @@ def test_a_group_is_one_commit_in_application_order_and_replays_the_same(store: 
 
 
 def test_idempotency_keys_inside_a_group(store: Store) -> None:
-    c = make(store)
+    c = make_coordinator(store)
     fund(c)
     w = mw.make_world(accounts=0)
     bid = mw.order(w, A, Side.BUY, mw.px(100), 100)
     first, again = c.run_group([place(c, bid, A, key="k1"), place(c, bid, A, key="k1")])
     assert isinstance(first, Ack) and isinstance(again, Ack)
     assert again.duplicate and again.seq == first.seq == store.get_last_action_seq()
-    assert c.keys[(A, "k1")][0] == first.seq and make(store).keys == c.keys
+    assert c.keys[(A, "k1")][0] == first.seq and make_coordinator(store).keys == c.keys
     later = c.on_order(bid, mw.signed(bid, A), now=mw.NOW, idempotency_key="k1")
     assert later.duplicate and later.seq == first.seq
 
 
 def test_a_failed_commit_acknowledges_nothing_and_keeps_the_state_of_the_log(store: Store) -> None:
-    c = make(store)
+    c = make_coordinator(store)
     fund(c)
     items: list[Any] = []
     c.batcher = Recorder(items)
@@ -138,7 +126,7 @@ def test_a_failed_commit_acknowledges_nothing_and_keeps_the_state_of_the_log(sto
 
 
 def test_the_executor_groups_queued_handlers_and_keeps_submission_order(store: Store) -> None:
-    c = make(store)
+    c = make_coordinator(store)
     fund(c)
     w = mw.make_world(accounts=0)
     orders = [mw.order(w, A, Side.BUY, mw.px(50 + i), 100) for i in range(40)]
