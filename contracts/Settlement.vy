@@ -10,7 +10,7 @@
           vault's chains, the timestamp, `K`, the checkpoint count, that the new
           root is `keccak(0x02 ++ preimage)` and that `ops_data` hashes to
           `opsHash`; it stores the header's hash and a few counters.
-        - For `challenge_window` seconds anyone may prove the batch wrong:
+        - For `W` seconds anyone may prove the batch wrong:
           `challenge_queues` (the data does not consume exactly the queue entries
           the header claims, or cannot be decoded) and `challenge_payouts` (the
           withdrawals root is not the data's payouts) are decided here; an execution
@@ -22,9 +22,12 @@
         - A batch names the parameter version of its number in the parameter store
           the window verifier reads (`ParameterStore.version_at`, the store read once
           when the verifier is wired) and that version's `K`; with no store, version 1
-          and the deployment's `K`.
+          and the deployment's `K`. Its window `W` is its version's `challenge_window`
+          (never closing before its predecessor's), and `freeze` waits the latest
+          version's `t_force`; with no store, the deployment's (decision 0011).
         - `pause(duration)` (admin or guardian): an emergency pause of posting for at
-          most MAX_PAUSE seconds, never again until `t_force` after it ended; it
+          most MAX_PAUSE seconds, never again until `pause_cooldown` (the largest
+          `t_force` any version may take) after it ended; it
           blocks nothing else, and a forced withdrawal's `freeze` deadline moves by
           the paused time it overlapped (docs/decisions/0006).
         - `finalize(n)` (anyone, after the window); `claim` pays one payout of a
@@ -32,7 +35,7 @@
           the vault's window outflow cap (`Vault.pay_capped`): what the cap does not
           let out now stays claimable (`claim_paid`). Exits and refunds after a
           freeze are not capped.
-        - A forced withdrawal unserved for `t_force` lets anyone `freeze`; then
+        - A forced withdrawal unserved for `T_force` lets anyone `freeze`; then
           every account `exit`s once from the last finalised root with a proof and
           is paid its free collateral; an account with open positions is paid the
           rest by `exit_positions` once every expiry of them has a price in the
@@ -60,9 +63,17 @@ interface IVerifierExpiries:
     def PARAMETER_STORE() -> address: view
 
 
+struct Bound:
+    minimum: uint256
+    maximum: uint256
+    listed: bool
+
+
 interface IParameterStore:
     def version_at(batch: uint256) -> uint256: view
     def get(key: bytes32, version: uint256) -> uint256: view
+    def version() -> uint256: view
+    def bounds(key: bytes32) -> Bound: view
 
 
 interface IVault:
@@ -104,6 +115,8 @@ U32_MASK: constant(uint256) = 2**32 - 1
 U64_MASK: constant(uint256) = 2**64 - 1
 # @dev The parameter-store key of `K`.
 K_KEY: constant(bytes32) = keccak256("checkpoint_interval")
+W_KEY: constant(bytes32) = keccak256("challenge_window")
+T_FORCE_KEY: constant(bytes32) = keccak256("t_force")
 # @dev Longest emergency pause, seconds.
 MAX_PAUSE: public(constant(uint256)) = 3 * 86400
 
@@ -165,6 +178,7 @@ event DepositRefunded:
 
 vault: public(immutable(address))
 bonds: public(immutable(address))
+# @dev `W` and `T_force` of version 1 (of every batch when there is no parameter store).
 challenge_window: public(immutable(uint256))
 t_force: public(immutable(uint256))
 max_post_delay: public(immutable(uint256))
@@ -185,9 +199,12 @@ fee_recipient: public(address)
 # @dev The last emergency pause: posting is closed while `pause_start <= now < pause_end`.
 pause_start: public(uint256)
 pause_end: public(uint256)
+# @dev Seconds between the end of a pause and the next: the largest `T_force` any version may take.
+pause_cooldown: public(uint256)
 
 # @dev Batch 0 is genesis. Per batch: new root, header hash, poster, withdrawals root and
-#      `meta = postedAt | depositCount << 64 | forcedCount << 128 | timestamp << 192`.
+#      `meta = windowEnd | depositCount << 64 | forcedCount << 128 | timestamp << 192`
+#      (`windowEnd`: when its challenge window closes).
 last_batch: public(uint256)
 last_finalized: public(uint256)
 batch_root: public(HashMap[uint256, bytes32])
@@ -257,6 +274,7 @@ def __init__(
     self.admin = msg.sender
     self.coordinator = coordinator_
     self.fee_recipient = fee_recipient_
+    self.pause_cooldown = t_force_
     self.batch_root[0] = genesis_root
 
 
@@ -515,12 +533,12 @@ def pause(duration: uint256):
     """
     @notice Emergency pause: no batch may be posted for `duration` seconds (admin or guardian).
             Challenges, finality, claims, freeze and exits go on; the pause ends by itself
-            and another may start only `t_force` after it ended.
+            and another may start only `pause_cooldown` after it ended.
     @param duration Seconds, 1..MAX_PAUSE.
     """
     assert msg.sender == self.admin or msg.sender == guardian, "settlement: not guardian"
     assert duration != 0 and duration <= MAX_PAUSE, "settlement: bad pause duration"
-    assert block.timestamp >= self.pause_end + t_force, "settlement: pause cooldown"
+    assert block.timestamp >= self.pause_end + self.pause_cooldown, "settlement: pause cooldown"
     self.pause_start = block.timestamp
     self.pause_end = block.timestamp + duration
     log Paused(by=msg.sender, start=block.timestamp, end=block.timestamp + duration)
@@ -558,13 +576,18 @@ def transfer_admin(new_admin: address):
 def set_window_verifier(verifier: address):
     """
     @notice Wire the execution fraud-proof verifier, once; batches then name the parameter
-            versions of its `PARAMETER_STORE` (if any).
+            versions of its `PARAMETER_STORE` (if any), which governs `W` and `T_force` from
+            this deployment's values with every `T_force` above every `W` (the verifier's
+            constructor checks it).
     @param verifier An `IWindowVerifier`.
     """
     assert msg.sender == self.admin, "settlement: not admin"
     assert self.window_verifier == empty(address), "settlement: verifier already set"
     self.window_verifier = verifier
-    self.parameter_store = staticcall IVerifierExpiries(verifier).PARAMETER_STORE()
+    store: address = staticcall IVerifierExpiries(verifier).PARAMETER_STORE()
+    self.parameter_store = store
+    if store != empty(address):
+        self.pause_cooldown = max(t_force, (staticcall IParameterStore(store).bounds(T_FORCE_KEY)).maximum)
 
 
 # --- internals ----------------------------------------------------------------------------
@@ -626,12 +649,14 @@ def _post(poster: address, header: Bytes[MAX_HEADER]):
     version: uint256 = self._u(header, 216, 4)
     k: uint256 = self._u(header, 220, 4)
     store: address = self.parameter_store
+    window: uint256 = challenge_window
     if store == empty(address):
         assert version == 1, "settlement: wrong parameter version"
         assert k == checkpoint_interval, "settlement: wrong K"
     else:
         assert version == staticcall IParameterStore(store).version_at(n), "settlement: wrong parameter version"
         assert k == staticcall IParameterStore(store).get(K_KEY, version), "settlement: wrong K"
+        window = staticcall IParameterStore(store).get(W_KEY, version)
     op_count: uint256 = self._u(header, 224, 4)
     m: uint256 = self._u(header, 296, 4)
     assert op_count != 0 and op_count <= MAX_OPS, "settlement: bad op count"
@@ -666,7 +691,9 @@ def _post(poster: address, header: Bytes[MAX_HEADER]):
     withdrawals_root: bytes32 = extract32(header, 260)
     if withdrawals_root != empty(bytes32) or self.batch_withdrawals_root[n] != empty(bytes32):
         self.batch_withdrawals_root[n] = withdrawals_root
-    self.batch_meta[n] = block.timestamp | deposits << 64 | forced << 128 | timestamp << 192
+    # Windows close in batch order: finalising a batch finalises its predecessors.
+    window_end: uint256 = max(block.timestamp + window, prev_meta & U64_MASK)
+    self.batch_meta[n] = window_end | deposits << 64 | forced << 128 | timestamp << 192
     log BatchPosted(number=n, poster=poster, header_hash=header_hash, new_root=new_root)
 
 
@@ -679,8 +706,7 @@ def _finalize(n: uint256):
     first: uint256 = self.last_finalized + 1
     assert n >= first and n <= self.last_batch, "settlement: nothing to finalize"
     assert n - first < MAX_FINALIZE, "settlement: too many batches"
-    assert block.timestamp >= (self.batch_meta[n] & U64_MASK) + challenge_window, \
-        "settlement: challenge window open"
+    assert block.timestamp >= self.batch_meta[n] & U64_MASK, "settlement: challenge window open"
     self.last_finalized = n
     for i: uint256 in range(first, first + MAX_FINALIZE, bound=MAX_FINALIZE):
         if i > n:
@@ -729,8 +755,7 @@ def _check_challengeable(n: uint256, header: Bytes[MAX_HEADER]):
     @param header The claimed header.
     """
     assert n > self.last_finalized and n <= self.last_batch, "settlement: batch not pending"
-    assert block.timestamp < (self.batch_meta[n] & U64_MASK) + challenge_window, \
-        "settlement: challenge window closed"
+    assert block.timestamp < self.batch_meta[n] & U64_MASK, "settlement: challenge window closed"
     assert keccak256(header) == self.batch_header_hash[n], "settlement: wrong header"
 
 
@@ -758,15 +783,20 @@ def _punish(n: uint256, challenger: address, reason: String[32]):
 @internal
 def _freeze():
     """
-    @dev Freeze if the oldest forced withdrawal no posted batch served is `t_force` old.
+    @dev Freeze if the oldest forced withdrawal no posted batch served is `T_force` old.
     """
     assert not self.frozen, "settlement: frozen"
     i: uint256 = (self.batch_meta[self.last_batch] >> 128) & U64_MASK
     assert i < staticcall IVault(vault).forced_count(), "settlement: no pending forced withdrawal"
-    # `t_force` of open posting since the request: a pause overlapping it moves the deadline by
-    # the overlap (pauses are `t_force` apart, so no earlier one can still overlap it)
+    # `T_force` of open posting since the request: a pause overlapping it moves the deadline by
+    # the overlap (pauses are `pause_cooldown` >= any `T_force` apart, so no earlier one can
+    # still overlap it)
     requested: uint256 = staticcall IVault(vault).forced_time(i)
-    deadline: uint256 = requested + t_force
+    t: uint256 = t_force
+    store: address = self.parameter_store
+    if store != empty(address):
+        t = staticcall IParameterStore(store).get(T_FORCE_KEY, staticcall IParameterStore(store).version())
+    deadline: uint256 = requested + t
     if self.pause_start < deadline and self.pause_end > requested:
         deadline += self.pause_end - max(self.pause_start, requested)
     assert block.timestamp >= deadline, "settlement: forced withdrawal not overdue"

@@ -33,6 +33,8 @@ interface IExpiryRegistry:
 interface ISettlement:
     def batch_header_hash(n: uint256) -> bytes32: view
     def checkpoint_interval() -> uint256: view
+    def challenge_window() -> uint256: view
+    def t_force() -> uint256: view
     def report_execution_fraud(n: uint256, header: Bytes[MAX_HEADER], challenger: address): nonpayable
 
 
@@ -54,6 +56,9 @@ interface IParameterStore:
 K_KEY: constant(bytes32) = keccak256("checkpoint_interval")
 MAX_POSITIONS_KEY: constant(bytes32) = keccak256("max_positions")
 MAX_FEE_BPS_KEY: constant(bytes32) = keccak256("max_fee_bps")
+# @dev ... and of the windows `Settlement` reads.
+W_KEY: constant(bytes32) = keccak256("challenge_window")
+T_FORCE_KEY: constant(bytes32) = keccak256("t_force")
 BPS: constant(uint256) = 10000
 
 # @dev Header layout (docs/protocol.md, "Settlement"): fixed part, then 32 x m checkpoints.
@@ -111,8 +116,9 @@ def __init__(
     @param fee_account The account a fee sweep credits.
     @param max_fee_bps Fee bound per side, basis points of a fill's premium.
     @param parameter_store A `ParameterStore` of `settlement` still at version 1 with these
-           values and `settlement`'s `K`, listing `K`, `max_positions` and `max_fee_bps`
-           within what the fraud proof supports; or empty (no governed parameters).
+           values and `settlement`'s `K`, `W` and `T_force`, listing `K`, `max_positions` and
+           `max_fee_bps` within what the fraud proof supports, and `W` and `T_force` with every
+           `T_force` above every `W` (> 0); or empty (no governed parameters).
     """
     assert contract_unit != 0 and max_positions <= stf.MAX_POSITIONS, "verifier: bad parameters"
     stf.__init__(trade_rules, other_rules)
@@ -137,6 +143,12 @@ def __init__(
         fee: Bound = staticcall store.bounds(MAX_FEE_BPS_KEY)
         assert k.minimum >= 1 and k.maximum <= stf.MAX_K and positions.maximum <= stf.MAX_POSITIONS \
             and fee.maximum <= BPS, "verifier: store bounds unsupported"
+        w: Bound = staticcall store.bounds(W_KEY)
+        t: Bound = staticcall store.bounds(T_FORCE_KEY)
+        assert w.listed and t.listed and w.minimum != 0 and t.minimum > w.maximum, "verifier: bad window bounds"
+        assert staticcall store.get(W_KEY, 1) == staticcall ISettlement(settlement).challenge_window() \
+            and staticcall store.get(T_FORCE_KEY, 1) == staticcall ISettlement(settlement).t_force(), \
+            "verifier: store windows differ"
 
 
 @external

@@ -387,6 +387,11 @@ def create_app(coordinator: Coordinator, *, limits: ApiLimits | None = None,
         """Every listed series (ids, names, strikes, caps, ticks)."""
         return await api.run(coordinator.get_series_json)
 
+    @app.get("/v1/fees", tags=["market"])
+    async def get_fees(_: Limited) -> dict[str, Any]:
+        """The fee schedule new fills pay: ``makerBps`` / ``takerBps`` of the premium, per side."""
+        return await api.run(coordinator.get_fees_json)
+
     @app.get("/v1/book/{series_id}", tags=["market"])
     async def get_book(series_id: Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$")],
                        _: Limited) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from clearhouse.incentives.metrics import (
 from clearhouse.incentives.reputation import Event, compute_routing_share
 from clearhouse.incentives.security import Exposure
 from clearhouse.messages.keccak import keccak256
+from clearhouse.node.parameters import load_chain_parameters
 from clearhouse.node.reputation import (
     compute_reputation_report,
     get_chain_events,
@@ -284,8 +285,8 @@ class ChainSource:
 
     def get_trust(self) -> dict[str, Any]:
         settlement = self.contracts.settlement
-        window = int(settlement.call("challenge_window")) if settlement is not None else None
-        t_force = int(settlement.call("t_force")) if settlement is not None else None
+        window, t_force = load_chain_parameters(self.chain, settlement).get_windows(settlement) \
+            if settlement is not None else (None, None)
         stakes = self._stakes()
         oracle = self.get_oracle()["feeds"]
         numbers: dict[str, dict[str, Any]] = {actor: {} for actor, *_ in _TRUST}

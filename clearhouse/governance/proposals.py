@@ -20,6 +20,7 @@ from typing import Final
 from clearhouse.errors import GovernanceError, InvalidProposal, UnknownProposal, VotingClosed
 from clearhouse.messages import Domain, Post, verify
 from clearhouse.messages.fast import compute_post_digest
+from clearhouse.params import compute_exit_bound
 from clearhouse.types import Address, Digest, Seconds, Timestamp
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "Status",
     "Transition",
     "compute_committee_change",
+    "compute_longest_exit",
     "get_rule",
     "process_cancel",
     "process_create_proposal",
@@ -81,12 +83,20 @@ DEFAULT_BOUNDS: Final[Mapping[str, ParameterBound]] = {
     "max_fee_bps": ParameterBound(0, 100),
     "maker_fee_bps": ParameterBound(0, 100),
     "taker_fee_bps": ParameterBound(0, 100),
-    "oracle_max_deviation_bps": ParameterBound(10, 5_000),
-    "oracle_heartbeat": ParameterBound(60, 86_400),
 }
-"""Every parameter governance may change, with its bounds; anything else is refused. Made for a
-deployment whose unbonding delay is 7 days (``Params.unbonding_delay`` of the devnet preset,
-``Bonds`` in ``sim.settlement_chain``): tests/property/test_parameter_bounds.py checks it."""
+"""Every parameter governance may change, with its bounds; anything else is refused. Each is read
+where it applies: ``K``, ``max_positions``, ``max_fee_bps`` by the batch's version (the STF and the
+window verifier), ``W`` by the batch's version and ``T_force`` from the latest (``Settlement``),
+the fee schedule by the coordinator, which matches with the latest (``SettlementLink.sync_fees``).
+Made for a deployment whose unbonding delay is 7 days (``Params.unbonding_delay`` of the devnet
+preset, ``Bonds`` in ``sim.settlement_chain``): tests/property/test_parameter_bounds.py checks it."""
+
+def compute_longest_exit(bounds: Mapping[str, ParameterBound] = DEFAULT_BOUNDS) -> Seconds:
+    """The longest a user may need to leave under any version ``bounds`` allow: ``T_force + W +
+    MAX_PAUSE`` at their maxima. A Governor's timelock must exceed it, not just the exit time of
+    the version in force: a queued change may meet a ``W`` or ``T_force`` raised before it."""
+    return compute_exit_bound(Seconds(bounds["t_force"].maximum), Seconds(bounds["challenge_window"].maximum))
+
 
 _FEE_PARAMETERS: Final = frozenset({"max_fee_bps", "maker_fee_bps", "taker_fee_bps"})
 

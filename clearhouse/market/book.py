@@ -43,7 +43,10 @@ from clearhouse.market.instruments import (
     validate_quantity,
 )
 from clearhouse.market.trades import (
+    BPS,
+    NO_FEES,
     ZERO_HASH,
+    FeeSchedule,
     Signed,
     Trade,
     compute_book_trade,
@@ -223,6 +226,9 @@ class Book:
     """Heap of (expiry, sequence, hash) of resting orders, for the purge on tick."""
     sequence: int = 0
     """Arrival counter (time priority)."""
+    fees: FeeSchedule = NO_FEES
+    """What each side of a fill pays (:class:`~clearhouse.market.trades.FeeSchedule`), checked
+    against both sides' collateral with the fill and carried by its trade."""
 
 
 # --- predicates and pure helpers ---------------------------------------------------------------
@@ -377,7 +383,7 @@ def validate_order(book: Book, signed: Signed[Order], now: Timestamp) -> Listing
 
     Checks, in order: hash not seen (resting, filled or closed), unexpired, listed and unexpired
     series, premium on tick, quantity in range, nonce unused, and the account able to carry the
-    whole order at its limit price.
+    whole order at its limit price with the larger of the two fees.
     """
     order, digest = signed.message, signed.digest
     if (digest in book.resting or digest in book.filled or digest in book.closed
@@ -393,8 +399,9 @@ def validate_order(book: Book, signed: Signed[Order], now: Timestamp) -> Listing
         raise ReplayedMessage(f"nonce {nonce} already used", field="nonce", nonce=nonce)
     # exact: on-tick premiums are multiples of contract_unit (listing rule, checked above)
     premium = order.price * order.quantity // listing.rules.contract_unit
-    moved, cash = ((order.quantity, -premium) if order.side is Side.BUY
-                   else (-order.quantity, premium))
+    fee = premium * max(book.fees.maker_bps, book.fees.taker_bps) // BPS
+    moved, cash = ((order.quantity, -premium - fee) if order.side is Side.BUY
+                   else (-order.quantity, premium - fee))
     check_move = getattr(book.risk, "check_move", None)
     if check_move is None:
         book.risk.check_fill(order.account, (PositionDelta(order.series_id, Quantity(moved)),),
@@ -416,6 +423,7 @@ _Move = tuple[int, int]
 _NO_MOVE: _Move = (0, 0)
 _Stop = InsufficientCollateral | OpenInterestCapReached
 """Why matching stopped before the taker was filled."""
+_NO_FEE = Amount(0)
 
 
 @dataclass(slots=True)
@@ -477,8 +485,9 @@ def _compute_plan(book: Book, signed: Signed[Order], unit: int, now: Timestamp
     left: int = order.quantity
     taker: _Flow = _NO_FLOW
     makers: dict[Address, _Flow] = {}
-    moved = cash = 0  # the taker's, over the fills planned so far
+    moved = cash = 0  # the taker's, over the fills planned so far (fees included)
     moves: dict[Address, _Move] = {}
+    maker_bps, taker_bps = book.fees.maker_bps, book.fees.taker_bps
     for price in crossed:
         for digest in levels[price]:
             resting = resting_orders.get(digest)
@@ -502,12 +511,18 @@ def _compute_plan(book: Book, signed: Signed[Order], unit: int, now: Timestamp
                     continue
                 taker = checked
             else:  # the taker first: a taker short of collateral is not the maker's fault
+                taker_cash = cash - sign * premium
+                if taker_bps:
+                    taker_cash -= premium * taker_bps // BPS
                 try:
-                    check_move(account, series_id, moved + sign * quantity, cash - sign * premium)
+                    check_move(account, series_id, moved + sign * quantity, taker_cash)
                 except InsufficientCollateral as short:
                     return fills, removals, Quantity(order.quantity - left), short
                 maker_moved, maker_cash = moves.get(maker.account, _NO_MOVE)
-                maker_moved, maker_cash = maker_moved - sign * quantity, maker_cash + sign * premium
+                maker_moved = maker_moved - sign * quantity
+                maker_cash = maker_cash + sign * premium
+                if maker_bps:
+                    maker_cash -= premium * maker_bps // BPS
                 try:
                     check_move(maker.account, series_id, maker_moved, maker_cash)
                 except InsufficientCollateral:
@@ -515,7 +530,7 @@ def _compute_plan(book: Book, signed: Signed[Order], unit: int, now: Timestamp
                                             CloseReason.INSUFFICIENT_COLLATERAL))
                     continue
                 moves[maker.account] = (maker_moved, maker_cash)
-                moved, cash = moved + sign * quantity, cash - sign * premium
+                moved, cash = moved + sign * quantity, taker_cash
             if capped is not None:
                 over = _check_capped_fill(book, order, maker.account, quantity, capped)
                 if over is not None:
@@ -565,10 +580,12 @@ def _check_planned_fill(book: Book, order: Order, maker: Order, quantity: Quanti
     cannot carry it."""
     buys = order.side is Side.BUY
     bought, paid = (quantity, -premium) if buys else (-quantity, premium)
-    taker_next = ((*taker[0], PositionDelta(order.series_id, Quantity(bought))), taker[1] + paid)
+    fees = book.fees
+    taker_next = ((*taker[0], PositionDelta(order.series_id, Quantity(bought))),
+                  taker[1] + paid - premium * fees.taker_bps // BPS)
     maker_deltas, maker_cash = makers.get(maker.account, _NO_FLOW)
     maker_next = ((*maker_deltas, PositionDelta(order.series_id, Quantity(-bought))),
-                  maker_cash - paid)
+                  maker_cash - paid - premium * fees.maker_bps // BPS)
     try:
         book.risk.check_fill(order.account, *taker_next)
     except InsufficientCollateral as short:
@@ -673,9 +690,10 @@ def _apply_fills(book: Book, taker: Signed[Order], fills: list[_Fill], now: Time
     with its fills netted: makers first, then the taker), and return the trades."""
     order, filled, closed = taker.message, book.filled, book.closed
     series_id, sign = order.series_id, 1 if order.side is Side.BUY else -1
+    maker_bps, taker_bps = book.fees.maker_bps, book.fees.taker_bps
     trades: list[Trade] = []
     makers: dict[Address, _Move] = {}
-    bought = paid = 0  # the taker's, unsigned
+    bought = paid = taker_fees = 0  # the taker's, unsigned
     for resting, quantity, premium in fills:
         maker, maker_order = resting.signed, resting.signed.message
         before = filled.get(maker.digest, 0)
@@ -683,14 +701,18 @@ def _apply_fills(book: Book, taker: Signed[Order], fills: list[_Fill], now: Time
         if before + quantity == maker_order.quantity:
             _remove_resting(book, maker.digest)
             closed[maker.digest] = CloseReason.FILLED
+        maker_fee = Amount(premium * maker_bps // BPS) if maker_bps else _NO_FEE
+        taker_fee = Amount(premium * taker_bps // BPS) if taker_bps else _NO_FEE
         held, cash = makers.get(maker_order.account, _NO_MOVE)
-        makers[maker_order.account] = (held - sign * quantity, cash + sign * premium)
-        bought, paid = bought + quantity, paid + premium
-        trades.append(compute_book_trade(taker, maker, Quantity(before), quantity, premium, now))
+        makers[maker_order.account] = (held - sign * quantity, cash + sign * premium - maker_fee)
+        bought, paid, taker_fees = bought + quantity, paid + premium, taker_fees + taker_fee
+        trades.append(compute_book_trade(taker, maker, Quantity(before), quantity, premium, now,
+                                         maker_fee, taker_fee))
     filled[taker.digest] = Quantity(filled.get(taker.digest, 0) + bought)
     risk = book.risk
     apply_move = getattr(risk, "apply_move", None)
-    for account, (held, cash) in (*makers.items(), (order.account, (sign * bought, -sign * paid))):
+    taker_move = (sign * bought, -sign * paid - taker_fees)
+    for account, (held, cash) in (*makers.items(), (order.account, taker_move)):
         if apply_move is None:
             risk.apply_fill(account, (PositionDelta(series_id, Quantity(held)),), cash)
         else:

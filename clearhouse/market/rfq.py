@@ -37,11 +37,14 @@ from clearhouse.market.instruments import (
     validate_quantity,
 )
 from clearhouse.market.trades import (
+    NO_FEES,
     ZERO_HASH,
     Fade,
     FadeReason,
+    FeeSchedule,
     Signed,
     Trade,
+    compute_fee,
     compute_opposite_side,
     compute_trade_flows,
     is_expired,
@@ -188,6 +191,8 @@ class RfqDesk:
     """Quote id per (maker, nonce), for cancel by nonce."""
     fades: list[Fade] = field(default_factory=list)
     """Every fade, in order (what the reputation scores read)."""
+    fees: FeeSchedule = NO_FEES
+    """What each side of a fill pays, on the fill's whole premium (share it with the book)."""
 
 
 # --- makers ------------------------------------------------------------------------------------
@@ -239,25 +244,30 @@ def compute_leg_fills(listings: Listings, quote: Quote, size: Quantity) -> tuple
     return tuple(fills)
 
 
-def compute_leg_flows(fills: Sequence[LegFill], is_maker: bool
+def compute_leg_flows(fills: Sequence[LegFill], is_maker: bool, fees: FeeSchedule = NO_FEES
                       ) -> tuple[tuple[PositionDelta, ...], int]:
-    """The maker's (or the taker's) position deltas and net cash over ``fills``."""
+    """The maker's (or the taker's) position deltas and net cash over ``fills``, its fee under
+    ``fees`` included."""
     deltas, cash = [], 0
     for fill in fills:
         side = fill.maker_side if is_maker else compute_opposite_side(fill.maker_side)
         sign = 1 if side is Side.BUY else -1
         deltas.append(PositionDelta(fill.series_id, Quantity(sign * fill.quantity)))
         cash -= sign * fill.premium
-    return tuple(deltas), cash
+    bps = fees.maker_bps if is_maker else fees.taker_bps
+    return tuple(deltas), cash - compute_fee(sum(f.premium for f in fills), bps)
 
 
 def compute_rfq_trades(fills: Sequence[LegFill], quote: Signed[Quote], accept: Signed[Accept],
-                       now: Timestamp) -> tuple[Trade, ...]:
-    """One :class:`Trade` per leg, sharing the accept's digest as ``fill_id``."""
+                       now: Timestamp, fees: FeeSchedule = NO_FEES) -> tuple[Trade, ...]:
+    """One :class:`Trade` per leg, sharing the accept's digest as ``fill_id``; leg 0 carries
+    each side's fee on the whole fill's premium."""
     maker, taker = quote.message.maker, accept.message.taker
+    premium = sum(f.premium for f in fills)
+    first = (compute_fee(premium, fees.maker_bps), compute_fee(premium, fees.taker_bps))
     return tuple(Trade(accept.digest, i, len(fills), f.series_id, f.price, f.quantity, f.premium,
                        maker, taker, f.maker_side, compute_opposite_side(f.maker_side), quote, accept,
-                       now)
+                       now, *(first if i == 0 else (Amount(0), Amount(0))))
                  for i, f in enumerate(fills))
 
 
@@ -352,7 +362,8 @@ def validate_quote(desk: RfqDesk, signed: Signed[Quote], now: Timestamp) -> Open
         validate_premium(get_listing(desk.listings, leg.series_id).rules, leg.price)
     _validate_nonce_unused(desk.nonces, quote.maker, quote.nonce)
     desk.risk.check_fill(quote.maker,
-                         *compute_leg_flows(compute_leg_fills(desk.listings, quote, quote.size), True))
+                         *compute_leg_flows(compute_leg_fills(desk.listings, quote, quote.size), True,
+                                            desk.fees))
     return open_rfq
 
 
@@ -431,7 +442,7 @@ def validate_accept(desk: RfqDesk, signed: Signed[Accept], now: Timestamp
     _validate_accept_size(desk, quote.message, accept)
     _validate_nonce_unused(desk.nonces, accept.taker, accept.nonce)
     fills = compute_leg_fills(desk.listings, quote.message, accept.size)
-    desk.risk.check_fill(accept.taker, *compute_leg_flows(fills, False))
+    desk.risk.check_fill(accept.taker, *compute_leg_flows(fills, False, desk.fees))
     check_open_interest = getattr(desk.risk, "check_open_interest", None)
     if check_open_interest is not None:  # the venue's cap: neither side's fault, never a fade
         check_open_interest({quote.message.maker: compute_leg_flows(fills, True)[0],
@@ -444,7 +455,7 @@ def _get_fade_reason(desk: RfqDesk, quote: Signed[Quote], fills: Sequence[LegFil
     if desk.quote_status[quote.digest] is QuoteStatus.CANCELLED:
         return FadeReason.CANCELLED
     try:
-        desk.risk.check_fill(quote.message.maker, *compute_leg_flows(fills, True))
+        desk.risk.check_fill(quote.message.maker, *compute_leg_flows(fills, True, desk.fees))
     except InsufficientCollateral:
         return FadeReason.INSUFFICIENT_COLLATERAL
     return None
@@ -474,7 +485,7 @@ def process_verified_accept(desk: RfqDesk, signed: Signed[Accept], now: Timestam
     desk.quote_status[quote.digest] = QuoteStatus.FILLED
     desk.rfq_filled[quote.message.rfq_id] = Quantity(desk.rfq_filled[quote.message.rfq_id]
                                                      + signed.message.size)
-    trades = compute_rfq_trades(fills, quote, signed, now)
+    trades = compute_rfq_trades(fills, quote, signed, now, desk.fees)
     for account in (quote.message.maker, signed.message.taker):
         desk.risk.apply_fill(account, *compute_trade_flows(trades, account))
     return RfqFill(signed.digest, quote.message.rfq_id, quote.digest, trades)

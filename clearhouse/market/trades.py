@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
+from clearhouse.errors import ConfigError
 from clearhouse.market.collateral import PositionDelta
 from clearhouse.messages import RFQ, Accept, Cancel, Domain, Order, Quote, Side
 from clearhouse.messages.fast import compute_message_digest
@@ -20,13 +21,16 @@ from clearhouse.messages.signing import verify_digest
 from clearhouse.types import Address, Amount, Digest, Price, Quantity, SeriesId, Timestamp
 
 __all__ = [
+    "NO_FEES",
     "ZERO_HASH",
     "Fade",
     "FadeReason",
+    "FeeSchedule",
     "Signed",
     "Trade",
     "compute_book_fill_id",
     "compute_book_trade",
+    "compute_fee",
     "compute_opposite_side",
     "compute_trade_flows",
     "get_buyer",
@@ -43,6 +47,37 @@ _FILL_TAG = keccak256(b"clearhouse.fill")
 
 ZERO_HASH = Digest(bytes(32))
 """``Cancel.order_hash`` of a cancel by nonce only."""
+
+BPS: Final = 10_000
+_NO_FEE: Final = Amount(0)
+
+
+@dataclass(frozen=True, slots=True)
+class FeeSchedule:
+    """The trading fees the venue charges when a fill is matched: each side pays its rate of the
+    fill's premium (an RFQ fill's: the sum over its legs), rounded down, on top of the premium.
+    Fixed per trade at match time and carried by the :class:`Trade`, so the ledger that checked
+    the fill and the settlement batch that applies it charge the same."""
+
+    maker_bps: int = 0
+    """Basis points of the premium paid by the side that provided liquidity."""
+    taker_bps: int = 0
+    """Basis points of the premium paid by the side that took it."""
+
+    def __post_init__(self) -> None:
+        for name in ("maker_bps", "taker_bps"):
+            value = getattr(self, name)
+            if type(value) is not int or not 0 <= value <= BPS:
+                raise ConfigError(f"{name} must be an integer in [0, {BPS}]", field=name)
+
+
+NO_FEES: Final = FeeSchedule()
+
+
+def compute_fee(premium: int, bps: int) -> Amount:
+    """One side's fee on ``premium``: ``premium × bps / 10⁴`` rounded down (the STF's bound,
+    ``max_fee_bps``, is on the same quantity)."""
+    return Amount(premium * bps // BPS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +125,11 @@ class Trade:
     """The taker's signed order or accept authorising this trade."""
     time: Timestamp
     """When the fill happened (the ``now`` of the call that made it)."""
+    maker_fee: Amount = _NO_FEE
+    """What the maker pays the venue for this trade, quote base units (an RFQ fill's whole fee
+    rides on its leg 0)."""
+    taker_fee: Amount = _NO_FEE
+    """What the taker pays the venue for this trade."""
 
 
 class FadeReason(StrEnum):
@@ -148,14 +188,16 @@ def compute_book_fill_id(taker: Digest, maker: Digest, maker_filled_before: Quan
 # One setter per Trade slot, in field order, for compute_book_trade.
 (_set_fill_id, _set_leg, _set_legs, _set_series_id, _set_price, _set_quantity, _set_premium,
  _set_maker, _set_taker, _set_maker_side, _set_taker_side, _set_maker_auth, _set_taker_auth,
- _set_time) = (vars(Trade)[f.name].__set__ for f in fields(Trade))
+ _set_time, _set_maker_fee, _set_taker_fee) = (vars(Trade)[f.name].__set__ for f in fields(Trade))
 _new_object = object.__new__
 
 
 def compute_book_trade(taker: Signed[Order], maker: Signed[Order], maker_filled_before: Quantity,
-                       quantity: Quantity, premium: Amount, time: Timestamp) -> Trade:
+                       quantity: Quantity, premium: Amount, time: Timestamp,
+                       maker_fee: Amount = _NO_FEE, taker_fee: Amount = _NO_FEE) -> Trade:
     """The trade of one book fill: at the maker's price, leg 0 of 1, with the fill id of
-    :func:`compute_book_fill_id`; ``premium`` is ``price × quantity / contract_unit``.
+    :func:`compute_book_fill_id`; ``premium`` is ``price × quantity / contract_unit``; the fees
+    are each side's :func:`compute_fee` of it (the book computes them inline).
 
     The same object as ``Trade(...)`` with these values, built by setting its slots directly: the
     frozen dataclass ``__init__`` (one ``object.__setattr__`` per field) costs twice as much, and
@@ -176,20 +218,24 @@ def compute_book_trade(taker: Signed[Order], maker: Signed[Order], maker_filled_
     _set_maker_auth(trade, maker)
     _set_taker_auth(trade, taker)
     _set_time(trade, time)
+    _set_maker_fee(trade, maker_fee)
+    _set_taker_fee(trade, taker_fee)
     return trade
 
 
 def compute_trade_flows(trades: Sequence[Trade], account: Address
                         ) -> tuple[tuple[PositionDelta, ...], int]:
-    """``account``'s position deltas and net cash (quote base units, ``< 0`` paid) over ``trades``."""
+    """``account``'s position deltas and net cash (quote base units, ``< 0`` paid) over ``trades``,
+    fees included."""
     deltas, cash = [], 0
     for trade in trades:
         if account not in (trade.maker, trade.taker):
             continue
-        side = trade.maker_side if account == trade.maker else trade.taker_side
+        is_maker = account == trade.maker
+        side = trade.maker_side if is_maker else trade.taker_side
         sign = 1 if side is Side.BUY else -1
         deltas.append(PositionDelta(trade.series_id, Quantity(sign * trade.quantity)))
-        cash -= sign * trade.premium
+        cash -= sign * trade.premium + (trade.maker_fee if is_maker else trade.taker_fee)
     return tuple(deltas), cash
 
 

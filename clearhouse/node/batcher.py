@@ -61,7 +61,6 @@ from clearhouse.settlement import (
     get_new_root,
 )
 from clearhouse.settlement.batch import BatchItem, Rejection
-from clearhouse.settlement.context import NO_FEE
 from clearhouse.settlement.state import (
     Account,
     StateCommitment,
@@ -72,7 +71,7 @@ from clearhouse.settlement.state import (
 )
 from clearhouse.settlement.state import get_account_proof as get_state_account_proof
 from clearhouse.store import BatchRecord, Store
-from clearhouse.types import AccountId, BasisPoints, BatchNumber, Digest, SeriesId, Timestamp
+from clearhouse.types import AccountId, BatchNumber, Digest, SeriesId, Timestamp
 
 __all__ = [
     "AccountProof",
@@ -237,8 +236,6 @@ class BatcherParams:
     """Seconds between two batches (0: a batch at every tick with items due)."""
     max_items: int = 256
     """Most queued items one batch takes."""
-    fee_bps: BasisPoints = NO_FEE
-    """Fee charged to each side of every fill."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,7 +289,6 @@ class Batcher:
         self._observer = observer
         self._recovered = False
         self._k = 0
-        self._window = 0
         self._state: SettlementState = compute_genesis_state()
         self._states: dict[int, SettlementState] = {0: self._state}
         self._last_built_at: Timestamp | None = None
@@ -326,7 +322,6 @@ class Batcher:
         reconcile the unfinished ones with the chain."""
         settlement = self.contracts.settlement
         self._k = int(settlement.call("checkpoint_interval"))
-        self._window = int(settlement.call("challenge_window"))
         self._max_post_delay = int(settlement.call("max_post_delay"))
         self._parameters = load_chain_parameters(self.chain, settlement)
         refused = self.store.list_rejected_items()
@@ -353,8 +348,7 @@ class Batcher:
 
     def _build_under(self, state: SettlementState, items: Sequence[BatchItem], ctx: SettlementContext,
                      number: BatchNumber) -> BuiltBatch:
-        return build_batch(state, items, ctx, self.params.series, number=number, k=ctx.checkpoint_interval,
-                           fee_bps=BasisPoints(min(self.params.fee_bps, ctx.max_fee_bps)))
+        return build_batch(state, items, ctx, self.params.series, number=number, k=ctx.checkpoint_interval)
 
     def _rebuild(self, state: SettlementState, record: BatchRecord) -> SettlementState:
         items = [decode_item(q.item) for q in self.store.list_batch_items(record.number)]
@@ -554,8 +548,8 @@ class Batcher:
     def _finalize(self, number: int) -> None:
         settlement = self.contracts.settlement
         if int(settlement.call("last_finalized")) < number:
-            included_at = int(settlement.call("batch_meta", number)) & _U64
-            if self.chain.now() < included_at + self._window:
+            window_end = int(settlement.call("batch_meta", number)) & _U64
+            if self.chain.now() < window_end:
                 return
             settlement.transact("finalize", number, sender=self.contracts.coordinator)
             failpoint("batch.finalized")

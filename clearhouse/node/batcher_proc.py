@@ -30,6 +30,7 @@ from clearhouse.chain import Contract, RpcChain
 from clearhouse.messages.keccak import keccak256
 from clearhouse.node.batcher import Batcher, BatcherParams, decode_item
 from clearhouse.node.failpoints import failpoint
+from clearhouse.node.parameters import load_chain_parameters
 from clearhouse.sim.market_world import build_listings
 from clearhouse.sim.settlement_world import make_ctx
 from clearhouse.store import BatchRecord, open_store
@@ -105,12 +106,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if n % args.tick_every == 0:
             batcher.on_tick(chain.now())
 
+    parameters = load_chain_parameters(chain, contracts.settlement)
     for _ in range(args.max_rounds):
         batcher.on_tick(Timestamp(chain.now()))
         if _is_settled(batcher):
             break
         if args.advance_time:
-            chain.time_travel(int(contracts.settlement.call("challenge_window")))
+            chain.time_travel(parameters.get_windows(contracts.settlement)[0])
     settled = _is_settled(batcher)
     _say(done=settled, batches=len(store.list_batches()))
     store.close()

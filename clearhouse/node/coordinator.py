@@ -49,7 +49,7 @@ from clearhouse.market.collateral import (
 from clearhouse.market.instruments import format_series_name
 from clearhouse.market.marks import compute_account_greeks, compute_mark
 from clearhouse.market.rfq import RfqDesk, RfqFill
-from clearhouse.market.trades import ZERO_HASH, Fade, Signed, Trade, verify_signed
+from clearhouse.market.trades import ZERO_HASH, Fade, FeeSchedule, Signed, Trade, verify_signed
 from clearhouse.messages import (
     RFQ,
     Accept,
@@ -82,7 +82,7 @@ __all__ = [
 ]
 
 ACTION_KINDS = ("deposit", "register_maker", "order", "cancel", "rfq", "quote", "accept",
-                "withdrawal", "tick", "forced_withdrawal")
+                "withdrawal", "tick", "forced_withdrawal", "fees")
 """Every kind the coordinator writes to the action log (anything else in the log is skipped)."""
 
 _SIGNED_TYPES: dict[str, type[Any]] = {"order": Order, "cancel": Cancel, "rfq": RFQ, "quote": Quote,
@@ -144,7 +144,8 @@ def compute_trade_json(trade: Trade) -> dict[str, Any]:
             "seriesId": _hex(trade.series_id), "price": str(trade.price),
             "quantity": str(trade.quantity), "premium": str(trade.premium),
             "maker": trade.maker, "taker": trade.taker, "makerSide": int(trade.maker_side),
-            "takerSide": int(trade.taker_side), "time": int(trade.time)}
+            "takerSide": int(trade.taker_side), "time": int(trade.time),
+            "makerFee": str(trade.maker_fee), "takerFee": str(trade.taker_fee)}
 
 
 def _removal_json(removal: Removal) -> dict[str, Any]:
@@ -435,6 +436,9 @@ class Coordinator:
             return {"maker": account}
         if kind == "tick":
             return self._apply_tick(Timestamp(int(payload["now"])), live)
+        if kind == "fees":
+            self.book.fees = self.desk.fees = FeeSchedule(int(payload["makerBps"]), int(payload["takerBps"]))
+            return self.get_fees_json()
         signed, now = decode_signed_payload(self.domain, kind, payload)
         return self._apply_signed(kind, signed, now, live)
 
@@ -714,6 +718,14 @@ class Coordinator:
     def _validate_withdrawal(self, signed: Signed[Any], now: Timestamp) -> None:
         validate_fill(self.portfolios, signed.message.account, (), -signed.message.amount)
 
+    def on_fee_schedule(self, fees: FeeSchedule) -> Ack:
+        """Charge ``fees`` on every fill matched from now on; each trade keeps the fees it was
+        matched with (logged: replay must charge the same). The node passes the schedule of the
+        latest governed parameter version; an unchanged schedule is not logged (``seq`` 0)."""
+        if fees == self.book.fees:
+            return Ack(0, "fees", self.get_fees_json())
+        return self._commit("fees", None, {"makerBps": fees.maker_bps, "takerBps": fees.taker_bps}, None, None)
+
     def on_tick(self, now: int) -> Ack:
         """Purge expired orders, quotes and RFQs at ``now`` (logged: replay must purge the same).
         A tick with nothing to purge changes nothing and is not logged (``seq`` 0)."""
@@ -764,6 +776,10 @@ class Coordinator:
             return [[str(p), str(q)] for p, q in bookrules.get_depth(self.book, series_id, side, now)]
         return {"seriesId": _hex(series_id), "bids": levels(Side.BUY), "asks": levels(Side.SELL)}
 
+    def get_fees_json(self) -> dict[str, Any]:
+        """The fee schedule fills are matched with now, basis points of the premium per side."""
+        return {"makerBps": self.book.fees.maker_bps, "takerBps": self.book.fees.taker_bps}
+
     def get_series_json(self) -> list[dict[str, Any]]:
         """Every listed series, by expiry, strike, kind."""
         return [{"seriesId": _hex(sid), "name": format_series_name(listing.series),
@@ -787,6 +803,7 @@ class Coordinator:
             "quotes": {_hex(d): str(s) for d, s in sorted(self.desk.quote_status.items())},
             "makers": list(self.desk.makers),
             "fades": [_fade_json(f) for f in self.desk.fades],
+            "fees": self.get_fees_json(),
             "reputation": [reprules.encode_event(e) for e in self.reputation_log],
             "trades": [compute_trade_json(t) for t in self.trades],
             "acks": {s: (a.body, a.error) for s, a in sorted(self.acks.items())},

@@ -37,14 +37,13 @@ from fastapi import FastAPI
 from clearhouse.api.server import ServerThread, find_free_port
 from clearhouse.chain import Chain, RpcChain
 from clearhouse.chain.anvil import Anvil
-from clearhouse.governance.proposals import DEFAULT_BOUNDS
+from clearhouse.governance.proposals import DEFAULT_BOUNDS, compute_longest_exit
 from clearhouse.messages import Domain
 from clearhouse.node.oracle import OracleMember
 from clearhouse.node.watcher import Watcher
 from clearhouse.oracle.committee import CommitteeSetup, Member
 from clearhouse.oracle.config import Committee
 from clearhouse.oracle.sources import MarketModel, NoisySource, SimulatedMarket
-from clearhouse.params import compute_exit_bound
 from clearhouse.sim.expiry_chain import deploy_expiry_registry
 from clearhouse.sim.governance_chain import INITIAL_VALUES
 from clearhouse.sim.oracle_hub import (
@@ -84,8 +83,9 @@ def deploy_devnet(chain: Chain, f: int = 1, pair: str = "ETH/USDC") -> dict[str,
     """Deploy an oracle committee, a Governor and the settlement system on ``chain``; return the
     deployment description every role process reads. The Governor's results are asserted through
     the committee's ``Assertions`` (its arbitrators are the oracle ``Bonds``' stakers); its timelock
-    exceeds ``T_force + W + MAX_PAUSE``; it alone changes the ``ParameterStore`` the settlement's
-    window verifier reads; the settlement's pause guardian is also the Governor's guardian; an
+    exceeds ``T_force + W + MAX_PAUSE`` at their largest governed values; it alone changes the
+    ``ParameterStore`` the settlement's window verifier reads (fees, ``W`` and ``T_force`` included);
+    the settlement's pause guardian is also the Governor's guardian; an
     ``ExpiryRegistry`` lists the market's expiries on the committee's feed and values exits. Once
     everything is wired the deployer hands the OracleHub and Settlement admin roles to the Governor:
     committee changes and coordinator admission then go through governance only (the guardian can
@@ -93,7 +93,7 @@ def deploy_devnet(chain: Chain, f: int = 1, pair: str = "ETH/USDC") -> dict[str,
     oracle = deploy_oracle_system(chain, f, pair=pair, params=DEVNET_HUB)
     oracle_rewards = deploy_oracle_rewards(oracle)
     guardian = chain.accounts[GUARDIAN_INDEX]
-    exit_time = int(compute_exit_bound(Seconds(T_FORCE), Seconds(WINDOW)))
+    exit_time = int(compute_longest_exit())
     timelock = exit_time + 3_600
     governor = chain.deploy("Governor", oracle.assertions.address, timelock, exit_time, guardian.address)
     values = compute_parameter_values()

@@ -3,8 +3,9 @@
 A batch is built and judged under the parameter version that applies to its number
 (``ParameterStore.version_at``), read here from the store the window verifier was deployed with
 (``WindowVerifier.PARAMETER_STORE``; ``Settlement`` refuses a batch naming another version). A
-deployment without a store has version 1 only: the context it was configured with. The pause rule
-itself is :func:`is_posting_paused` over the two timestamps ``Settlement`` stores.
+deployment without a store has version 1 only: the context it was configured with. ``W`` and
+``T_force`` are governed the same way (:meth:`ChainParameters.get_windows`). The pause rule itself
+is :func:`is_posting_paused` over the two timestamps ``Settlement`` stores.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from dataclasses import dataclass
 
 from clearhouse.chain import Chain, Contract
 from clearhouse.errors import ConfigError
+from clearhouse.market.trades import FeeSchedule
 from clearhouse.settlement.context import (
     ParameterVersion,
     SettlementContext,
     compute_parameter_key,
     compute_versioned_context,
 )
-from clearhouse.types import BasisPoints, Timestamp
+from clearhouse.types import BasisPoints, Seconds, Timestamp
 
 __all__ = ["ChainParameters", "PauseMonitor", "PauseWindow", "compute_freeze_deadline", "get_pause_window", "is_posting_paused",
            "load_chain_parameters"]
@@ -51,7 +53,8 @@ def is_posting_paused(window: PauseWindow, now: Timestamp) -> bool:
 def compute_freeze_deadline(requested: Timestamp, t_force: int, window: PauseWindow) -> Timestamp:
     """When ``Settlement.freeze`` accepts a forced withdrawal requested at ``requested`` as overdue:
     after ``t_force`` seconds of open posting, i.e. ``requested + t_force`` moved by the part of the
-    last pause that overlapped it (pauses are ``t_force`` apart, so no earlier one can)."""
+    last pause that overlapped it (pauses are ``Settlement.pause_cooldown`` ≥ every ``T_force``
+    apart, so no earlier one can)."""
     deadline = requested + t_force
     if window.start < deadline and window.end > requested:
         deadline += window.end - max(window.start, requested)
@@ -89,6 +92,7 @@ class ChainParameters:
         self.store = store
         """The ``ParameterStore`` the verifier reads, if any."""
         self._versions: dict[int, tuple[int, int, int]] = {}
+        self._fees: dict[int, FeeSchedule | None] = {}
 
     def get_version_at(self, number: int) -> int:
         """The version that applies to batch ``number`` (1 without a store)."""
@@ -104,6 +108,32 @@ class ChainParameters:
                                  for name in ("checkpoint_interval", "max_positions", "max_fee_bps"))
             values = self._versions[version] = (k, positions, fee)
         return ParameterVersion(version, values[0], values[1], BasisPoints(values[2]))
+
+    def get_windows(self, settlement: Contract) -> tuple[Seconds, Seconds]:
+        """``W`` of the next batch and the ``T_force`` ``freeze`` waits now: the latest version's
+        (what ``Settlement`` reads), or ``settlement``'s own without a store."""
+        if self.store is None:
+            return Seconds(int(settlement.call("challenge_window"))), Seconds(int(settlement.call("t_force")))
+        version = int(self.store.call("version"))
+        w, t = (Seconds(int(self.store.call("get", compute_parameter_key(name), version)))
+                for name in ("challenge_window", "t_force"))
+        return w, t
+
+    def get_fee_schedule(self) -> FeeSchedule | None:
+        """The fee schedule of the latest version — ``maker_fee_bps`` and ``taker_fee_bps``, each
+        at most that version's ``max_fee_bps`` (the STF's bound) — or ``None`` if there is no
+        store or it does not govern fees (the coordinator keeps its own)."""
+        if self.store is None:
+            return None
+        version = int(self.store.call("version"))
+        if version not in self._fees:
+            keys = [compute_parameter_key(n) for n in ("maker_fee_bps", "taker_fee_bps", "max_fee_bps")]
+            if not all(self.store.call("bounds", key)[2] for key in keys):
+                self._fees[version] = None
+            else:
+                maker, taker, bound = (int(self.store.call("get", key, version)) for key in keys)
+                self._fees[version] = FeeSchedule(min(maker, bound), min(taker, bound))
+        return self._fees[version]
 
     def get_context(self, base: SettlementContext, *, number: int | None = None,
                     version: int | None = None) -> SettlementContext:

@@ -28,7 +28,7 @@ from clearhouse.errors import ConfigError, NotFound
 from clearhouse.node.batcher import AccountProof, Batcher, BatcherParams
 from clearhouse.node.coordinator import Coordinator
 from clearhouse.node.failpoints import failpoint
-from clearhouse.node.parameters import PauseMonitor
+from clearhouse.node.parameters import ChainParameters, PauseMonitor, load_chain_parameters
 from clearhouse.settlement import QueuedDeposit, QueuedForcedWithdrawal, SettlementContext
 from clearhouse.settlement.state import Position, encode_account
 from clearhouse.types import AccountId, Address, Amount, Timestamp
@@ -101,9 +101,12 @@ def _entry(event: Event) -> QueueEntry | None:
 class SettlementLink:
     """The coordinator's chain side: vault queues → coordinator + batcher; batcher ticks; proofs."""
 
-    def __init__(self, coordinator: Coordinator, batcher: Batcher, vault: Contract) -> None:
+    def __init__(self, coordinator: Coordinator, batcher: Batcher, vault: Contract,
+                 parameters: ChainParameters | None = None) -> None:
         self.coordinator, self.batcher, self.vault = coordinator, batcher, vault
         self.chain: Chain = batcher.chain
+        self.parameters = parameters or ChainParameters(None)
+        """The deployment's governed parameters (the fee schedule is read from them)."""
         self.next_index: dict[str, int] = {"deposit": 0, "forced": 0}
         """The next queue index to handle, per queue."""
         self.ids: dict[Address, AccountId] = {}
@@ -143,11 +146,20 @@ class SettlementLink:
     # --- the handler ---------------------------------------------------------------------------
 
     def on_tick(self, now: int | None = None) -> int:
-        """Handle new queue entries, then tick the batcher; returns the entries handled."""
+        """Adopt the governed fee schedule, handle new queue entries, then tick the batcher;
+        returns the entries handled."""
         self._sync_clock()
+        self.sync_fees()
         handled = self.sync_queues()
         self.batcher.on_tick(Timestamp(self.now() if now is None else now))
         return handled
+
+    def sync_fees(self) -> None:
+        """Match new fills with the fee schedule of the latest parameter version (a fee change
+        executed by governance), if the deployment governs fees."""
+        fees = self.parameters.get_fee_schedule()
+        if fees is not None:
+            self.coordinator.on_fee_schedule(fees)
 
     def sync_queues(self) -> int:
         """Credit / debit and queue every vault entry not handled yet, in chain order (stops at
@@ -251,7 +263,8 @@ def build_settlement_link(coordinator: Coordinator, chain: Chain, deployment: Ma
     series = {sid: listing.series for sid, listing in coordinator.listings.items()}
     batcher = Batcher(coordinator.store, chain, contracts,
                       BatcherParams(context, series, batch_interval=batch_interval))
-    link = SettlementLink(coordinator, batcher, contracts.vault)
+    link = SettlementLink(coordinator, batcher, contracts.vault,
+                          load_chain_parameters(chain, contracts.settlement))
     coordinator.clock = link.now
     coordinator.paused = PauseMonitor(contracts.settlement)  # no new trades during an emergency pause
     return link

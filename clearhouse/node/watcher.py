@@ -105,7 +105,6 @@ class Watcher:
         """True once this watcher called ``freeze``."""
         self._cursor = 0
         self._acted: set[bytes] = set()
-        self._t_force = int(settlement.call("t_force"))
         self._parameters = load_chain_parameters(chain, settlement)
 
     def _context(self, header: BatchHeader) -> SettlementContext:
@@ -216,7 +215,8 @@ class Watcher:
         if pending >= int(self.vault.call("forced_count")):
             return
         requested = Timestamp(int(self.vault.call("forced_time", pending)))
-        if self.chain.now() < compute_freeze_deadline(requested, self._t_force, get_pause_window(self.settlement)):
+        t_force = self._parameters.get_windows(self.settlement)[1]
+        if self.chain.now() < compute_freeze_deadline(requested, t_force, get_pause_window(self.settlement)):
             return
         if self.verified != int(self.settlement.call("last_batch")):
             return  # a pending wrong batch must be challenged first (it may be what serves it)

@@ -207,6 +207,10 @@ class AsyncClient:
     async def get_series(self) -> list[dict[str, Any]]:
         return list(await self.get("/v1/series"))
 
+    async def get_fees(self) -> dict[str, Any]:
+        """The fee schedule new fills pay (``makerBps``, ``takerBps``)."""
+        return dict(await self.get("/v1/fees"))
+
     async def get_book(self, series_id: SeriesId) -> dict[str, Any]:
         return dict(await self.get(f"/v1/book/{_hex(series_id)}"))
 

@@ -17,7 +17,7 @@ from clearhouse.errors import InvalidBatch, InvalidSeries, SettlementError, Unkn
 from clearhouse.market.instruments import Series
 from clearhouse.market.trades import Signed, Trade
 from clearhouse.messages.structs import Accept, Cancel, Order, Quote, Withdrawal
-from clearhouse.settlement.context import NO_FEE, SettlementContext, compute_expiry_id
+from clearhouse.settlement.context import SettlementContext, compute_expiry_id
 from clearhouse.settlement.encoding import WindowData, compute_windows
 from clearhouse.settlement.header import compute_header_hash
 from clearhouse.settlement.operations import (
@@ -41,14 +41,12 @@ from clearhouse.settlement.stf import (
     FIRST_BATCH,
     BatchResult,
     BatchRun,
-    compute_exact_premium,
     compute_free_collateral,
 )
 from clearhouse.types import (
     AccountId,
     Address,
     Amount,
-    BasisPoints,
     BatchNumber,
     Digest,
     ExpiryId,
@@ -67,7 +65,6 @@ __all__ = [
     "Rejection",
     "WithdrawalRequest",
     "build_batch",
-    "compute_fee",
     "compute_rfq_operation",
     "compute_trade_operation",
 ]
@@ -196,29 +193,25 @@ def _order_terms(order: Order) -> OrderTerms:
     return OrderTerms(order.nonce, order.price, order.quantity, order.time_in_force, order.expiry)
 
 
-def compute_fee(premium: int, fee_bps: BasisPoints) -> Amount:
-    """A side's fee: ``premium × fee_bps / 10⁴`` rounded down."""
-    return Amount(premium * fee_bps // 10_000)
-
-
 def compute_trade_operation(trade: Trade, ids: Mapping[Address, AccountId],
-                            series: Mapping[SeriesId, Series], fee_bps: BasisPoints = NO_FEE) -> TradeOp:
-    """The operation of one order-book fill (both sides' signed orders travel with it)."""
+                            series: Mapping[SeriesId, Series]) -> TradeOp:
+    """The operation of one order-book fill (both sides' signed orders travel with it), charging
+    the fees the trade was matched with."""
     maker, taker = trade.maker_auth.message, trade.taker_auth.message
     if not isinstance(maker, Order) or not isinstance(taker, Order):
         raise InvalidBatch("a book trade is authorised by two orders", field="trade")
     terms = _get_series(series, trade.series_id)
-    fee = compute_fee(trade.premium, fee_bps)
     return TradeOp(_get_id(ids, trade.maker, "maker"), _get_id(ids, trade.taker, "taker"), _expiry_id(terms),
-                   terms.strike, terms.kind, trade.maker_side, trade.quantity, trade.price, fee, fee,
+                   terms.strike, terms.kind, trade.maker_side, trade.quantity, trade.price, trade.maker_fee,
+                   trade.taker_fee,
                    _order_terms(maker), _order_terms(taker), trade.maker_auth.signature,
                    trade.taker_auth.signature)
 
 
 def compute_rfq_operation(trades: Sequence[Trade], ids: Mapping[Address, AccountId],
-                          series: Mapping[SeriesId, Series], contract_unit: int,
-                          fee_bps: BasisPoints = NO_FEE) -> RfqFillOp:
-    """The one atomic operation of every leg of an accepted quote (``trades`` share a ``fill_id``)."""
+                          series: Mapping[SeriesId, Series], contract_unit: int) -> RfqFillOp:
+    """The one atomic operation of every leg of an accepted quote (``trades`` share a ``fill_id``),
+    charging the fees the fill was matched with."""
     first = trades[0]
     quote, accept = first.maker_auth, first.taker_auth
     if not isinstance(quote.message, Quote) or not isinstance(accept.message, Accept):
@@ -231,9 +224,8 @@ def compute_rfq_operation(trades: Sequence[Trade], ids: Mapping[Address, Account
     for leg in q.legs:
         terms = _get_series(series, leg.series_id)
         legs.append(RfqLeg(_expiry_id(terms), terms.strike, terms.kind, leg.ratio, leg.is_buy, leg.price))
-    premium = sum(compute_exact_premium(leg.price, leg.ratio * a.size, contract_unit) for leg in q.legs)
-    fee = compute_fee(premium, fee_bps)
-    return RfqFillOp(_get_id(ids, q.maker, "maker"), _get_id(ids, a.taker, "taker"), a.size, fee, fee,
+    return RfqFillOp(_get_id(ids, q.maker, "maker"), _get_id(ids, a.taker, "taker"), a.size,
+                     Amount(sum(t.maker_fee for t in trades)), Amount(sum(t.taker_fee for t in trades)),
                      QuoteTerms(q.nonce, q.rfq_id, q.side, q.size, q.expiry, tuple(legs)),
                      AcceptTerms(a.nonce, a.expiry), quote.signature, accept.signature)
 
@@ -244,10 +236,10 @@ def compute_rfq_operation(trades: Sequence[Trade], ids: Mapping[Address, Account
 class _Builder:
     """The batch run plus the address → id map it grows as deposits register accounts."""
 
-    __slots__ = ("fee_bps", "ids", "rejected", "run", "series")
+    __slots__ = ("ids", "rejected", "run", "series")
 
-    def __init__(self, run: BatchRun, series: Mapping[SeriesId, Series], fee_bps: BasisPoints) -> None:
-        self.run, self.series, self.fee_bps = run, series, fee_bps
+    def __init__(self, run: BatchRun, series: Mapping[SeriesId, Series]) -> None:
+        self.run, self.series = run, series
         self.ids: dict[Address, AccountId] = {a.owner: i for i, a in run.base.accounts.items()}
         self.rejected: list[Rejection] = []
 
@@ -295,8 +287,7 @@ def _add_item(builder: _Builder, item: BatchItem) -> None:
     elif isinstance(item, FeeSweep):
         builder.add(item, None, lambda: FeeOp(item.amount))
     else:
-        builder.add(item, item.time, lambda: compute_trade_operation(item, builder.ids, builder.series,
-                                                                     builder.fee_bps))
+        builder.add(item, item.time, lambda: compute_trade_operation(item, builder.ids, builder.series))
 
 
 def _add_items(builder: _Builder, items: Iterable[BatchItem]) -> None:
@@ -311,8 +302,7 @@ def _add_items(builder: _Builder, items: Iterable[BatchItem]) -> None:
             if len(legs) == item.legs:
                 group = tuple(legs)
                 builder.add(group, item.time, partial(compute_rfq_operation, group, builder.ids,
-                                                      builder.series, builder.run.ctx.contract_unit,
-                                                      builder.fee_bps))
+                                                      builder.series, builder.run.ctx.contract_unit))
                 legs = []
             continue
         _add_item(builder, item)
@@ -322,16 +312,16 @@ def _add_items(builder: _Builder, items: Iterable[BatchItem]) -> None:
 
 def build_batch(state: SettlementState, items: Iterable[BatchItem], ctx: SettlementContext,
                 series: Mapping[SeriesId, Series], *, number: BatchNumber = FIRST_BATCH,
-                k: int | None = None, fee_bps: BasisPoints = NO_FEE) -> BuiltBatch:
+                k: int | None = None) -> BuiltBatch:
     """Build batch ``number`` on ``state`` from ``items`` in order.
 
-    ``series`` gives the terms of every traded series id (the market's listings); ``fee_bps`` is
-    the fee charged to each side of every fill (at most ``ctx.max_fee_bps``). Items the STF refuses
+    ``series`` gives the terms of every traded series id (the market's listings); each fill pays
+    the fees its trades carry (the STF refuses one above ``ctx.max_fee_bps``). Items the STF refuses
     are left out and reported; :class:`~clearhouse.errors.InvalidBatch` if nothing is left (when
     every item was refused, its ``context["rejected"]`` holds their :class:`Rejection` records).
     """
     run = BatchRun(state, ctx, ctx.checkpoint_interval if k is None else k)
-    builder = _Builder(run, series, fee_bps)
+    builder = _Builder(run, series)
     try:
         _add_items(builder, items)
         if not run.ops and builder.rejected:  # the reasons travel with the error

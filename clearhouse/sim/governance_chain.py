@@ -28,12 +28,16 @@ from clearhouse.governance.execution import (
     compute_onchain_actions,
     compute_parameter_key,
 )
-from clearhouse.governance.proposals import DEFAULT_BOUNDS, Action, PinnedCommittee
+from clearhouse.governance.proposals import (
+    DEFAULT_BOUNDS,
+    Action,
+    PinnedCommittee,
+    compute_longest_exit,
+)
 from clearhouse.messages.keccak import keccak256
-from clearhouse.params import compute_exit_bound
 from clearhouse.settlement import TickOp
 from clearhouse.sim.oracle_hub import OracleSystem, deploy_oracle_system
-from clearhouse.sim.settlement_chain import T_FORCE, WINDOW, SettlementSystem
+from clearhouse.sim.settlement_chain import SettlementSystem
 from clearhouse.sim.settlement_chain import deploy as deploy_settlement
 from clearhouse.sim.settlement_world import NOW, deposit
 from clearhouse.types import Address, Amount, BasisPoints, Seconds, Timestamp
@@ -75,8 +79,6 @@ INITIAL_VALUES: Final[Mapping[str, int]] = {
     "max_fee_bps": 10,
     "maker_fee_bps": 0,
     "taker_fee_bps": 5,
-    "oracle_max_deviation_bps": 2_000,
-    "oracle_heartbeat": 3_600,
 }
 """Version 1 of every governed parameter (each inside its ``DEFAULT_BOUNDS``)."""
 
@@ -213,7 +215,8 @@ def deploy_governance_system(chain: Chain, disputes: DisputeParams = GOVERNANCE_
     settlement with its ``ParameterStore`` (changed only by the Governor, holding every parameter of
     ``values`` within ``DEFAULT_BOUNDS``), which its window verifier reads: a change executed by the
     Governor is the version the settlement's next batches are built and judged under. The
-    Governor's exit time is the settlement's ``T_force + W + MAX_PAUSE`` and its delay an hour more.
+    Governor's exit time is ``T_force + W + MAX_PAUSE`` at their largest values within bounds
+    (:func:`~clearhouse.governance.proposals.compute_longest_exit`) and its delay an hour more.
     Last, the deployer hands the admin of the OracleHub (an ``f = 1`` committee, configured first)
     and of the Settlement to the Governor; the settlement's guardian can still pause."""
     token = chain.deploy("mocks/TestToken", "Test USD", "tUSD")
@@ -222,7 +225,7 @@ def deploy_governance_system(chain: Chain, disputes: DisputeParams = GOVERNANCE_
     assertions = chain.deploy("Assertions", *disputes.assertions_args(arbitration.address))
     bonds.transact("set_slasher", arbitration.address, int(Role.ARBITRATOR), True)
     arbitration.transact("set_requester", assertions.address, True)
-    exit_time = int(compute_exit_bound(Seconds(T_FORCE), Seconds(WINDOW)))
+    exit_time = int(compute_longest_exit())
     delay = exit_time + HOUR
     governor = chain.deploy("Governor", assertions.address, delay, exit_time,
                             guardian or chain.accounts[0].address)

@@ -164,7 +164,8 @@ def _run(gov: GovernanceSystem, service: GovernanceService, domain: Domain, stak
     watcher.on_tick()
     log(f"governance: tally 0x{digest.hex()[:12]}… asserted with a {gov.disputes.min_bond // USDC:,} USDC bond, "
         f"undisputed for {gov.disputes.min_liveness // 60} min, queued behind a {gov.delay / 3600:.0f} h timelock "
-        f"(longer than the exit time T_force + W + max pause, {gov.exit_time / 3600:.0f} h)")
+        f"(longer than the longest exit time, T_force + W + max pause at their largest governed values, "
+        f"{gov.exit_time / 3600:.0f} h)")
     gov.post_batch()
     chain.time_travel(gov.delay)
     changed = gov.execute(pid, [action])[0]

@@ -210,7 +210,7 @@ def _run_rfq(run: _Run, taker: Address, makers: Sequence[tuple[Address, MakerSty
     for maker, style in makers:
         quote = _quote(run, maker, style, rfq, rfq_id)
         quote_id = process_quote(run.desk, quote, run.sign(quote, maker), run.now)
-        _, taker_cash = compute_leg_flows(compute_leg_fills(run.listings, quote, rfq.size), False)
+        _, taker_cash = compute_leg_flows(compute_leg_fills(run.listings, quote, rfq.size), False, run.desk.fees)
         offers.append((taker_cash, quote_id, maker))
         prices = ", ".join(f"{leg.price / USDC:.2f}" for leg in quote.legs)
         run.log(f"  quote from {run.names[maker]} ({style.name}, spread {style.spread:.0%}): "

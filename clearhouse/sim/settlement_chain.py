@@ -156,8 +156,8 @@ class SettlementSystem:
         return receipt
 
     def finalize_all(self) -> None:
-        """Wait out the window and finalise everything posted."""
-        self.chain.time_travel(WINDOW)
+        """Wait out the last batch's window (it closes last) and finalise everything posted."""
+        self.sync_time(int(self.settlement.call("batch_meta", len(self.posted))) % 2**64)
         self.settlement.transact("finalize", len(self.posted))
         self.finalized = self.state
 
@@ -217,12 +217,16 @@ def deploy_parameter_store(chain: Chain, settlement: Contract, governor: str,
                            values: Mapping[str, int] | None = None) -> Contract:
     """A ``ParameterStore`` for ``settlement`` changed only by ``governor``: ``bounds`` (name →
     (minimum, maximum)) must list ``checkpoint_interval``, ``max_positions`` and ``max_fee_bps`` for
-    a verifier to read it; version 1 is ``values``, by default the settlement world's context with
-    ``K = k`` (a verifier over the store must be deployed with the same ``max_positions`` and
-    ``max_fee_bps``, the settlement with the same ``K``)."""
+    a verifier to read it; ``challenge_window`` and ``t_force``, which the settlement reads, are
+    fixed at ``WINDOW`` and ``T_FORCE`` unless listed. Version 1 is ``values``, by default the
+    settlement world's context with ``K = k`` (a verifier over the store must be deployed with the
+    same ``max_positions`` and ``max_fee_bps``, the settlement with the same ``K``, ``W`` and
+    ``T_force``)."""
     ctx = make_ctx(k=k)
+    bounds = {"challenge_window": (WINDOW, WINDOW), "t_force": (T_FORCE, T_FORCE), **bounds}
     initial = {"checkpoint_interval": ctx.checkpoint_interval, "max_positions": ctx.max_positions,
-               "max_fee_bps": int(ctx.max_fee_bps), **(values or {})}
+               "max_fee_bps": int(ctx.max_fee_bps), "challenge_window": WINDOW, "t_force": T_FORCE,
+               **(values or {})}
     names = list(bounds)
     return chain.deploy("ParameterStore", governor, settlement.address,
                         [compute_parameter_key(n) for n in names], [bounds[n][0] for n in names],

@@ -55,7 +55,7 @@ from clearhouse.types import Address, Digest, Seconds, Timestamp
 HOUR, DAY = 3600, 86_400
 EXAMPLES = max(4, int(os.environ.get("API_FUZZ_EXAMPLES", "12")) * 2 // 3)
 """Fewer than ``test_schemathesis.py``: every accepted proposal makes later fingerprints longer."""
-TIGHTER = Action(ActionKind.PARAMETER, "oracle_max_deviation_bps", 1_000)
+TIGHTER = Action(ActionKind.PARAMETER, "max_positions", 4)
 CONFIG = GovernanceConfig(voting_delay=Seconds(HOUR), voting_period=Seconds(DAY), strategy=Strategy.DELEGATED)
 
 
@@ -139,17 +139,17 @@ def test_forum_votes_tally_and_refusals_through_the_sdk(gov_node: GovNode) -> No
     try:
         # proposals: bad input refused with the field named, nothing stored
         err = _refused(node, InvalidProposal, alice.create_proposal, "Too far", "",
-                       [Action(ActionKind.PARAMETER, "oracle_max_deviation_bps", 9_999)])
+                       [Action(ActionKind.PARAMETER, "max_positions", 99)])
         assert err.field == "actions"  # type: ignore[attr-defined]
         _refused(node, InvalidProposal, alice.create_proposal, "Unknown", "", [Action(ActionKind.PARAMETER, "admin", 1)])
         bad_kind = _refused(node, InvalidRequest, alice.post, "/v1/governance/proposals",
                             {"title": "x", "body": "", "actions": [{"kind": "mint", "target": "x", "value": "1"}]})
         assert bad_kind.field == "actions[0].kind"  # type: ignore[attr-defined]
-        created = alice.create_proposal("Tighter oracle deviation", "Halve the deviation limit.", [TIGHTER],
+        created = alice.create_proposal("Fewer positions", "Halve the positions an account may hold.", [TIGHTER],
                                         key="p1")
         pid = created["result"]["proposalId"]
         assert (pid, created["result"]["status"]) == (1, "draft")
-        again = alice.create_proposal("Tighter oracle deviation", "Halve the deviation limit.", [TIGHTER], key="p1")
+        again = alice.create_proposal("Fewer positions", "Halve the positions an account may hold.", [TIGHTER], key="p1")
         assert again["duplicate"] is True and again["seq"] == created["seq"]
         _refused(node, IdempotencyConflict, alice.create_proposal, "Another", "", [TIGHTER], key="p1")
 

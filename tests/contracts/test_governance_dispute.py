@@ -42,7 +42,7 @@ from clearhouse.sim.governance_chain import (
 )
 from clearhouse.types import Address, Amount, BasisPoints, ChainId, Seconds, Timestamp
 
-TIGHTER = Action(ActionKind.PARAMETER, "oracle_max_deviation_bps", 1_000)
+TIGHTER = Action(ActionKind.PARAMETER, "max_positions", 4)
 STAKES = (400, 300, 200, 100)  # whole USDC of accounts[2..5]
 
 
@@ -72,8 +72,8 @@ def test_a_wrong_tally_is_disputed_overturned_and_the_true_one_executes(gov: Gov
     assert gov.post_batch() == 1
     domain = Domain("clearhouse", "1", ChainId(chain.chain_id), Address(gov.governor.address))
     forum = Forum(domain)
-    proposal = process_create_proposal(forum, Address(stakers[0].address), "Tighter oracle deviation",
-                                       "Halve the deviation limit.", [TIGHTER], Timestamp(chain.now()),
+    proposal = process_create_proposal(forum, Address(stakers[0].address), "Fewer positions",
+                                       "Halve the positions an account may hold.", [TIGHTER], Timestamp(chain.now()),
                                        Seconds(HOUR), Seconds(86_400))
     pid = proposal.id
     # a flash staker bonds right after the snapshot (as a watcher: any role is voting power)
@@ -154,8 +154,8 @@ def test_a_wrong_tally_is_disputed_overturned_and_the_true_one_executes(gov: Gov
     chain.time_travel(gov.delay)
     changed = gov.execute(pid, [TIGHTER])
     key = compute_parameter_key(TIGHTER.target)
-    assert changed == [{"key": key, "value": 1_000, "version": 2, "from_batch": 3}]
-    assert gov.get_parameter(TIGHTER.target, 1) == 2_000 and gov.get_parameter(TIGHTER.target) == 1_000
+    assert changed == [{"key": key, "value": 4, "version": 2, "from_batch": 3}]
+    assert gov.get_parameter(TIGHTER.target, 1) == 8 and gov.get_parameter(TIGHTER.target) == 4
     assert [int(gov.parameters.call("version_at", b)) for b in (1, 2)] == [1, 1]
     assert gov.post_batch() == 3
     assert int(gov.parameters.call("version_at", 3)) == 2

@@ -1,7 +1,8 @@
 """Versioned parameters on the EVM: a change through the ``ParameterStore`` applies exactly from its
 batch boundary — a batch must name the version of its number (and that version's ``K``) to be
 posted, and the real ``WindowVerifier`` judges each batch with its own version's values, so a fraud
-proof on the batch before the change still uses the old ones."""
+proof on the batch before the change still uses the old ones. ``Settlement`` takes a batch's
+challenge window from its version and the ``T_force`` of ``freeze`` from the latest."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from clearhouse.chain import Contract
 from clearhouse.chain.inprocess import InProcessChain
 from clearhouse.errors import ConfigError, ContractRevert, TooManyPositions
 from clearhouse.messages.keccak import keccak256
+from clearhouse.node.parameters import compute_freeze_deadline, get_pause_window
 from clearhouse.settlement import (
     TickOp,
     apply_batch,
@@ -29,6 +31,9 @@ from clearhouse.settlement.watcher import (
     process_batch,
 )
 from clearhouse.sim.settlement_chain import (
+    GUARDIAN_INDEX,
+    T_FORCE,
+    WINDOW,
     K,
     Posted,
     SettlementSystem,
@@ -40,6 +45,7 @@ from clearhouse.types import BatchNumber, Price, Timestamp
 
 BOUNDS = {"checkpoint_interval": (1, 16), "max_positions": (1, 16), "max_fee_bps": (0, 100)}
 ZERO = "0x" + "00" * 20
+DAY = 86_400
 
 
 def _series_trades(first: int, count: int, nonce: int) -> list[Any]:
@@ -185,3 +191,96 @@ def test_a_verifier_takes_only_a_store_it_can_judge_with(inprocess_chain: InProc
     with pytest.raises(ContractRevert, match="parameters: unknown key"):
         _verifier_with(s, missing.address)
     assert keccak256(b"max_positions") == compute_parameter_key("max_positions")
+
+
+WINDOWS = BOUNDS | {"challenge_window": (600, 7_200), "t_force": (DAY, 3 * DAY)}
+
+
+def _tick(s: SettlementSystem) -> None:
+    """Post a batch that only moves the clock to the chain's time."""
+    now = s.chain.now()
+    s.post([TickOp(Timestamp(now))], timestamp=now)
+
+
+def _window_end(s: SettlementSystem, n: int) -> int:
+    return int(s.settlement.call("batch_meta", n)) % 2**64
+
+
+@pytest.fixture
+def windowed(inprocess_chain: InProcessChain) -> tuple[SettlementSystem, Any]:
+    governor = inprocess_chain.accounts[6]
+    s = deploy(inprocess_chain, users=3, parameter_bounds=WINDOWS, governor=governor.address)
+    for i in range(3):
+        s.deposit(i, 100_000)
+    return s, governor
+
+
+def test_a_new_challenge_window_applies_from_its_batch_and_windows_close_in_order(windowed: Any) -> None:
+    s, governor = windowed
+    s.post([deposit(i, 100_000) for i in range(3)] + [TickOp(Timestamp(NOW))])
+    assert _window_end(s, 1) == s.chain.now() + WINDOW
+    assert s.parameters.get_windows(s.settlement) == (WINDOW, T_FORCE)
+    # W doubles from batch 2: its window is twice as long
+    _set(s, governor, "challenge_window", 2 * WINDOW)
+    assert s.parameters.get_windows(s.settlement) == (2 * WINDOW, T_FORCE)
+    _tick(s)
+    second = _window_end(s, 2)
+    assert second == s.chain.now() + 2 * WINDOW
+    # then shrinks to 10 minutes from batch 3: a window never closes before its predecessor's,
+    # so finalising batch 3 cannot cut batch 2's window short
+    _set(s, governor, "challenge_window", 600)
+    _tick(s)
+    assert _window_end(s, 3) == second > s.chain.now() + 600
+    s.sync_time(s.chain.now() + WINDOW)
+    s.settlement.transact("finalize", 1)  # batch 1 kept version 1's W
+    s.sync_time(second - 1)
+    with pytest.raises(ContractRevert, match="settlement: challenge window open"):
+        s.settlement.transact("finalize", 3)
+    s.sync_time(second)
+    s.settlement.transact("finalize", 3)
+    # batch 4, posted after every earlier window closed, gets exactly version 3's ten minutes
+    _tick(s)
+    assert _window_end(s, 4) == s.chain.now() + 600
+
+
+def test_freeze_waits_the_latest_t_force_and_pauses_stay_apart_by_the_largest(windowed: Any) -> None:
+    s, governor = windowed
+    s.post([deposit(i, 100_000) for i in range(3)] + [TickOp(Timestamp(NOW))])
+    # pauses are spaced by the largest T_force any version may take, not version 1's
+    assert s.settlement.call("pause_cooldown") == 3 * DAY
+    guardian = s.chain.accounts[GUARDIAN_INDEX]
+    s.settlement.transact("pause", 60, sender=guardian)
+    s.sync_time(int(s.settlement.call("pause_end")) + T_FORCE)
+    with pytest.raises(ContractRevert, match="settlement: pause cooldown"):
+        s.settlement.transact("pause", 60, sender=guardian)
+    s.sync_time(int(s.settlement.call("pause_end")) + 3 * DAY)
+    s.settlement.transact("pause", 60, sender=guardian)
+    s.sync_time(int(s.settlement.call("pause_end")))
+    # a forced withdrawal, then T_force drops to one day: freeze needs one day of waiting, not two
+    s.vault.transact("request_forced_withdrawal", 100 * USDC, sender=s.users[2])
+    requested = int(s.vault.call("forced_time", 0))
+    _set(s, governor, "t_force", DAY)
+    t_force = s.parameters.get_windows(s.settlement)[1]
+    deadline = compute_freeze_deadline(Timestamp(requested), t_force, get_pause_window(s.settlement))
+    assert (t_force, deadline) == (DAY, requested + DAY)
+    s.sync_time(deadline - 1)
+    with pytest.raises(ContractRevert, match="settlement: forced withdrawal not overdue"):
+        s.settlement.transact("freeze", sender=s.chain.accounts[7])
+    s.sync_time(deadline)
+    s.settlement.transact("freeze", sender=s.chain.accounts[7])
+    assert s.settlement.call("frozen")
+
+
+def test_a_verifier_takes_only_window_bounds_that_keep_t_force_above_w(inprocess_chain: InProcessChain) -> None:
+    s = deploy(inprocess_chain, users=1, window_verifier=False)
+    admin = s.chain.accounts[0].address
+    assert _verifier_with(s, deploy_parameter_store(s.chain, s.settlement, admin, WINDOWS).address)
+    for bounds in ({"challenge_window": (0, WINDOW)}, {"t_force": (WINDOW, 3 * DAY)},
+                   {"challenge_window": (600, DAY)}):
+        store = deploy_parameter_store(s.chain, s.settlement, admin, WINDOWS | bounds)
+        with pytest.raises(ContractRevert, match="verifier: bad window bounds"):
+            _verifier_with(s, store.address)
+    for values in ({"challenge_window": 600}, {"t_force": 3 * DAY}):
+        store = deploy_parameter_store(s.chain, s.settlement, admin, WINDOWS, values=values)
+        with pytest.raises(ContractRevert, match="verifier: store windows differ"):
+            _verifier_with(s, store.address)

@@ -48,7 +48,8 @@ def _check(summary: dict[str, object]) -> None:
     assert (summary["governance_batches_before"], summary["governance_batches_after"]) == ([1, 2], [3])
     assert summary["governance_stale_batch_refused"] == "settlement: wrong parameter version"
     timelock, exit_time = summary["governance_timelock_seconds"], summary["governance_exit_time_seconds"]
-    assert exit_time == 5 * 86_400 + 3_600 and isinstance(timelock, int) and timelock > exit_time  # T_force+W+pause
+    # T_force + W + pause at their largest governed values (3 d + 12 h + 3 d)
+    assert exit_time == 6 * 86_400 + 12 * 3_600 and isinstance(timelock, int) and timelock > exit_time
     pnl = summary["pnl_at_settlement"]
     assert isinstance(pnl, dict) and len(pnl) == 6 and sum(pnl.values()) == 0  # no fees: zero-sum
     # the closing table (sim.participants): rewards, slashes and reputation, read from the run

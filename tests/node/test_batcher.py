@@ -8,9 +8,7 @@ queue with the STF's reason; account proofs verify against the contract's finali
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -40,7 +38,7 @@ from clearhouse.settlement.state import (
 from clearhouse.sim.batcher_scenario import ACCOUNTS, DEPOSIT_USDC, make_actions, make_series
 from clearhouse.sim.settlement_chain import WINDOW, SettlementSystem, deploy
 from clearhouse.sim.settlement_world import NOW, make_ctx
-from clearhouse.store import Store, open_store
+from clearhouse.store import Store
 from clearhouse.store.models import batches
 from clearhouse.types import AccountId, Amount, Timestamp
 
@@ -53,12 +51,6 @@ def system() -> SettlementSystem:
     s.sync_time(NOW + 10)
     return s
 
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = open_store(f"sqlite:///{tmp_path / 'node.db'}")
-    yield opened
-    opened.close()
 
 
 def _batcher(store: Store, s: SettlementSystem, max_items: int = 256) -> Batcher:

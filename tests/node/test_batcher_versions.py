@@ -4,7 +4,6 @@ real Settlement, ParameterStore and WindowVerifier on the in-process EVM, real S
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,12 +30,6 @@ def system() -> SettlementSystem:
     s.sync_time(NOW + 10)
     return s
 
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = open_store(f"sqlite:///{tmp_path / 'node.db'}")
-    yield opened
-    opened.close()
 
 
 def test_a_change_while_a_batch_waits_rebuilds_it_under_the_new_version(system: SettlementSystem,

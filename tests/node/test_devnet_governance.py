@@ -1,13 +1,12 @@
 """The devnet's governance, deployed on the in-process chain (no anvil, no processes): the Governor
 asserts results through the oracle committee's Assertions, its timelock covers ``T_force + W +
-MAX_PAUSE``, it alone changes the ParameterStore the settlement's window verifier reads, and the
+MAX_PAUSE`` at their largest governed values, it alone changes the ParameterStore the settlement's window verifier reads, and the
 node's forum (``build_governance_service``) with its watcher (``build_governance_watcher``) follows
 a proposal from the deployment description to execution; the dashboard's governance view shows it
 and the settlement's next batch is built under the new version."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,8 +21,9 @@ from clearhouse.governance.execution import (
     compute_onchain_actions,
     compute_parameter_key,
 )
-from clearhouse.governance.proposals import Action, ActionKind, Status
+from clearhouse.governance.proposals import Action, ActionKind, Status, compute_longest_exit
 from clearhouse.governance.votes import compute_tally_digest
+from clearhouse.market.trades import FeeSchedule
 from clearhouse.messages import Choice, Domain, Vote, sign
 from clearhouse.messages.keccak import keccak256
 from clearhouse.node.devnet import compute_parameter_values, deploy_devnet
@@ -37,11 +37,13 @@ from clearhouse.node.governance import (
 from clearhouse.node.parameters import load_chain_parameters
 from clearhouse.params import MAX_PAUSE
 from clearhouse.sim.oracle_hub import compute_member_keys
-from clearhouse.store import Store, open_store
+from clearhouse.store import Store
 from clearhouse.types import Address, ChainId, Seconds, Timestamp
 
 HOUR, DAY = 3_600, 86_400
 MORE = Action(ActionKind.PARAMETER, "max_positions", 12)
+TAKER_FEE = Action(ActionKind.FEES, "taker_fee_bps", 8)
+LONGER_W = Action(ActionKind.PARAMETER, "challenge_window", 2 * HOUR)
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +51,6 @@ def devnet() -> tuple[InProcessChain, dict[str, Any]]:
     chain = InProcessChain()
     return chain, deploy_devnet(chain)
 
-
-@pytest.fixture
-def store(tmp_path: Path) -> Store:
-    return open_store(f"sqlite:///{tmp_path / 'node.db'}")
 
 
 def _assert_and_queue(chain: InProcessChain, g: dict[str, Any], watcher: GovernanceWatcher,
@@ -85,9 +83,10 @@ def test_the_devnet_wires_a_governor_to_its_settlement(devnet: tuple[InProcessCh
     governor = chain.at("Governor", g["governor"])
     store = chain.at("ParameterStore", g["parameters"])
     assert int(settlement.call("MAX_PAUSE")) == MAX_PAUSE
+    # the timelock outlasts the longest exit any governed W and T_force allow, not just today's
     exit_time = int(settlement.call("t_force")) + int(settlement.call("challenge_window")) + MAX_PAUSE
-    assert int(governor.call("EXIT_TIME")) == g["exit_time"] == exit_time
-    assert int(governor.call("DELAY")) == g["timelock"] > exit_time
+    assert int(governor.call("EXIT_TIME")) == g["exit_time"] == compute_longest_exit() > exit_time
+    assert int(governor.call("DELAY")) == g["timelock"] > g["exit_time"]
     assert str(governor.call("ASSERTIONS")).lower() == deployment["oracle"]["assertions"].lower() == \
         g["assertions"].lower()
     assert str(store.call("GOVERNOR")).lower() == g["governor"].lower()
@@ -117,8 +116,9 @@ def test_the_node_follows_a_proposal_to_execution_on_the_devnet(
     assert watcher is not None and build_governance_watcher(service, chain, {"settlement": {}}) is None
     members = [Account.from_key(k) for k in deployment["oracle"]["keys"]]
     chain.time_travel(1)
-    pid = int(service.on_create_proposal(Address(members[0].address), "More positions", "", [MORE])
-              .body["proposalId"])
+    proposed = [MORE, TAKER_FEE, LONGER_W]
+    pid = int(service.on_create_proposal(Address(members[0].address), "More positions, a taker fee, a longer W",
+                                         "", proposed).body["proposalId"])
     chain.time_travel(HOUR + 1)
     watcher.on_tick()
     for who in members:
@@ -129,7 +129,8 @@ def test_the_node_follows_a_proposal_to_execution_on_the_devnet(
     assert service.forum.proposals[pid].status is Status.PASSED
     # anyone asserts the result through the committee's Assertions, aimed at the Governor
     parameters = chain.at("ParameterStore", g["parameters"])
-    actions = [compute_onchain_action(MORE, parameters.address, keccak256(chain.get_code(parameters.address)))]
+    code_hash = keccak256(chain.get_code(parameters.address))
+    actions = [compute_onchain_action(a, parameters.address, code_hash) for a in proposed]
     governor = _assert_and_queue(chain, g, watcher, service, pid, actions)
     watcher.on_tick()
     assert service.forum.proposals[pid].status is Status.QUEUED
@@ -137,18 +138,21 @@ def test_the_node_follows_a_proposal_to_execution_on_the_devnet(
     governor.transact("execute", pid, actions)
     watcher.on_tick()
     assert service.forum.proposals[pid].status is Status.EXECUTED
-    # the settlement's next batch is built and judged under the new version
+    # the settlement's next batch is built and judged under the new versions (one per change);
+    # the coordinator matches with the new fee schedule and the next batch gets the longer window
     settlement = chain.at("Settlement", deployment["settlement"]["settlement"])
     chain_parameters = load_chain_parameters(chain, settlement)
     next_batch = int(settlement.call("last_batch")) + 1
-    assert chain_parameters.get_version_at(next_batch) == 2
+    assert chain_parameters.get_version_at(next_batch) == 4
     assert int(parameters.call("get", compute_parameter_key("max_positions"), 2)) == 12
+    assert chain_parameters.get_fee_schedule() == FeeSchedule(maker_bps=0, taker_bps=8)
+    assert chain_parameters.get_windows(settlement) == (2 * HOUR, int(settlement.call("t_force")))
     # the dashboard reads the deployment description and shows the change
     view = ChainSource(chain, load_contracts(chain, deployment), governance=service.list_proposals_json).get_governance()
     assert view["timelock_seconds"] == g["timelock"] and view["exit_time_seconds"] == g["exit_time"]
-    (change,) = view["changes"]
-    assert (change["parameter"], change["value"], change["version"], change["from_batch"], change["proposal"]) == (
-        "max_positions", "12", 2, next_batch, pid)
+    assert [(c["parameter"], c["value"], c["version"], c["from_batch"], c["proposal"]) for c in view["changes"]] == [
+        ("max_positions", "12", 2, next_batch, pid), ("taker_fee_bps", "8", 3, next_batch, pid),
+        ("challenge_window", "7200", 4, next_batch, pid)]
     store.close()
 
 

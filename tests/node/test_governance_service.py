@@ -5,9 +5,8 @@ snapshot comes from a fixed mapping here; ``tests/api/test_governance_api.py`` r
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from math import isqrt
-from pathlib import Path
 
 import pytest
 
@@ -26,7 +25,7 @@ from clearhouse.node.governance import (
 from clearhouse.sim import market_world as mw
 from clearhouse.sim.governance_chain import deploy_governance_system
 from clearhouse.sim.governance_scenario import play_governance_scenario
-from clearhouse.store import Store, open_store
+from clearhouse.store import Store
 from clearhouse.types import Address, Seconds, Timestamp
 
 A, B, C, D = (Address(a) for a in mw.ADDRESSES[:4])
@@ -36,12 +35,6 @@ HOUR, DAY = 3600, 86_400
 STAKE = {A: 400, B: 300, C: 200}
 RAISE_K = Action(ActionKind.PARAMETER, "checkpoint_interval", 12)
 
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = open_store(f"sqlite:///{tmp_path / 'node.db'}")
-    yield s
-    s.close()
 
 
 class Reader:

@@ -1,7 +1,8 @@
 """The coordinator on a chain (in-process EVM, real Vault/Settlement, real SQLite): deposits are
 credited from the vault's queue in order (two equal deposits are two entries), accepted trades,
 cancels and withdrawals become batches that are posted and finalised on ticks, forced withdrawals
-are debited and served, the batched state equals the coordinator's, a restart applies nothing
+are debited and served, the batched state equals the coordinator's (governed fees included: the
+ledger and the batch charge the schedule the trade was matched with), a restart applies nothing
 twice and reconciles the outbox with the chain, a chain-time jump before posting loses no trade
 (the stamp stays within the clock lag), and an item the spec still refuses raises the alarm (ERROR
 log, metric, degraded ``/health``)."""
@@ -22,6 +23,7 @@ from clearhouse.messages.keccak import keccak256
 from clearhouse.node.batcher import get_header_timestamp
 from clearhouse.node.settlement_link import build_settlement_link, load_chain_contracts
 from clearhouse.sdk.chain import ChainAccess
+from clearhouse.settlement import compute_parameter_key
 from clearhouse.settlement.state import get_account
 from clearhouse.sim import market_world as mw
 from clearhouse.sim.chain_node import ChainNode, compute_deployment, start_chain_node
@@ -248,5 +250,48 @@ def test_misconfigured_links_are_refused(system: SettlementSystem, tmp_path: Pat
         with pytest.raises(ConfigError) as err:
             build_settlement_link(n.coordinator, system.chain, compute_deployment(system), make_ctx)
         assert err.value.field == "domain"
+    finally:
+        n.store.close()
+
+
+FEE_BOUNDS = {"maker_fee_bps": (0, 100), "taker_fee_bps": (0, 100), "max_fee_bps": (0, 100),
+              "checkpoint_interval": (1, 16), "max_positions": (1, 16)}
+
+
+def test_the_governed_fee_schedule_is_charged_by_the_ledger_and_the_batch_alike(tmp_path: Path) -> None:
+    chain = InProcessChain()
+    governor = chain.accounts[6]
+    s = deploy(chain, users=4, parameter_bounds=FEE_BOUNDS, governor=governor.address,
+               parameter_values={"maker_fee_bps": 10, "taker_fee_bps": 30})
+    db = tmp_path / "node.db"
+    n = start_chain_node(db, s, serve=False)
+    _deposit(s, 0, 50_000)
+    _deposit(s, 1, 20_000)
+    n.tick()  # adopts version 1's schedule (one logged action), credits the deposits
+    assert n.coordinator.get_fees_json() == {"makerBps": 10, "takerBps": 30}
+    fee_actions = [a for a in n.store.iter_actions() if a.kind == "fees"]
+    assert len(fee_actions) == 1
+    n.tick()
+    assert len([a for a in n.store.iter_actions() if a.kind == "fees"]) == 1  # unchanged: not logged again
+    _trade(n)  # bob takes 100 of alice's ask at 120: premium 120 USDC
+    (trade,) = n.coordinator.trades
+    assert (trade.premium, trade.maker_fee, trade.taker_fee) == (120 * USDC, 120 * USDC // 1_000, 360 * USDC // 1_000)
+    alice, bob = Address(s.users[0].address), Address(s.users[1].address)
+    assert n.coordinator.portfolios.balances[alice] == 50_000 * USDC + 120 * USDC - trade.maker_fee
+    assert n.coordinator.portfolios.balances[bob] == 20_000 * USDC - 120 * USDC - trade.taker_fee
+    n.tick()
+    _final(n)
+    assert _batched_balances(n) == n.coordinator.portfolios.balances  # the batch charged the same fees
+    assert n.link.batcher.state.counters.fee_pool == trade.maker_fee + trade.taker_fee
+    # governance drops the taker fee: the next tick adopts it, and the next fill pays the new rate
+    assert s.parameters.store is not None
+    s.parameters.store.transact("set", compute_parameter_key("taker_fee_bps"), 0, sender=governor)
+    n.tick()
+    assert n.coordinator.get_fees_json() == {"makerBps": 10, "takerBps": 0}
+    before = n.coordinator.get_state_fingerprint()
+    n.store.close()
+    n = start_chain_node(db, s, serve=False)  # replay charges what was charged, schedule included
+    try:
+        assert n.coordinator.get_state_fingerprint() == before
     finally:
         n.store.close()

@@ -4,9 +4,10 @@ re-submissions, cancels, block trades, fades, withdrawals and time.
 Four accounts with little collateral (so the max-loss check binds) trade two series on the book
 and multi-leg structures over all four series by RFQ. After every step: no order hash is filled
 beyond its signed quantity or after its expiry or cancel; the book is not crossed; every trade
-carries signed messages that verify; an RFQ fill has every leg; cash and positions are conserved;
-every account covers its requirement; and a refused action changed nothing (a fade changes only
-the fade log).
+carries signed messages that verify; an RFQ fill has every leg; positions are conserved and cash
+is, less the fees charged (the fee schedule changes mid-stream, as governance changes it); every
+account covers its requirement, fees included; and a refused action changed nothing (a fade
+changes only the fade log).
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ from clearhouse.market.rfq import (
     process_register_maker,
     process_rfq,
 )
-from clearhouse.market.trades import Trade, is_trade_authorised, verify_signed
+from clearhouse.market.trades import (
+    FeeSchedule,
+    Trade,
+    compute_fee,
+    is_trade_authorised,
+    verify_signed,
+)
 from clearhouse.messages import RFQ, Accept, Leg, Order, Quote, QuoteLeg, Side, TimeInForce
 from clearhouse.sim.market_world import ADDRESSES, DOMAIN, NOW, USDC, cancel, make_world, px, signed
 from clearhouse.types import Address, Amount, Digest, Nonce, Quantity, Timestamp
@@ -96,6 +103,9 @@ class BookMachine(RuleBasedStateMachine):
         assert isinstance(maker, Order) and isinstance(taker, Order)
         assert trade.price == maker.price
         assert trade.price <= taker.price if taker.side is Side.BUY else trade.price >= taker.price
+        fees = self.world.book.fees
+        assert (trade.maker_fee, trade.taker_fee) == (compute_fee(trade.premium, fees.maker_bps),
+                                                      compute_fee(trade.premium, fees.taker_bps))
 
     # --- rules -------------------------------------------------------------------------------
 
@@ -181,6 +191,9 @@ class BookMachine(RuleBasedStateMachine):
         assert [t.leg for t in fill.trades] == list(range(legs))
         for trade in fill.trades:
             assert is_trade_authorised(DOMAIN, trade) and trade.maker != trade.taker
+        premium, fees = sum(t.premium for t in fill.trades), desk.fees
+        assert [(t.maker_fee, t.taker_fee) for t in fill.trades] == [
+            (compute_fee(premium, fees.maker_bps), compute_fee(premium, fees.taker_bps))] + [(0, 0)] * (legs - 1)
         self.block_trades.extend(fill.trades)
 
     @precondition(lambda self: self.orders)
@@ -225,6 +238,11 @@ class BookMachine(RuleBasedStateMachine):
     def advance(self, seconds: int) -> None:
         self.now += seconds
 
+    @rule(maker_bps=st.sampled_from([0, 5, 30]), taker_bps=st.sampled_from([0, 10, 50]))
+    def set_fees(self, maker_bps: int, taker_bps: int) -> None:
+        """A new fee schedule for the fills matched from now on (book and desk share it)."""
+        self.world.book.fees = self.world.desk.fees = FeeSchedule(maker_bps, taker_bps)
+
     @rule()
     def tick(self) -> None:
         for removal in process_tick(self.world.book, Timestamp(self.now)):
@@ -257,10 +275,11 @@ class BookMachine(RuleBasedStateMachine):
             assert not self.is_dead(digest) and digest not in book.closed
 
     @invariant()
-    def cash_and_positions_conserved(self) -> None:
+    def cash_less_fees_and_positions_conserved(self) -> None:
         portfolios = self.world.portfolios
+        fees = sum(t.maker_fee + t.taker_fee for t in (*self.trades, *self.block_trades))
         total = sum(self.world.deposits.values()) - self.withdrawn
-        assert sum(portfolios.balances.values()) == total
+        assert sum(portfolios.balances.values()) == total - fees
         for series in self.world.series:
             assert sum(p.get(series, 0) for p in portfolios.positions.values()) == 0
 

@@ -11,6 +11,7 @@ import pytest
 
 from clearhouse.errors import (
     ClearhouseError,
+    ConfigError,
     DuplicateOrder,
     ExpiredMessage,
     FillOrKillUnfilled,
@@ -56,6 +57,7 @@ from clearhouse.market.collateral import (
     process_withdrawal,
 )
 from clearhouse.market.trades import (
+    FeeSchedule,
     Signed,
     compute_trade_flows,
     get_buyer,
@@ -73,6 +75,7 @@ from clearhouse.sim.market_world import (
     USDC,
     World,
     cancel,
+    fund,
     make_world,
     order,
     px,
@@ -155,6 +158,42 @@ def test_full_fill_moves_premium_and_positions(world: World) -> None:
     assert world.book.closed[trade.maker_auth.digest] is CloseReason.FILLED
     assert compute_trade_flows(result.trades, A) == ((PositionDelta(world.series[0], Quantity(-200)),), 300 * USDC)
     assert get_best_ask(world.book, world.series[0], T) is None
+
+
+def test_fees_are_charged_with_the_fill_and_carried_by_the_trade(world: World) -> None:
+    world.book.fees = FeeSchedule(maker_bps=10, taker_bps=30)
+    place(world, A, Side.SELL, 150, 100)
+    place(world, C, Side.SELL, 151, 100)
+    _, result = place(world, B, Side.BUY, 155, 200)  # takes both makers: each pays on its own fill
+    first, second = result.trades
+    assert (first.premium, first.maker_fee, first.taker_fee) == (150 * USDC, 150 * USDC // 1_000, 450 * USDC // 1_000)
+    assert (second.premium, second.maker_fee, second.taker_fee) == (151 * USDC, 151 * USDC // 1_000,
+                                                                   453 * USDC // 1_000)
+    assert get_balance(world.portfolios, A) == 1_000_000 * USDC + 150 * USDC - first.maker_fee
+    assert get_balance(world.portfolios, C) == 1_000_000 * USDC + 151 * USDC - second.maker_fee
+    taker_paid = 301 * USDC + first.taker_fee + second.taker_fee
+    assert get_balance(world.portfolios, B) == 1_000_000 * USDC - taker_paid
+    assert compute_trade_flows(result.trades, B)[1] == -taker_paid
+    assert compute_trade_flows(result.trades, A) == ((PositionDelta(world.series[0], Quantity(-100)),),
+                                                     150 * USDC - first.maker_fee)
+
+
+def test_an_order_that_cannot_also_carry_its_fee_is_refused() -> None:
+    world = make_world(accounts=2)
+    world.book.fees = FeeSchedule(maker_bps=10, taker_bps=30)
+    fund(world, C, 300 * USDC + 900_000 - 1)  # the premium of 2 calls at 150, and not quite the 30 bps
+    place(world, A, Side.SELL, 150, 200)
+    bid = order(world, C, Side.BUY, px(150), 200)
+    refused(world, InsufficientCollateral, bid)
+    fund(world, C, 1)
+    (trade,) = submit(world, bid).trades
+    assert trade.taker_fee == 900_000 and get_balance(world.portfolios, C) == 0
+
+
+def test_a_fee_schedule_is_checked() -> None:
+    for bad in ({"maker_bps": -1}, {"taker_bps": 10_001}, {"maker_bps": True}, {"taker_bps": 1.5}):
+        with pytest.raises(ConfigError):
+            FeeSchedule(**bad)  # type: ignore[arg-type]
 
 
 def test_partial_fill_of_maker_then_of_taker(world: World) -> None:

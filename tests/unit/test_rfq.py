@@ -46,7 +46,13 @@ from clearhouse.market.rfq import (
     process_verified_quote,
     process_verified_rfq,
 )
-from clearhouse.market.trades import FadeReason, Signed, is_trade_authorised, verify_signed
+from clearhouse.market.trades import (
+    FadeReason,
+    FeeSchedule,
+    Signed,
+    is_trade_authorised,
+    verify_signed,
+)
 from clearhouse.messages import RFQ, Accept, Quote, Side
 from clearhouse.sim.market_world import (
     ADDRESSES,
@@ -142,6 +148,28 @@ def test_rfq_quote_accept_fills_every_leg_atomically(world: World) -> None:
     assert get_balance(world.portfolios, M1) == 1_000_000 * USDC + 160 * USDC
     assert world.desk.quote_status[quote_id] is QuoteStatus.FILLED
     assert world.desk.rfq_filled[rfq_id] == 200 and r.size == 200
+
+
+def test_a_fill_pays_fees_on_its_whole_premium_carried_by_leg_0(world: World) -> None:
+    world.desk.fees = FeeSchedule(maker_bps=10, taker_bps=30)
+    _, _, _, quote_id = quoted(world)
+    fill = send_accept(world, accept(world, TAKER, quote_id, 200))
+    # legs of 400 and 240 USDC: the fees are on the 640 together (one rounding, as the STF's RfqFill)
+    assert [(t.maker_fee, t.taker_fee) for t in fill.trades] == [(640_000, 1_920_000), (0, 0)]
+    assert get_balance(world.portfolios, TAKER) == 1_000_000 * USDC - 160 * USDC - 1_920_000
+    assert get_balance(world.portfolios, M1) == 1_000_000 * USDC + 160 * USDC - 640_000
+
+
+def test_a_taker_short_of_the_fee_is_refused_without_a_fade() -> None:
+    world = make_world(accounts=4)
+    world.desk.fees = FeeSchedule(maker_bps=0, taker_bps=100)
+    process_register_maker(world.desk, M1)
+    r, rfq_id, _ = open_rfq(world, legs=[(0, 1, True)], size=200)  # the taker buys 2 calls at 100
+    quote_id = send_quote(world, quote(world, M1, r, rfq_id, [px(100)]))
+    process_withdrawal(world.portfolios, TAKER, Amount(get_balance(world.portfolios, TAKER) - 200 * USDC))
+    refused(world, InsufficientCollateral,  # the premium is there; its 1 % fee is not
+            lambda: send_accept(world, accept(world, TAKER, quote_id, 200)))
+    assert not get_fades(world.desk)
 
 
 def test_hidden_side_takes_quotes_on_either_side(world: World) -> None:
