@@ -58,3 +58,12 @@ def test_frames_in_flight_are_answered_in_order_and_committed(node: Node) -> Non
     replayed = Coordinator(node.store, mw.DOMAIN, mw.build_listings()[0], mw.UNIT)
     replayed.replay()
     assert replayed.get_state_fingerprint() == node.coordinator.get_state_fingerprint()
+
+
+def test_the_server_declines_permessage_deflate(node: Node) -> None:
+    """A client offering compression gets none: every frame goes out uncompressed."""
+    async def negotiated() -> str | None:
+        async with websockets.connect(node.url.replace("http", "ws") + "/v1/ws",
+                                      compression="deflate") as ws:
+            return ws.response.headers.get("Sec-WebSocket-Extensions")  # type: ignore[union-attr]
+    assert asyncio.run(negotiated()) is None
