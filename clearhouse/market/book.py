@@ -11,7 +11,9 @@ Layout for speed: each side is a dict of price levels plus a sorted list of its 
 each level a FIFO deque of order hashes. Removing an order is O(1): it leaves ``Book.resting``
 and its hash stays in its level's deque until it reaches the front (lazy deletion) or the series'
 deques are compacted; the front of every deque is always a resting order, so an empty level is
-deleted at once and readers and the matcher skip the hashes that are no longer resting.
+deleted at once and readers and the matcher skip the hashes that are no longer resting. Each level
+also keeps a running :class:`LevelSummary` (quantity resting, a floor under the earliest expiry), so
+the quantity a level shows is O(1) while none of its orders has expired.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ from clearhouse.types import Address, Amount, Digest, Nonce, Price, Quantity, Se
 __all__ = [
     "Book",
     "CloseReason",
+    "LevelSummary",
     "MatchPlan",
     "OrderResult",
     "PlannedFill",
@@ -80,6 +83,7 @@ __all__ = [
     "get_best_bid",
     "get_depth",
     "get_filled",
+    "get_level_quantity",
     "get_match_plan",
     "get_remaining",
     "get_resting_orders",
@@ -93,6 +97,7 @@ __all__ = [
 ]
 
 _MIN_STALE = 64  # stale hashes a series may hold before compaction is considered
+_NO_EXPIRY = 2**256  # above every uint256 expiry
 
 
 class CloseReason(StrEnum):
@@ -180,6 +185,17 @@ class OrderResult:
 
 
 @dataclass(slots=True)
+class LevelSummary:
+    """Running figures of one price level, kept by every change to it."""
+
+    quantity: int
+    """Contract units the level's resting orders still offer (expired ones included until purged)."""
+    earliest: int
+    """At most the earliest expiry among them: lowered when an order rests, made exact again by
+    :func:`get_level_quantity` when it has passed (removals leave it as it is)."""
+
+
+@dataclass(slots=True)
 class SeriesBook:
     """Both sides of one series: FIFO queues of order hashes per price level."""
 
@@ -193,6 +209,10 @@ class SeriesBook:
     """Bid levels, ascending (the best bid is last)."""
     ask_prices: list[Price] = field(default_factory=list)
     """Ask levels, ascending (the best ask is first)."""
+    bid_summaries: dict[Price, LevelSummary] = field(default_factory=dict)
+    """Running figures per bid level (same keys as ``bids``)."""
+    ask_summaries: dict[Price, LevelSummary] = field(default_factory=dict)
+    """Running figures per ask level (same keys as ``asks``)."""
     stale: int = 0
     """Hashes in the deques that have left the book; the deques are compacted once there are more
     of them than orders resting on the whole book (amortised O(1), memory bounded)."""
@@ -264,6 +284,10 @@ def _get_side(series_book: SeriesBook, side: Side) -> tuple[dict[Price, deque[Di
     return series_book.asks, series_book.ask_prices
 
 
+def _get_summaries(series_book: SeriesBook, side: Side) -> dict[Price, LevelSummary]:
+    return series_book.bid_summaries if side is Side.BUY else series_book.ask_summaries
+
+
 # --- readers -----------------------------------------------------------------------------------
 
 
@@ -329,12 +353,35 @@ def get_depth(book: Book, series_id: SeriesId, side: Side, now: Timestamp
     if series_book is None:
         return ()
     depth = []
-    for price, queue in _iter_levels(series_book, side):
-        live = [r.signed.digest for r in _iter_live(book, queue)
-                if not is_expired(r.signed.message.expiry, now)]
-        if live:
-            depth.append((price, Quantity(sum(get_remaining(book, d) for d in live))))
+    for price, _ in _iter_levels(series_book, side):
+        quantity = get_level_quantity(book, series_id, side, price, now)
+        if quantity:
+            depth.append((price, quantity))
     return tuple(depth)
+
+
+def get_level_quantity(book: Book, series_id: SeriesId, side: Side, price: Price, now: Timestamp
+                       ) -> Quantity:
+    """Unexpired quantity resting at one price level: O(1) from the level's summary unless an
+    order there may have expired, then one pass over the level (which makes the summary's
+    earliest expiry exact again)."""
+    series_book = book.series.get(series_id)
+    if series_book is None:
+        return Quantity(0)
+    summary = _get_summaries(series_book, side).get(price)
+    if summary is None:
+        return Quantity(0)
+    if not is_expired(summary.earliest, now):
+        return Quantity(summary.quantity)
+    levels, _ = _get_side(series_book, side)
+    total, earliest = 0, _NO_EXPIRY
+    for resting in _iter_live(book, levels[price]):
+        expiry = resting.signed.message.expiry
+        earliest = min(earliest, expiry)
+        if not is_expired(expiry, now):
+            total += get_remaining(book, resting.signed.digest)
+    summary.earliest = earliest
+    return Quantity(total)
 
 
 def _iter_crossing(book: Book, order: Order) -> Iterator[RestingOrder]:
@@ -633,6 +680,8 @@ def _remove_resting(book: Book, digest: Digest) -> RestingOrder:
     order = resting.signed.message
     series_book = book.series[order.series_id]
     levels, prices = _get_side(series_book, order.side)
+    summaries = _get_summaries(series_book, order.side)
+    summaries[order.price].quantity -= order.quantity - book.filled.get(digest, 0)
     queue = levels[order.price]
     if queue[0] == digest:
         live = book.resting
@@ -642,6 +691,7 @@ def _remove_resting(book: Book, digest: Digest) -> RestingOrder:
             series_book.stale -= 1
         if not queue:
             del levels[order.price]
+            del summaries[order.price]
             del prices[bisect.bisect_left(prices, order.price)]
     else:
         series_book.stale += 1
@@ -672,13 +722,19 @@ def _rest(book: Book, signed: Signed[Order]) -> None:
     book.resting[digest] = RestingOrder(signed, sequence)
     series_book = book.series.get(order.series_id) or _get_series_book(book, order.series_id)
     if order.side is Side.BUY:
-        levels, prices = series_book.bids, series_book.bid_prices
+        levels, prices, summaries = series_book.bids, series_book.bid_prices, series_book.bid_summaries
     else:
-        levels, prices = series_book.asks, series_book.ask_prices
+        levels, prices, summaries = series_book.asks, series_book.ask_prices, series_book.ask_summaries
+    remaining = order.quantity - book.filled.get(digest, 0)
     queue = levels.get(order.price)
     if queue is None:
         queue = levels[order.price] = deque()
+        summaries[order.price] = LevelSummary(remaining, order.expiry)
         bisect.insort(prices, order.price)
+    else:
+        summary = summaries[order.price]
+        summary.quantity += remaining
+        summary.earliest = min(summary.earliest, order.expiry)
     queue.append(digest)
     book.by_nonce[(order.account, order.nonce)] = digest
     heapq.heappush(book.expiries, (order.expiry, sequence, digest))
@@ -694,10 +750,12 @@ def _apply_fills(book: Book, taker: Signed[Order], fills: list[_Fill], now: Time
     trades: list[Trade] = []
     makers: dict[Address, _Move] = {}
     bought = paid = taker_fees = 0  # the taker's, unsigned
+    summaries = _get_summaries(book.series[series_id], Side.SELL if sign > 0 else Side.BUY)
     for resting, quantity, premium in fills:
         maker, maker_order = resting.signed, resting.signed.message
         before = filled.get(maker.digest, 0)
         filled[maker.digest] = Quantity(before + quantity)
+        summaries[maker_order.price].quantity -= quantity
         if before + quantity == maker_order.quantity:
             _remove_resting(book, maker.digest)
             closed[maker.digest] = CloseReason.FILLED

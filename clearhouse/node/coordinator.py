@@ -69,7 +69,7 @@ from clearhouse.messages.signing import check_not_expired
 from clearhouse.node.failpoints import failpoint
 from clearhouse.settlement.batch import CancelRequest, WithdrawalRequest
 from clearhouse.store import Store
-from clearhouse.types import Address, Amount, Digest, Price, Quantity, SeriesId, Timestamp
+from clearhouse.types import Address, Amount, Digest, Price, SeriesId, Timestamp
 
 __all__ = [
     "ACTION_KINDS",
@@ -573,21 +573,8 @@ class Coordinator:
     def _levels_json(self, series_id: SeriesId, levels: set[tuple[Side, Price]], side: Side,
                      now: Timestamp) -> list[list[str]]:
         prices = sorted((p for s, p in levels if s is side), reverse=side is Side.BUY)
-        return [[str(p), str(self.get_level_quantity(series_id, side, p, now))] for p in prices]
-
-    def get_level_quantity(self, series_id: SeriesId, side: Side, price: Price, now: Timestamp
-                           ) -> Quantity:
-        """Unexpired quantity resting at one price level (contract units)."""
-        series_book = self.book.series.get(series_id)
-        if series_book is None:
-            return Quantity(0)
-        queue = (series_book.bids if side is Side.BUY else series_book.asks).get(price, ())
-        total = 0
-        for digest in queue:
-            resting = self.book.resting.get(digest)
-            if resting is not None and resting.signed.message.expiry >= now:
-                total += bookrules.get_remaining(self.book, digest)
-        return Quantity(total)
+        quantity = bookrules.get_level_quantity
+        return [[str(p), str(quantity(self.book, series_id, side, p, now))] for p in prices]
 
     def _publish_error(self, kind: str, exc: ClearhouseError) -> None:
         fade = exc.context.get("fade")

@@ -20,6 +20,8 @@ from clearhouse.errors import ClearhouseError, QuoteFaded
 from clearhouse.market.book import (
     get_best_ask,
     get_best_bid,
+    get_level_quantity,
+    get_remaining,
     process_cancel,
     process_order,
     process_tick,
@@ -266,6 +268,25 @@ class BookMachine(RuleBasedStateMachine):
             bid = get_best_bid(self.world.book, series, Timestamp(self.now))
             ask = get_best_ask(self.world.book, series, Timestamp(self.now))
             assert bid is None or ask is None or bid < ask
+
+    @invariant()
+    def level_quantities_match_their_orders(self) -> None:
+        """The running summary of every level (and of a price with no level) equals the sum
+        over its unexpired resting orders, now and a little later when some have expired."""
+        book = self.world.book
+        for now in (self.now, self.now + 60):
+            expected: dict[tuple[object, Side, int], int] = {}
+            for digest, resting in book.resting.items():
+                o = resting.signed.message
+                if o.expiry >= now:
+                    key = (o.series_id, o.side, o.price)
+                    expected[key] = expected.get(key, 0) + get_remaining(book, digest)
+            for series in self.world.series[:SERIES]:
+                for side in Side:
+                    for price in {p for (s, d, p) in expected if (s, d) == (series, side)} | {
+                            px(1)}:
+                        assert get_level_quantity(book, series, side, price, Timestamp(now)) \
+                            == expected.get((series, side, price), 0)
 
     @invariant()
     def resting_orders_are_live_and_unfilled(self) -> None:
