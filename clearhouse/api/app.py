@@ -254,7 +254,7 @@ class Api:
     def start_action(self, fn: Callable[..., Ack], *args: Any, **kwargs: Any) -> asyncio.Future[Ack]:
         """Queue the coordinator handler ``fn`` now (group commit: it shares one transaction with
         the handlers queued beside it); the future resolves once its group is committed."""
-        return asyncio.wrap_future(self.executor.submit_action(fn, *args, **kwargs))
+        return self.executor.start_action(fn, *args, **kwargs)
 
     async def run_action(self, fn: Callable[..., Ack], *args: Any, **kwargs: Any) -> Ack:
         """Run the coordinator handler ``fn`` in the next group and return its committed ack."""

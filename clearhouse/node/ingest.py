@@ -2,10 +2,14 @@
 submission order; consecutive action handlers queued while the previous group was committing run
 as one group (:meth:`~clearhouse.node.coordinator.Coordinator.run_group`: one transaction, one
 fsync), so ingest is not capped by one fsync per action and nothing is acknowledged uncommitted.
+An event loop's actions (:meth:`GroupExecutor.start_action`) are answered with one hand-over to
+that loop per group, not one per action.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import queue
 import threading
 from collections.abc import Callable
@@ -26,9 +30,42 @@ T = TypeVar("T")
 @dataclass(frozen=True, slots=True)
 class _Call:
     fn: Callable[[], Any]
-    future: Future[Any]
+    future: Future[Any] | asyncio.Future[Any]
+    """Resolved on the worker thread (``concurrent.futures``) or on its own loop (asyncio)."""
     action: bool
     """A coordinator handler (groupable) rather than a read or another role's step."""
+
+    def start(self) -> bool:
+        """Whether to run the call (``False``: its caller cancelled it)."""
+        if isinstance(self.future, Future):
+            return self.future.set_running_or_notify_cancel()
+        return not self.future.cancelled()  # a cancel racing this is caught by _resolve_waiters
+
+    def cancel(self) -> None:
+        if isinstance(self.future, Future):
+            self.future.cancel()
+        else:
+            _hand_over(self.future.get_loop(), [(self.future, None)])
+
+
+def _hand_over(loop: asyncio.AbstractEventLoop,
+               outcomes: list[tuple[asyncio.Future[Any], object]]) -> None:
+    """Resolve asyncio futures on their loop, in one call (a closed loop has no waiters left)."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(_resolve_waiters, outcomes)
+
+
+def _resolve_waiters(outcomes: list[tuple[asyncio.Future[Any], object]]) -> None:
+    """On the loop: set each result or exception; ``None`` cancels (a done future is left)."""
+    for waiter, outcome in outcomes:
+        if waiter.done():
+            continue
+        if outcome is None:
+            waiter.cancel()
+        elif isinstance(outcome, BaseException):
+            waiter.set_exception(outcome)
+        else:
+            waiter.set_result(outcome)
 
 
 class GroupExecutor(Executor):
@@ -48,20 +85,30 @@ class GroupExecutor(Executor):
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         """Run ``fn(*args, **kwargs)`` alone on the worker thread."""
-        return self._put(lambda: fn(*args, **kwargs), action=False)
+        future: Future[T] = Future()
+        self._put(_Call(lambda: fn(*args, **kwargs), future, action=False))
+        return future
 
     def submit_action(self, fn: Callable[..., Ack], /, *args: Any, **kwargs: Any) -> Future[Ack]:
         """Run the handler ``fn(*args, **kwargs)`` in the next group; its future resolves once
         the group is committed (or with the handler's refusal, or the commit's failure)."""
-        return self._put(lambda: fn(*args, **kwargs), action=True)
+        future: Future[Ack] = Future()
+        self._put(_Call(lambda: fn(*args, **kwargs), future, action=True))
+        return future
 
-    def _put(self, fn: Callable[[], Any], action: bool) -> Future[Any]:
-        future: Future[Any] = Future()
+    def start_action(self, fn: Callable[..., Ack], /, *args: Any, **kwargs: Any
+                     ) -> asyncio.Future[Ack]:
+        """:meth:`submit_action` for the running event loop: the returned asyncio future
+        resolves on that loop, the whole group's in one hand-over."""
+        waiter: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
+        self._put(_Call(lambda: fn(*args, **kwargs), waiter, action=True))
+        return waiter
+
+    def _put(self, call: _Call) -> None:
         with self._lock:
             if self._closed:
                 raise RuntimeError("cannot schedule new calls after shutdown")
-            self._queue.put(_Call(fn, future, action))
-        return future
+            self._queue.put(call)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop after the calls already queued (``cancel_futures`` drops them instead)."""
@@ -81,7 +128,7 @@ class GroupExecutor(Executor):
             except queue.Empty:
                 return
             if call is not None:
-                call.future.cancel()
+                call.cancel()
 
     def _loop(self) -> None:
         pending: _Call | None = None
@@ -110,23 +157,29 @@ class GroupExecutor(Executor):
 
     @staticmethod
     def _run_alone(call: _Call) -> None:
-        if not call.future.set_running_or_notify_cancel():
+        future = call.future
+        assert isinstance(future, Future)  # only actions are started from a loop
+        if not future.set_running_or_notify_cancel():
             return
         try:
-            call.future.set_result(call.fn())
+            future.set_result(call.fn())
         except BaseException as exc:  # handed to whoever waits on the future
-            call.future.set_exception(exc)
+            future.set_exception(exc)
 
     def _run_group(self, group: list[_Call]) -> None:
-        live = [c for c in group if c.future.set_running_or_notify_cancel()]
+        live = [c for c in group if c.start()]
         try:
-            results = self._coordinator.run_group([c.fn for c in live])
+            results: list[Any] = self._coordinator.run_group([c.fn for c in live])
         except BaseException as exc:  # a bug in the group machinery: fail every caller
-            for c in live:
-                c.future.set_exception(exc)
-            return
+            results = [exc] * len(live)
+        loops: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], object]]] = {}
         for c, result in zip(live, results, strict=True):
-            if isinstance(result, Exception):
-                c.future.set_exception(result)
+            if isinstance(c.future, Future):
+                if isinstance(result, BaseException):
+                    c.future.set_exception(result)
+                else:
+                    c.future.set_result(result)
             else:
-                c.future.set_result(result)
+                loops.setdefault(c.future.get_loop(), []).append((c.future, result))
+        for loop, outcomes in loops.items():
+            _hand_over(loop, outcomes)

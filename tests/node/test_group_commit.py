@@ -5,6 +5,7 @@ as the log says. Over a real SQLite store."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 from collections.abc import Callable
@@ -145,3 +146,47 @@ def test_the_executor_groups_queued_handlers_and_keeps_submission_order(store: S
         executor.shutdown()
     with pytest.raises(RuntimeError):
         executor.submit(lambda: None)
+
+
+def test_an_event_loops_actions_are_answered_in_one_hand_over_per_group(store: Store) -> None:
+    """``start_action`` futures resolve on their loop, the group's together: one
+    ``call_soon_threadsafe`` for the group, a refusal as its own exception, and a waiter
+    cancelled before its group runs is not run at all."""
+    c = make_coordinator(store)
+    fund(c)
+    w = mw.make_world(accounts=0)
+    orders = [mw.order(w, A, Side.BUY, mw.px(50 + i), 100) for i in range(20)]
+    forged = mw.order(w, A, Side.BUY, mw.px(49), 100)
+    dropped = mw.order(w, A, Side.BUY, mw.px(48), 100)
+    executor = GroupExecutor(c)
+    gate = threading.Event()
+
+    async def drive() -> tuple[list[Any], int]:
+        loop = asyncio.get_running_loop()
+        hand_overs = 0
+        plain = loop.call_soon_threadsafe
+
+        def counting(*args: Any, **kwargs: Any) -> Any:
+            nonlocal hand_overs
+            hand_overs += 1
+            return plain(*args, **kwargs)
+        loop.call_soon_threadsafe = counting  # type: ignore[method-assign]
+        executor.submit(gate.wait)
+        waiters = [executor.start_action(c.on_order, o, mw.signed(o, A), now=mw.NOW) for o in orders]
+        refused = executor.start_action(c.on_order, forged, mw.signed(forged, B), now=mw.NOW)
+        cancelled = executor.start_action(c.on_order, dropped, mw.signed(dropped, A), now=mw.NOW)
+        cancelled.cancel()
+        gate.set()
+        results = await asyncio.gather(*waiters, refused, return_exceptions=True)
+        assert cancelled.cancelled()
+        return results, hand_overs
+    try:
+        results, hand_overs = asyncio.run(drive())
+    finally:
+        executor.shutdown()
+    acks, refusal = results[:-1], results[-1]
+    assert [a.seq for a in acks] == list(range(acks[0].seq, acks[0].seq + 20))
+    assert isinstance(refusal, WrongSigner)
+    assert hand_overs == 1
+    assert c.last_seq == acks[-1].seq  # the cancelled one was never logged
+
