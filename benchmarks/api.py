@@ -280,7 +280,7 @@ def main() -> None:
                 coordinator.on_register_maker(account)
         app = create_app(coordinator, limits=ApiLimits(rate_per_second=10**6, burst=10**6,
                                                        ws_queue=100_000))
-        server = ServerThread.start(app)
+        server = ServerThread.start(app, freeze_heap=True)  # as `clearhouse node` serves
         try:
             ctx = mp.get_context("spawn")
             out = ctx.Queue()
