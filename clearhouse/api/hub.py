@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,13 +73,15 @@ class Hub:
     loop: asyncio.AbstractEventLoop
     subscribers: dict[str, set[Subscriber]] = field(default_factory=dict)
 
-    def on_event(self, channel: str, seq: int, payload: dict[str, Any]) -> None:
-        """Listener for the coordinator (called on its worker thread)."""
-        self.loop.call_soon_threadsafe(self._fanout, channel, seq, payload)
+    def on_events(self, events: Sequence[tuple[str, int, dict[str, Any]]]) -> None:
+        """Listener for the coordinator (called on its worker thread with a commit's events):
+        one hand-over to the loop per commit."""
+        self.loop.call_soon_threadsafe(self._fanout, events)
 
-    def _fanout(self, channel: str, seq: int, payload: dict[str, Any]) -> None:
-        for subscriber in list(self.subscribers.get(channel, ())):
-            subscriber.offer(channel, seq, payload)
+    def _fanout(self, events: Sequence[tuple[str, int, dict[str, Any]]]) -> None:
+        for channel, seq, payload in events:
+            for subscriber in list(self.subscribers.get(channel, ())):
+                subscriber.offer(channel, seq, payload)
 
     def subscribe(self, subscriber: Subscriber, channel: str, after: int,
                   backlog: Callable[[str, int], list[Any]]) -> None:

@@ -113,6 +113,10 @@ class Ack:
     """True when the idempotency key had been seen: nothing was applied again."""
 
 
+Published = tuple[str, int, dict[str, Any]]
+"""A committed event as listeners get it: ``(channel, number on the channel, payload)``."""
+
+
 def _renumber(ack: Ack, seq: int) -> Ack:
     """``ack`` under its committed ``seq`` (``dataclasses.replace`` without its per-call cost)."""
     return Ack(seq, ack.kind, ack.body, ack.error, ack.duplicate)
@@ -235,9 +239,10 @@ class Coordinator:
     """The last action seq applied."""
     level_of: dict[Digest, tuple[SeriesId, Side, Price]] = field(init=False, default_factory=dict)
     """Book level of every order hash accepted (to publish the levels a change touched)."""
-    listeners: list[Callable[[str, int, dict[str, Any]], None]] = field(init=False,
-                                                                       default_factory=list)
-    """Called with ``(channel, seq, payload)`` after each committed event (the WebSocket hub)."""
+    listeners: list[Callable[[Sequence[Published]], None]] = field(init=False,
+                                                                   default_factory=list)
+    """Called with the ``(channel, seq, payload)`` events of each commit, in order, once they are
+    committed (the WebSocket hub): one call per group, not per event."""
     reputation_params: ReputationParams = field(default_factory=ReputationParams)
     """The reputation formulas' constants (routing, pause threshold, decay)."""
     reputation_log: list[Event] = field(init=False, default_factory=list)
@@ -400,9 +405,11 @@ class Coordinator:
         if group.items and self.batcher is not None:
             self.batcher.add_items(group.items)
             failpoint("items.queued")
-        for (channel, payload), number in zip(group.events, numbers, strict=True):
+        if group.events:
+            events = [(channel, number, payload)
+                      for (channel, payload), number in zip(group.events, numbers, strict=True)]
             for listener in self.listeners:
-                listener(channel, number, payload)
+                listener(events)
         return [_renumber(r, seqs[-r.seq - 1]) if isinstance(r, Ack) and r.seq < 0 else r
                 for r in results]
 
@@ -545,7 +552,7 @@ class Coordinator:
             return 0
         seq = self.store.append_event(channel, payload)
         for listener in self.listeners:
-            listener(channel, seq, payload)
+            listener([(channel, seq, payload)])
         return seq
 
     def publish(self, channel: str, payload: dict[str, Any]) -> int:

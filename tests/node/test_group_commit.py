@@ -64,7 +64,7 @@ def test_a_group_is_one_commit_in_application_order_and_replays_the_same(store: 
     c = make_coordinator(store)
     fund(c)
     seen: list[tuple[str, int]] = []
-    c.listeners.append(lambda channel, seq, _: seen.append((channel, seq)))
+    c.listeners.append(lambda events: seen.extend((channel, seq) for channel, seq, _ in events))
     first = store.get_last_action_seq()
     calls, expected = mixed_group(c, mw.make_world(accounts=0))
     results = c.run_group(calls)
@@ -112,7 +112,7 @@ def test_a_failed_commit_acknowledges_nothing_and_keeps_the_state_of_the_log(sto
     items: list[Any] = []
     c.batcher = Recorder(items)
     seen: list[str] = []
-    c.listeners.append(lambda channel, seq, _: seen.append(channel))
+    c.listeners.append(lambda events: seen.extend(channel for channel, _, _ in events))
     before, last = c.get_state_fingerprint(), store.get_last_action_seq()
     # another writer took the idempotency key behind the coordinator's back: the insert collides
     store.append_action("auth_challenge", A, {"other": 1}, "taken")
