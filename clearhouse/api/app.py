@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from functools import partial
@@ -267,6 +267,33 @@ class Api:
             return False
 
 
+class RequestMetrics:
+    """ASGI middleware: count each HTTP request by route and status and time it (plain ASGI:
+    Starlette's ``BaseHTTPMiddleware`` costs a task group and a streamed copy of every response)."""
+
+    def __init__(self, app: ASGIApp, api: Api) -> None:
+        self.app = app
+        self.api = api
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start, status = time.perf_counter(), 500
+
+        async def observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+        try:
+            await self.app(scope, receive, observed)
+        finally:  # the router put the matched route in the shared scope
+            name = getattr(scope.get("route"), "path", "unmatched")
+            self.api.requests.labels(name, str(status)).inc()
+            self.api.latency.labels(name).observe(time.perf_counter() - start)
+
+
 def _ack_response(ack: Ack) -> Response:
     if ack.error is not None:
         return JSONResponse(ack.error, status_code=409)
@@ -296,28 +323,18 @@ def create_app(coordinator: Coordinator, *, limits: ApiLimits | None = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
         api.hub = Hub(asyncio.get_running_loop())
-        coordinator.listeners.append(api.hub.on_event)
+        coordinator.listeners.append(api.hub.on_events)
         ticker = asyncio.create_task(_tick_loop(api, tick_seconds)) if tick_seconds else None
         yield
         if ticker is not None:
             ticker.cancel()
-        coordinator.listeners.remove(api.hub.on_event)
+        coordinator.listeners.remove(api.hub.on_events)
         api.executor.shutdown(wait=True)
 
     app = FastAPI(title="clearhouse node API", version="1", lifespan=lifespan, responses=_ERRORS)
     app.state.api = api
     app.add_middleware(BodyGuard, limits=lim)
-
-    @app.middleware("http")
-    async def measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]
-                      ) -> Response:
-        start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        name = getattr(route, "path", "unmatched")
-        api.requests.labels(name, str(response.status_code)).inc()
-        api.latency.labels(name).observe(time.perf_counter() - start)
-        return response
+    app.add_middleware(RequestMetrics, api=api)
 
     @app.exception_handler(ClearhouseError)
     async def on_clearhouse_error(request: Request, exc: ClearhouseError) -> Response:
@@ -346,8 +363,10 @@ def create_app(coordinator: Coordinator, *, limits: ApiLimits | None = None,
         return _error(500, "internal_error", None, "internal error")
 
     # --- dependencies --------------------------------------------------------------------------
+    # ``async``: FastAPI runs a plain ``def`` dependency on a thread pool, one thread hop each per
+    # request; these are in-memory checks (a session's first use reads it from the store once).
 
-    def limited(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
+    async def limited(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
         """Spend one request of the caller's budget: its account if signed in, else its address."""
         key = f"ip:{request.client.host if request.client else '?'}"
         if authorization:
@@ -356,10 +375,10 @@ def create_app(coordinator: Coordinator, *, limits: ApiLimits | None = None,
         api.bucket.take(key)
         return key
 
-    def session(authorization: Annotated[str | None, Header()] = None) -> Address:
+    async def session(authorization: Annotated[str | None, Header()] = None) -> Address:
         return api.auth.authenticate(authorization, api.now())
 
-    def idempotency(idempotency_key: Annotated[str | None, Header()] = None) -> str:
+    async def idempotency(idempotency_key: Annotated[str | None, Header()] = None) -> str:
         key = idempotency_key
         if key is None or not 0 < len(key) <= 128 or not key.isascii() or not key.isprintable():
             raise MissingIdempotencyKey("an Idempotency-Key header of 1..128 printable ASCII "

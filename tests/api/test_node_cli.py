@@ -50,8 +50,11 @@ def test_node_command(tmp_path: Path) -> None:
             c.faucet(1_000 * mw.USDC)
             c.sign_in()
             assert c.get_account()["balance"] == str(1_000 * mw.USDC)
+        assert httpx.get(url + "/v1/account").status_code == 401
         metrics = httpx.get(url + "/metrics").text
         assert 'clearhouse_api_requests_total{route="/v1/account",status="200"} 1.0' in metrics
+        assert 'clearhouse_api_requests_total{route="/v1/account",status="401"} 1.0' in metrics
+        assert 'clearhouse_api_seconds_count{route="/v1/account"} 2.0' in metrics
         assert httpx.get(url + "/openapi.json").json()["paths"]["/v1/orders"]["post"]
     finally:
         logs = stop(proc)
