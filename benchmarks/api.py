@@ -86,18 +86,23 @@ async def _sign_in(url: str, key: bytes) -> str:
 
 async def _http_load(url: str, token: str, bodies: list[dict[str, Any]], connections: int
                      ) -> float:
-    import httpx
+    """``connections`` keep-alive HTTP/1.1 connections (aiohttp: a few times less client CPU per
+    request than httpx, which capped this figure at the generator's ~2.6 ms a request), each
+    posting its next order once the previous one is acknowledged."""
+    import aiohttp
 
     queue = list(reversed(bodies))
-    async with httpx.AsyncClient(base_url=url, limits=httpx.Limits(max_connections=connections),
-                                 timeout=60) as client:
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    async with aiohttp.ClientSession(url, connector=aiohttp.TCPConnector(limit=connections),
+                                     timeout=aiohttp.ClientTimeout(total=60)) as client:
         async def worker() -> None:
             while queue:
                 body = queue.pop()
-                r = await client.post("/v1/orders", json=body, headers={
-                    "Authorization": f"Bearer {token}", "Idempotency-Key": body["message"]["nonce"]})
-                if r.status_code != 200:
-                    raise RuntimeError(r.text)
+                async with client.post("/v1/orders", data=json.dumps(body), headers={
+                        **headers, "Idempotency-Key": body["message"]["nonce"]}) as r:
+                    if r.status != 200:
+                        raise RuntimeError(await r.text())
+                    await r.read()
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(connections)))
         return len(bodies) / (time.perf_counter() - start)
