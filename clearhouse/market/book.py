@@ -722,9 +722,11 @@ def _rest(book: Book, signed: Signed[Order]) -> None:
     book.resting[digest] = RestingOrder(signed, sequence)
     series_book = book.series.get(order.series_id) or _get_series_book(book, order.series_id)
     if order.side is Side.BUY:
-        levels, prices, summaries = series_book.bids, series_book.bid_prices, series_book.bid_summaries
+        levels, prices = series_book.bids, series_book.bid_prices
+        summaries = series_book.bid_summaries
     else:
-        levels, prices, summaries = series_book.asks, series_book.ask_prices, series_book.ask_summaries
+        levels, prices = series_book.asks, series_book.ask_prices
+        summaries = series_book.ask_summaries
     remaining = order.quantity - book.filled.get(digest, 0)
     queue = levels.get(order.price)
     if queue is None:

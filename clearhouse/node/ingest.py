@@ -45,7 +45,11 @@ class _Call:
         if isinstance(self.future, Future):
             self.future.cancel()
         else:
-            _hand_over(self.future.get_loop(), [(self.future, None)])
+            _hand_over(self.future.get_loop(), [(self.future, _CANCELLED)])
+
+
+_CANCELLED = object()
+"""The outcome that cancels a waiter (its call never ran)."""
 
 
 def _hand_over(loop: asyncio.AbstractEventLoop,
@@ -56,11 +60,11 @@ def _hand_over(loop: asyncio.AbstractEventLoop,
 
 
 def _resolve_waiters(outcomes: list[tuple[asyncio.Future[Any], object]]) -> None:
-    """On the loop: set each result or exception; ``None`` cancels (a done future is left)."""
+    """On the loop: set each result or exception, or cancel (a done future is left as it is)."""
     for waiter, outcome in outcomes:
         if waiter.done():
             continue
-        if outcome is None:
+        if outcome is _CANCELLED:
             waiter.cancel()
         elif isinstance(outcome, BaseException):
             waiter.set_exception(outcome)

@@ -190,3 +190,27 @@ def test_an_event_loops_actions_are_answered_in_one_hand_over_per_group(store: S
     assert hand_overs == 1
     assert c.last_seq == acks[-1].seq  # the cancelled one was never logged
 
+
+
+def test_shutdown_cancels_an_event_loops_queued_actions(store: Store) -> None:
+    """``shutdown(cancel_futures=True)`` drops queued actions: their asyncio waiters are
+    cancelled on their loop and the actions never run."""
+    c = make_coordinator(store)
+    fund(c)
+    w = mw.make_world(accounts=0)
+    o = mw.order(w, A, Side.BUY, mw.px(50), 100)
+    executor = GroupExecutor(c)
+    gate = threading.Event()
+    last = store.get_last_action_seq()
+
+    async def drive() -> bool:
+        executor.submit(gate.wait)
+        waiter = executor.start_action(c.on_order, o, mw.signed(o, A), now=mw.NOW)
+        executor.shutdown(wait=False, cancel_futures=True)
+        gate.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(waiter, 10)
+        return waiter.cancelled()
+    assert asyncio.run(drive())
+    executor.shutdown()
+    assert store.get_last_action_seq() == last
