@@ -6,11 +6,12 @@ as the log says. Over a real SQLite store."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from coordinator_support import make_coordinator
@@ -24,6 +25,7 @@ from clearhouse.store import Store, open_store
 from clearhouse.types import Amount
 
 A, B, C, D = mw.ADDRESSES[:4]
+T = TypeVar("T")
 
 
 
@@ -148,6 +150,13 @@ def test_the_executor_groups_queued_handlers_and_keeps_submission_order(store: S
         executor.submit(lambda: None)
 
 
+def run_on_fresh_loop(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """``asyncio.run(main())`` on a thread of its own (an earlier test in the session may have
+    left an event loop running on this one, e.g. Playwright's sync API)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(main())).result(timeout=60)
+
+
 def test_an_event_loops_actions_are_answered_in_one_hand_over_per_group(store: Store) -> None:
     """``start_action`` futures resolve on their loop, the group's together: one
     ``call_soon_threadsafe`` for the group, a refusal as its own exception, and a waiter
@@ -181,7 +190,7 @@ def test_an_event_loops_actions_are_answered_in_one_hand_over_per_group(store: S
         assert cancelled.cancelled()
         return results, hand_overs
     try:
-        results, hand_overs = asyncio.run(drive())
+        results, hand_overs = run_on_fresh_loop(drive)
     finally:
         executor.shutdown()
     acks, refusal = results[:-1], results[-1]
@@ -211,6 +220,6 @@ def test_shutdown_cancels_an_event_loops_queued_actions(store: Store) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.wait_for(waiter, 10)
         return waiter.cancelled()
-    assert asyncio.run(drive())
+    assert run_on_fresh_loop(drive)
     executor.shutdown()
     assert store.get_last_action_seq() == last
