@@ -736,7 +736,8 @@ def _rest(book: Book, signed: Signed[Order]) -> None:
     else:
         summary = summaries[order.price]
         summary.quantity += remaining
-        summary.earliest = min(summary.earliest, order.expiry)
+        if order.expiry < summary.earliest:
+            summary.earliest = order.expiry
     queue.append(digest)
     book.by_nonce[(order.account, order.nonce)] = digest
     heapq.heappush(book.expiries, (order.expiry, sequence, digest))
@@ -756,11 +757,12 @@ def _apply_fills(book: Book, taker: Signed[Order], fills: list[_Fill], now: Time
     for resting, quantity, premium in fills:
         maker, maker_order = resting.signed, resting.signed.message
         before = filled.get(maker.digest, 0)
-        filled[maker.digest] = Quantity(before + quantity)
-        summaries[maker_order.price].quantity -= quantity
         if before + quantity == maker_order.quantity:
-            _remove_resting(book, maker.digest)
+            _remove_resting(book, maker.digest)  # takes its remaining (this fill) off the level
             closed[maker.digest] = CloseReason.FILLED
+        else:
+            summaries[maker_order.price].quantity -= quantity
+        filled[maker.digest] = Quantity(before + quantity)
         maker_fee = Amount(premium * maker_bps // BPS) if maker_bps else _NO_FEE
         taker_fee = Amount(premium * taker_bps // BPS) if taker_bps else _NO_FEE
         held, cash = makers.get(maker_order.account, _NO_MOVE)
