@@ -75,6 +75,8 @@ _CONVERGED = 1e-5  # relative Newton step that ends the iteration (see _iterate)
 _SERIES = np.array([[(-1) ** m * math.factorial(2 * m)
                      / (2**m * math.factorial(m) * math.factorial(2 * j + 2 * m + 1))
                      for m in range(8)] for j in range(7)])
+_SERIES_ROWS = [[float(c) for c in row] for row in _SERIES[::-1]]  # Horner order, as floats
+_MAX_EXP_ARG = 745.2  # exp(-y) underflows to 0 above this
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,9 +223,50 @@ def compute_black76_price(forward: npt.ArrayLike, strike: npt.ArrayLike, years: 
                           vol: npt.ArrayLike, rate: npt.ArrayLike = 0.0,
                           is_call: npt.ArrayLike = True) -> FloatArray:
     """Black-76 present value of a European option on a forward ``F`` (cash-settled at ``T``):
-    ``e^{-rT} (θF N(θd₁) - θK N(θd₂))``, computed without cancellation; NaN outside the domain."""
+    ``e^{-rT} (θF N(θd₁) - θK N(θd₂))``, computed without cancellation; NaN outside the domain.
+    One option given as plain Python numbers takes a scalar path (the same evaluation, a few
+    microseconds instead of a NumPy pass of ~150 µs: a market maker pricing an RFQ's legs)."""
+    values = (forward, strike, years, vol, rate, is_call)
+    if all(type(value) in _SCALARS for value in values):
+        return np.asarray(_black76_price_scalar(*values))  # type: ignore[arg-type]
     shape, (f, k, T, v, r, call) = _flat(forward, strike, years, vol, rate, is_call)
     return _black76_price(f, k, T, v, r, np.where(call != 0.0, 1.0, -1.0)).reshape(shape)
+
+
+_SCALARS = (float, int, bool)
+
+
+def _black76_price_scalar(f: float, k: float, T: float, v: float, r: float, is_call: float
+                          ) -> float:
+    """:func:`_black76_price` for one option in ``math``: the same branches and formulas."""
+    if math.isnan(f + k + T + v + r) or T < 0.0 or v < 0.0 or f <= 0.0 or k <= 0.0:
+        return math.nan
+    undiscounted = max((f - k) if is_call else (k - f), 0.0)
+    if T > 0.0 and v > 0.0:
+        undiscounted += math.sqrt(f * k) * _otm_price_scalar(-abs(math.log(f / k)),
+                                                             v * math.sqrt(T))
+    return math.exp(-r * T) * undiscounted
+
+
+def _otm_price_scalar(x: float, s: float) -> float:
+    """:func:`_otm_price` for one point (x ≤ 0, s > 0), branch by branch as :func:`_otm_parts`."""
+    h, t = x / s, 0.5 * s
+    if s < _SERIES_MAX_S and -x < _SERIES_MAX_X:
+        p, q = (h * t) ** 2, t * t
+        total = 0.0
+        for row in _SERIES_ROWS:
+            inner = row[-1]
+            for c in row[-2::-1]:
+                inner = inner * q + c
+            total = total * p + inner
+        mills = _SQRT_HALF_PI * float(erfcx(-h * _SQRT_HALF))
+        scaled = math.exp(0.5 * q) * (2.0 * math.sinh(h * t) * mills + 2.0 * t * total) / _SQRT_2PI
+    elif h + t < 0.0:
+        scaled = 0.5 * float(erfcx(-(h + t) * _SQRT_HALF) - erfcx(-(h - t) * _SQRT_HALF))
+    else:
+        return float(math.exp(0.5 * x) * ndtr(h + t) - math.exp(-0.5 * x) * ndtr(h - t))
+    half_sq = 0.5 * (h * h + t * t)
+    return math.exp(-half_sq) * scaled if half_sq < _MAX_EXP_ARG else 0.0
 
 
 def _black76_price(f: FloatArray, k: FloatArray, T: FloatArray, v: FloatArray, r: FloatArray,

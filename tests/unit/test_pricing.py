@@ -20,6 +20,7 @@ from clearhouse.market.portfolio import (
     compute_scenario_pnl,
 )
 from clearhouse.market.pricing import (
+    _otm_price_scalar,
     compute_black76_greeks,
     compute_black76_price,
     compute_black_scholes_greeks,
@@ -210,6 +211,29 @@ def test_prices_match_mpmath_to_the_last_bits() -> None:
         # b's own condition number w.r.t. its inputs is about 1 + (h² + t²)/2 = 1 + |ln b|
         tol = 16 * EPS * (1 + float(abs(mp.log(exact))))
         assert abs(float((mp.mpf(bi) - exact) / exact)) <= tol, (xi, si)
+        scalar = _otm_price_scalar(float(xi), float(si))  # the one-option path, same bound
+        assert abs(float((mp.mpf(scalar) - exact) / exact)) <= tol, (xi, si)
+
+
+def test_one_option_in_python_numbers_takes_the_scalar_path_with_the_same_results() -> None:
+    rng = np.random.default_rng(12)
+    for _ in range(2000):
+        f = float(np.exp(rng.uniform(-3, 9)))
+        k = f * float(np.exp(rng.normal() * rng.uniform(0.001, 3)))
+        T, v = float(np.exp(rng.uniform(-9, 2))), float(rng.uniform(0.005, 3))
+        r, call = float(rng.uniform(-0.05, 0.1)), bool(rng.random() < 0.5)
+        one = compute_black76_price(f, k, T, v, r, call)
+        batch = compute_black76_price(np.array([f]), k, T, v, r, call)[0]
+        assert one.shape == () and one == pytest.approx(batch, rel=1e-12, abs=1e-300)
+    # the domain edges, as the vectorised path: expired or zero vol = discounted intrinsic
+    edges = [(100.0, 90.0, 0.0, 0.5, 0.05, True), (100, 90, 1, 0.0, 0.05, False),
+             (100.0, 90.0, -1.0, 0.5, 0.0, True), (100.0, 90.0, 1.0, -0.1, 0.0, True),
+             (0.0, 90.0, 1.0, 0.5, 0.0, True), (100.0, math.nan, 1.0, 0.5, 0.0, True),
+             (100.0, 90.0, 1.0, 0.5, math.inf, True)]
+    for f, k, T, v, r, call in edges:
+        expected = compute_black76_price(np.array([f]), k, T, v, r, call)[0]
+        got = compute_black76_price(f, k, T, v, r, call)
+        assert (math.isnan(got) and math.isnan(expected)) or got == expected, (f, k, T, v, r)
 
 
 # --- implied volatility ------------------------------------------------------------------------
