@@ -1,11 +1,13 @@
 """API ingest and RFQ latency through a real node: ``python -m benchmarks.api``.
 
 The node (coordinator over SQLite in WAL + ``synchronous=FULL`` in a temp dir, FastAPI on uvicorn
-on 127.0.0.1) runs in this process; the load generator runs in a second process (spawned) and
-signs everything *before* its timed part, so the figures are the node's.
+on 127.0.0.1, its startup heap frozen as ``clearhouse node`` does) runs in this process; the load
+generator runs in a second process (spawned) and signs everything *before* its timed part, so the
+figures are the node's.
 
 * ``orders_per_s_http``: non-crossing GTC orders (so every one rests and is acknowledged), 16
-  HTTP/1.1 connections each sending its next order when the previous one is acknowledged.
+  keep-alive HTTP/1.1 connections (aiohttp) each sending its next order when the previous one is
+  acknowledged.
 * ``orders_per_s_ws``: the same over one WebSocket with up to 512 order frames in flight (the
   node pipelines them: frames are checked while the previous group commits, and the orders that
   arrived meanwhile are committed in one transaction); median of ``WS_REPS`` runs.
