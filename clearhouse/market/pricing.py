@@ -16,6 +16,7 @@ run the same solver compiled (:mod:`~clearhouse.market.pricing_jit`, see :data:`
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
 import os
@@ -228,7 +229,8 @@ def compute_black76_price(forward: npt.ArrayLike, strike: npt.ArrayLike, years: 
     microseconds instead of a NumPy pass of ~150 µs: a market maker pricing an RFQ's legs)."""
     values = (forward, strike, years, vol, rate, is_call)
     if all(type(value) in _SCALARS for value in values):
-        return np.asarray(_black76_price_scalar(*values))  # type: ignore[arg-type]
+        with contextlib.suppress(OverflowError):  # beyond float range: NumPy's inf/NaN below
+            return np.asarray(_black76_price_scalar(*values))  # type: ignore[arg-type]
     shape, (f, k, T, v, r, call) = _flat(forward, strike, years, vol, rate, is_call)
     return _black76_price(f, k, T, v, r, np.where(call != 0.0, 1.0, -1.0)).reshape(shape)
 
