@@ -232,8 +232,9 @@ def test_one_option_in_python_numbers_takes_the_scalar_path_with_the_same_result
              (100.0, 90.0, 1.0, 0.5, math.inf, True), (100.0, 90.0, 1.0, 0.5, -1000.0, True),
              (1e300, 1e-300, 1e6, 1e3, 0.0, False)]
     for f, k, T, v, r, call in edges:
-        expected = compute_black76_price(np.array([f]), k, T, v, r, call)[0]
-        got = compute_black76_price(f, k, T, v, r, call)
+        with np.errstate(all="ignore"):  # NumPy's overflow to inf and NaN are the answers here
+            expected = compute_black76_price(np.array([f]), k, T, v, r, call)[0]
+            got = compute_black76_price(f, k, T, v, r, call)
         assert (math.isnan(got) and math.isnan(expected)) or got == expected, (f, k, T, v, r)
 
 
