@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from clearhouse.errors import Forbidden, InvalidRequest, NotFound
+from clearhouse.node.coordinator import Published
 
 __all__ = ["CHANNELS", "Hub", "Subscriber", "validate_channel"]
 
@@ -73,12 +74,12 @@ class Hub:
     loop: asyncio.AbstractEventLoop
     subscribers: dict[str, set[Subscriber]] = field(default_factory=dict)
 
-    def on_events(self, events: Sequence[tuple[str, int, dict[str, Any]]]) -> None:
+    def on_events(self, events: Sequence[Published]) -> None:
         """Listener for the coordinator (called on its worker thread with a commit's events):
         one hand-over to the loop per commit."""
         self.loop.call_soon_threadsafe(self._fanout, events)
 
-    def _fanout(self, events: Sequence[tuple[str, int, dict[str, Any]]]) -> None:
+    def _fanout(self, events: Sequence[Published]) -> None:
         for channel, seq, payload in events:
             for subscriber in list(self.subscribers.get(channel, ())):
                 subscriber.offer(channel, seq, payload)

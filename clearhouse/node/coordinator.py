@@ -76,6 +76,7 @@ __all__ = [
     "Ack",
     "Batcher",
     "Coordinator",
+    "Published",
     "compute_trade_json",
     "decode_signed_payload",
     "encode_signed_payload",
