@@ -154,6 +154,7 @@ __all__ = [
     "Equivocation",
     "ExcessiveFee",
     "ExpiredMessage",
+    "ExpiryAlreadySettled",
     "FillExceedsSize",
     "FillOrKillUnfilled",
     "Forbidden",
@@ -489,6 +490,12 @@ class UnknownQuote(MarketError, KeyError):
 
     def __str__(self) -> str:  # KeyError would otherwise repr() the message
         return self.message
+
+
+class ExpiryAlreadySettled(MarketError):
+    """The coordinator has already settled every position of that expiry."""
+
+    code = "expiry_settled"
 
 
 class MarketPaused(MarketError):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import bisect
 import heapq
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -89,6 +89,7 @@ __all__ = [
     "get_resting_orders",
     "is_crossing",
     "process_cancel",
+    "process_close_series",
     "process_order",
     "process_tick",
     "process_verified_cancel",
@@ -902,3 +903,13 @@ def process_tick(book: Book, now: Timestamp) -> tuple[Removal, ...]:
             _close_resting(book, digest, CloseReason.EXPIRED)
             removed.append(Removal(digest, resting.signed.message.account, CloseReason.EXPIRED))
     return tuple(removed)
+
+
+def process_close_series(book: Book, series_ids: Collection[SeriesId]) -> tuple[Removal, ...]:
+    """Close every resting order of ``series_ids`` (their expiry has settled: they can never trade
+    again), in arrival order, with reason ``EXPIRED``."""
+    closing = sorted((r for r in book.resting.values() if r.signed.message.series_id in series_ids),
+                     key=lambda r: r.sequence)
+    for resting in closing:
+        _close_resting(book, resting.signed.digest, CloseReason.EXPIRED)
+    return tuple(Removal(r.signed.digest, r.signed.message.account, CloseReason.EXPIRED) for r in closing)

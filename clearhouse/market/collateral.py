@@ -11,7 +11,7 @@ of them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -42,7 +42,7 @@ from clearhouse.risk.incremental import (
     get_account_payoffs,
     is_covered_after_move,
 )
-from clearhouse.risk.maxloss import ExpiryKey, get_expiry_key
+from clearhouse.risk.maxloss import ExpiryKey, compute_payoff_scaled, get_expiry_key
 from clearhouse.types import Address, Amount, Price, Quantity, SeriesId
 
 __all__ = [
@@ -64,6 +64,7 @@ __all__ = [
     "get_requirement",
     "process_deposit",
     "process_list_series",
+    "process_settle_expiry",
     "process_withdrawal",
     "validate_fill",
 ]
@@ -399,3 +400,27 @@ def process_withdrawal(portfolios: Portfolios, account: Address, amount: Amount)
         raise RiskError("a withdrawal must be positive", field="amount")
     validate_fill(portfolios, account, (), -amount)
     portfolios.balances[account] -= amount
+
+
+def process_settle_expiry(portfolios: Portfolios, series_ids: Collection[SeriesId], price: Price
+                          ) -> tuple[dict[Address, int], tuple[Address, ...]]:
+    """Settle every position in ``series_ids`` (the series of one expiry) at ``price``: each
+    holder's positions there are closed and their payoff at ``price`` (``Σ q × intrinsic / unit``,
+    exact when ``price`` and the strikes are on the ``contract_unit`` grid) moves to its balance.
+    Returns ``(payoff per account settled, accounts left unsettled)``, in address order. An account
+    whose balance the payoff would take below zero is left as it is (the STF refuses the same:
+    ``Undercollateralised``; the max-loss requirement makes it unreachable)."""
+    paid: dict[Address, int] = {}
+    unsettled: list[Address] = []
+    for account in sorted(a for a, held in portfolios.positions.items()
+                          if any(s in held for s in series_ids)):
+        held = portfolios.positions[account]
+        closing = {s: q for s, q in held.items() if s in series_ids}
+        payoff = compute_payoff_scaled({get_listing(portfolios.listings, s).series: q
+                                        for s, q in closing.items()}, price) // portfolios.contract_unit
+        if portfolios.balances.get(account, 0) + payoff < 0:
+            unsettled.append(account)
+            continue
+        apply_fill(portfolios, account, [PositionDelta(s, Quantity(-q)) for s, q in closing.items()], payoff)
+        paid[account] = payoff
+    return paid, tuple(unsettled)

@@ -22,14 +22,17 @@ from typing import Any, Final, Protocol
 
 from clearhouse.errors import (
     ClearhouseError,
+    ExpiryAlreadySettled,
     FillOrKillUnfilled,
     IdempotencyConflict,
     InvalidOrder,
     MarketPaused,
     NotOrderOwner,
+    NotYetExpired,
     RiskError,
     StoreError,
     UnknownAccount,
+    UnlistedExpiry,
 )
 from clearhouse.incentives import reputation as reprules
 from clearhouse.incentives.reputation import Event, ReputationParams
@@ -43,6 +46,7 @@ from clearhouse.market.collateral import (
     get_positions,
     get_requirement,
     process_deposit,
+    process_settle_expiry,
     process_withdrawal,
     validate_fill,
 )
@@ -67,9 +71,11 @@ from clearhouse.messages import (
 from clearhouse.messages.schema import compute_typed_data_types
 from clearhouse.messages.signing import check_not_expired
 from clearhouse.node.failpoints import failpoint
-from clearhouse.settlement.batch import CancelRequest, WithdrawalRequest
+from clearhouse.settlement.batch import CancelRequest, ExpirySettlement, WithdrawalRequest
+from clearhouse.settlement.context import ListedExpiry
+from clearhouse.settlement.stf import compute_settlement_price
 from clearhouse.store import Store
-from clearhouse.types import Address, Amount, Digest, Price, SeriesId, Timestamp
+from clearhouse.types import Address, Amount, Digest, ExpiryId, Price, SeriesId, Timestamp
 
 __all__ = [
     "ACTION_KINDS",
@@ -83,7 +89,7 @@ __all__ = [
 ]
 
 ACTION_KINDS = ("deposit", "register_maker", "order", "cancel", "rfq", "quote", "accept",
-                "withdrawal", "tick", "forced_withdrawal", "fees")
+                "withdrawal", "tick", "forced_withdrawal", "fees", "settle_expiry")
 """Every kind the coordinator writes to the action log (anything else in the log is skipped)."""
 
 _SIGNED_TYPES: dict[str, type[Any]] = {"order": Order, "cancel": Cancel, "rfq": RFQ, "quote": Quote,
@@ -259,6 +265,9 @@ class Coordinator:
     quotes and accepts are refused (``MarketPaused``); cancels and withdrawals go on."""
     group: _Group | None = field(init=False, default=None)
     """The group being applied by :meth:`run_group` (``None``: each action commits alone)."""
+    settled: dict[ExpiryId, Price] = field(init=False, default_factory=dict)
+    """Expiries whose positions are settled, with the price they settled at (clamped, on the
+    ``contract_unit`` grid)."""
 
     def __post_init__(self) -> None:
         self.portfolios = Portfolios(self.listings, self.contract_unit,
@@ -452,6 +461,9 @@ class Coordinator:
         if kind == "fees":
             self.book.fees = self.desk.fees = FeeSchedule(int(payload["makerBps"]), int(payload["takerBps"]))
             return self.get_fees_json()
+        if kind == "settle_expiry":
+            return self._apply_settle_expiry(ExpiryId(bytes.fromhex(str(payload["expiryId"])[2:])),
+                                             Price(int(payload["price"])), Timestamp(int(payload["now"])), live)
         signed, now = decode_signed_payload(self.domain, kind, payload)
         return self._apply_signed(kind, signed, now, live)
 
@@ -521,6 +533,26 @@ class Coordinator:
         if live:
             self._publish_levels([r.digest for r in removed], now)
         return {"now": int(now), "expired": [_removal_json(r) for r in removed]}
+
+    def _apply_settle_expiry(self, expiry_id: ExpiryId, price: Price, now: Timestamp, live: bool
+                             ) -> dict[str, Any]:
+        expiry = self.get_market_expiries()[expiry_id]
+        settlement_price = compute_settlement_price(
+            ListedExpiry(expiry.pair, expiry.timestamp, expiry.cap, price), self.contract_unit)
+        series_ids = {s for s, listing in self.listings.items() if listing.series.expiry == expiry.timestamp
+                      and listing.series.pair == expiry.pair}
+        removed = bookrules.process_close_series(self.book, series_ids)
+        paid, unsettled = process_settle_expiry(self.portfolios, series_ids, settlement_price)
+        self.settled[expiry_id] = settlement_price
+        self._settle([ExpirySettlement(account, expiry_id, now) for account in paid], live)
+        body = {"expiryId": _hex(expiry_id), "expiry": int(expiry.timestamp), "price": str(price),
+                "settlementPrice": str(settlement_price),
+                "payoffs": {account: str(payoff) for account, payoff in paid.items()},
+                "unsettled": list(unsettled), "removed": [_removal_json(r) for r in removed]}
+        if live:
+            self._publish_levels([r.digest for r in removed], now)
+            self._publish("expiries", body)
+        return body
 
     def _accept_json(self, fill: RfqFill) -> dict[str, Any]:
         return {"fillId": _hex(fill.fill_id), "rfqId": _hex(fill.rfq_id),
@@ -726,6 +758,32 @@ class Coordinator:
             return Ack(0, "fees", self.get_fees_json())
         return self._commit("fees", None, {"makerBps": fees.maker_bps, "takerBps": fees.taker_bps}, None, None)
 
+    def on_settle_expiry(self, expiry_id: ExpiryId, price: int, *, now: int | None = None) -> Ack:
+        """Settle every position of a market expiry at the registry's ``price`` (quote base units
+        per whole contract; clamped to the cap and rounded down to the ``contract_unit`` grid here,
+        as the STF does): payoffs move to balances, the positions close, the expiry's resting
+        orders are removed, and one ``ExpirySettlement`` per holder goes to the batcher. Refused
+        before the expiry, for an expiry the market does not list, and a second time."""
+        t = self._now(now)
+        expiry = self.get_market_expiries().get(expiry_id)
+        if expiry is None:
+            raise UnlistedExpiry(f"expiry 0x{bytes(expiry_id).hex()} is not one of the market's",
+                                 field="expiryId")
+        if expiry_id in self.settled:
+            raise ExpiryAlreadySettled(f"expiry {expiry.timestamp} is settled", field="expiryId")
+        if t < expiry.timestamp:
+            raise NotYetExpired(f"expiry {expiry.timestamp} is after now ({t})", field="expiryId")
+        if isinstance(price, bool) or not isinstance(price, int) or not 0 <= price < 1 << 256:
+            raise RiskError("a settlement price must be a uint256", field="price")
+        return self._commit("settle_expiry", None, {"expiryId": _hex(expiry_id), "price": str(price), "now": int(t)},
+                            None, None)
+
+    def get_market_expiries(self) -> dict[ExpiryId, ListedExpiry]:
+        """Every expiry the market's listings settle on, as the registry lists it (no price)."""
+        expiries = (ListedExpiry(listing.series.pair, listing.series.expiry, listing.cap)
+                    for listing in self.listings.values())
+        return {e.expiry_id: e for e in expiries}
+
     def on_tick(self, now: int) -> Ack:
         """Purge expired orders, quotes and RFQs at ``now`` (logged: replay must purge the same).
         A tick with nothing to purge changes nothing and is not logged (``seq`` 0)."""
@@ -804,6 +862,7 @@ class Coordinator:
             "makers": list(self.desk.makers),
             "fades": [_fade_json(f) for f in self.desk.fades],
             "fees": self.get_fees_json(),
+            "settled": {_hex(e): p for e, p in sorted(self.settled.items())},
             "reputation": [reprules.encode_event(e) for e in self.reputation_log],
             "trades": [compute_trade_json(t) for t in self.trades],
             "acks": {s: (a.body, a.error) for s, a in sorted(self.acks.items())},

@@ -39,6 +39,7 @@ from clearhouse.chain import Chain, RpcChain
 from clearhouse.chain.anvil import Anvil
 from clearhouse.governance.proposals import DEFAULT_BOUNDS, compute_longest_exit
 from clearhouse.messages import Domain
+from clearhouse.node.expiries import ExpiryPrices, compute_registry_context
 from clearhouse.node.oracle import OracleMember
 from clearhouse.node.watcher import Watcher
 from clearhouse.oracle.committee import CommitteeSetup, Member
@@ -179,8 +180,10 @@ def run_watcher(url: str, deployment: dict[str, Any], stop: threading.Event) -> 
     chain = RpcChain(url)
     s = deployment["settlement"]
     account = Account.from_key(deployment["watcher"]["key"])
+    context = make_ctx if not s.get("expiry_registry") else compute_registry_context(
+        make_ctx, ExpiryPrices(chain.at("ExpiryRegistry", s["expiry_registry"])))
     watcher = Watcher(chain, chain.at("Settlement", s["settlement"]), chain.at("Vault", s["vault"]),
-                      chain.at("WindowVerifier", s["verifier"]), make_ctx, account)
+                      chain.at("WindowVerifier", s["verifier"]), context, account)
     log.info("watcher %s watching settlement %s", account.address, s["settlement"])
 
     def tick() -> None:

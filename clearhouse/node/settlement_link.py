@@ -27,6 +27,7 @@ from clearhouse.chain.base import Event
 from clearhouse.errors import ConfigError, NotFound
 from clearhouse.node.batcher import AccountProof, Batcher, BatcherParams
 from clearhouse.node.coordinator import Coordinator
+from clearhouse.node.expiries import ExpiryKeeper, ExpiryPrices, compute_registry_context
 from clearhouse.node.failpoints import failpoint
 from clearhouse.node.parameters import ChainParameters, PauseMonitor, load_chain_parameters
 from clearhouse.settlement import QueuedDeposit, QueuedForcedWithdrawal, SettlementContext
@@ -102,11 +103,13 @@ class SettlementLink:
     """The coordinator's chain side: vault queues → coordinator + batcher; batcher ticks; proofs."""
 
     def __init__(self, coordinator: Coordinator, batcher: Batcher, vault: Contract,
-                 parameters: ChainParameters | None = None) -> None:
+                 parameters: ChainParameters | None = None, keeper: ExpiryKeeper | None = None) -> None:
         self.coordinator, self.batcher, self.vault = coordinator, batcher, vault
         self.chain: Chain = batcher.chain
         self.parameters = parameters or ChainParameters(None)
         """The deployment's governed parameters (the fee schedule is read from them)."""
+        self.keeper = keeper
+        """Settles the market's expiries from the deployment's ``ExpiryRegistry`` (``None``: none)."""
         self.next_index: dict[str, int] = {"deposit": 0, "forced": 0}
         """The next queue index to handle, per queue."""
         self.ids: dict[Address, AccountId] = {}
@@ -146,12 +149,15 @@ class SettlementLink:
     # --- the handler ---------------------------------------------------------------------------
 
     def on_tick(self, now: int | None = None) -> int:
-        """Adopt the governed fee schedule, handle new queue entries, then tick the batcher;
-        returns the entries handled."""
+        """Adopt the governed fee schedule, handle new queue entries, settle the expiries that can
+        be settled, then tick the batcher; returns the queue entries handled."""
         self._sync_clock()
         self.sync_fees()
         handled = self.sync_queues()
-        self.batcher.on_tick(Timestamp(self.now() if now is None else now))
+        at = Timestamp(self.now() if now is None else now)
+        if self.keeper is not None:
+            self.keeper.on_tick(at)
+        self.batcher.on_tick(at)
         return handled
 
     def sync_fees(self) -> None:
@@ -252,10 +258,18 @@ def build_settlement_link(coordinator: Coordinator, chain: Chain, deployment: Ma
                           batch_interval: int = 0) -> SettlementLink:
     """The link of ``coordinator`` to the deployment's contracts, with a batcher over the
     coordinator's store and listings; ``context`` is the deployment's settlement context (its
-    domain must be the coordinator's: the STF checks the same signatures). Sets the coordinator's
-    clock to the link's (chain time). Replay the coordinator's log, then call
+    domain must be the coordinator's: the STF checks the same signatures). With an
+    ``settlement.expiry_registry`` in the deployment, the batcher's context takes its settlement
+    prices from that registry and an :class:`ExpiryKeeper` settles the market's expiries. Sets the
+    coordinator's clock to the link's (chain time). Replay the coordinator's log, then call
     :meth:`SettlementLink.start`."""
     contracts = load_chain_contracts(chain, deployment)
+    keeper = None
+    registry = deployment["settlement"].get("expiry_registry")
+    if registry:
+        prices = ExpiryPrices(chain.at("ExpiryRegistry", registry))
+        context = compute_registry_context(context, prices)
+        keeper = ExpiryKeeper(coordinator, chain, prices, contracts.coordinator)
     probe = context(Timestamp(chain.now()))
     if probe.domain != coordinator.domain:
         raise ConfigError("the settlement context's EIP-712 domain is not the coordinator's",
@@ -264,7 +278,7 @@ def build_settlement_link(coordinator: Coordinator, chain: Chain, deployment: Ma
     batcher = Batcher(coordinator.store, chain, contracts,
                       BatcherParams(context, series, batch_interval=batch_interval))
     link = SettlementLink(coordinator, batcher, contracts.vault,
-                          load_chain_parameters(chain, contracts.settlement))
+                          load_chain_parameters(chain, contracts.settlement), keeper)
     coordinator.clock = link.now
     coordinator.paused = PauseMonitor(contracts.settlement)  # no new trades during an emergency pause
     return link

@@ -125,10 +125,12 @@ class WithdrawalRequest:
 class ExpirySettlement:
     """Settle one account's positions of one expiry."""
 
-    account: AccountId
-    """The account."""
+    account: Address
+    """The account's owner (its id is the vault's, as for cancels and withdrawals)."""
     expiry_id: ExpiryId
     """The expiry (it must have a settlement price in the context)."""
+    time: Timestamp
+    """When the coordinator settled it, at or after the expiry (the clock is ticked to it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,7 +285,8 @@ def _add_item(builder: _Builder, item: BatchItem) -> None:
     elif isinstance(item, WithdrawalRequest):
         builder.add(item, item.time, lambda: builder.withdrawal(item))
     elif isinstance(item, ExpirySettlement):
-        builder.add(item, None, lambda: SettleExpiryOp(item.account, item.expiry_id))
+        builder.add(item, item.time, lambda: SettleExpiryOp(_get_id(builder.ids, item.account, "account"),
+                                                             item.expiry_id))
     elif isinstance(item, FeeSweep):
         builder.add(item, None, lambda: FeeOp(item.amount))
     else:

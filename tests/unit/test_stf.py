@@ -790,10 +790,11 @@ def test_build_batch_settles_what_the_book_and_the_rfq_desk_produced() -> None:
 def test_build_batch_reports_what_the_stf_refuses() -> None:
     ctx = make_ctx()
     items = [QueuedDeposit(AccountId(1), ADDRESSES[1], Amount(USDC)), FeeSweep(Amount(5)),
-             ExpirySettlement(AccountId(1), E1.expiry_id)]
+             ExpirySettlement(ADDRESSES[1], E1.expiry_id, Timestamp(NOW))]
     built = build_batch(compute_genesis_state(), items, ctx, {})
     assert [type(r.error) for r in built.rejected] == [InsufficientFeePool, NotYetExpired]
-    assert built.result.header.op_count == 1
+    # the deposit, and the tick to the settlement's time (a refused item's tick stays, as for trades)
+    assert [type(op) for op in built.result.operations] == [DepositOp, TickOp]
     with pytest.raises(InvalidBatch):
         build_batch(compute_genesis_state(), [FeeSweep(Amount(5))], ctx, {})
 

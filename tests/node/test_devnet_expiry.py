@@ -1,0 +1,163 @@
+"""Expiry settlement on the devnet, on the in-process chain (``deploy_devnet`` directly, no anvil, no
+processes): once the committee's TWAP over the window ending at an expiry is final, the coordinator's
+link records the settlement price in the ``ExpiryRegistry``, settles every position of that expiry
+in its ledger (one logged action), batches one ``SettleExpiry`` per holder, and the posted batch is
+valid for an independent watcher reading the same registry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+
+from clearhouse.chain import InProcessChain
+from clearhouse.errors import ExpiryAlreadySettled, NotYetExpired, RiskError, UnlistedExpiry
+from clearhouse.messages import Side, TimeInForce
+from clearhouse.node.coordinator import Coordinator
+from clearhouse.node.devnet import deploy_devnet
+from clearhouse.node.expiries import RETRY_SECONDS, ExpiryPrices, compute_registry_context
+from clearhouse.node.settlement_link import SettlementLink, build_settlement_link
+from clearhouse.node.watcher import Watcher
+from clearhouse.sdk.chain import ChainAccess
+from clearhouse.settlement import OpType, decode_window, get_op_type
+from clearhouse.settlement.context import compute_expiry_id
+from clearhouse.settlement.header import compute_window_count
+from clearhouse.settlement.watcher import decode_header, decode_ops_data
+from clearhouse.sim import market_world as mw
+from clearhouse.sim.settlement_chain import WINDOW
+from clearhouse.sim.settlement_world import make_ctx
+from clearhouse.store import open_store
+from clearhouse.types import Address, Amount, Digest
+
+USDC = mw.USDC
+EXPIRY_ID = compute_expiry_id("ETH", "USDC", mw.EXPIRY)
+SPOT = 3_500 * USDC
+"""The committee's price around the expiry: the 3000 call pays 500 USDC per contract."""
+
+
+@pytest.fixture
+def devnet(tmp_path: Path) -> Iterator[tuple[InProcessChain, dict[str, Any], SettlementLink]]:
+    chain = InProcessChain()
+    deployment = deploy_devnet(chain)
+    store = open_store(f"sqlite:///{tmp_path / 'node.db'}")
+    listings, _ = mw.build_listings()
+    coordinator = Coordinator(store, mw.DOMAIN, listings, mw.UNIT, chain=chain)
+    link = build_settlement_link(coordinator, chain, deployment, make_ctx)
+    coordinator.replay()
+    link.start()
+    yield chain, deployment, link
+    store.close()
+
+
+def _side(chain: InProcessChain, deployment: dict[str, Any], i: int, usdc: int) -> ChainAccess:
+    side = ChainAccess.connect(chain, deployment, mw.KEYS[i])
+    side.token.transact("mint", side.address, usdc * USDC)
+    side.deposit(side.address, Amount(usdc * USDC))
+    return side
+
+
+def _post_rounds(chain: InProcessChain, deployment: dict[str, Any], end: int, prices: list[int]) -> None:
+    """Committee members post ``prices`` as optimistic rounds 300 s apart, the last 300 s before ``end``."""
+    oracle = deployment["oracle"]
+    hub = chain.at("OracleHub", oracle["hub"])
+    feed = bytes.fromhex(oracle["feed_id"][2:])
+    chain.time_travel(end - 300 * len(prices) - int(chain.now()))
+    for i, price in enumerate(prices):
+        if i:
+            chain.time_travel(300)
+        member = Account.from_key(oracle["keys"][i % len(oracle["keys"])])
+        hub.transact("post", feed, i + 1, price, int(chain.now()), sender=member)
+
+
+def test_the_link_settles_an_expiry_at_the_committees_price_once_it_is_final(
+        devnet: tuple[InProcessChain, dict[str, Any], SettlementLink]) -> None:
+    chain, deployment, link = devnet
+    alice, bob = _side(chain, deployment, 0, 60_000), _side(chain, deployment, 1, 40_000)
+    link.on_tick()  # the deposits credited and batched
+    world, c = mw.make_world(), link.coordinator
+    ask = mw.order(world, alice.address, Side.SELL, mw.px(120), 300, expiry=mw.LATER)  # alice writes calls
+    ask_hash = Digest(bytes.fromhex(c.on_order(ask, mw.signed(ask, alice.address), now=link.now())
+                                     .body["orderHash"][2:]))
+    bid = mw.order(world, bob.address, Side.BUY, mw.px(121), 100, TimeInForce.IOC, expiry=mw.LATER)
+    assert c.on_order(bid, mw.signed(bid, bob.address), now=link.now()).body["trades"]
+    link.on_tick()  # the trade batched and posted
+    before = {who: int(c.portfolios.balances[Address(who)]) for who in (alice.address, bob.address)}
+    assert c.get_account_json(Address(alice.address))["requirement"] != "0"
+
+    _post_rounds(chain, deployment, mw.EXPIRY, [SPOT, SPOT])
+    chain.time_travel(mw.EXPIRY + 1 - int(chain.now()))
+    link.on_tick()  # expired, but the TWAP is not final yet: nothing settles, the keeper retries later
+    assert not c.settled and EXPIRY_ID not in link.keeper.prices.read()  # type: ignore[union-attr]
+    chain.time_travel(2 * 3_600 + RETRY_SECONDS)  # past the hub's dispute window
+    link.on_tick()
+
+    registry = chain.at("ExpiryRegistry", deployment["settlement"]["expiry_registry"])
+    assert int(registry.call("get_expiry", EXPIRY_ID)[6]) == SPOT  # recorded on chain, by the keeper
+    assert c.settled == {EXPIRY_ID: SPOT}
+    payoff = 500 * USDC  # one contract (100 units) of the 3000 call at 3,500
+    assert int(c.portfolios.balances[Address(alice.address)]) == before[alice.address] - payoff
+    assert int(c.portfolios.balances[Address(bob.address)]) == before[bob.address] + payoff
+    for who in (alice.address, bob.address):
+        account = c.get_account_json(Address(who))
+        assert account["positions"] == {} and account["requirement"] == "0"
+    assert not c.book.resting and c.book.closed[ask_hash] == "expired"  # alice's unfilled rest
+    ack = c.acks[c.last_seq]
+    assert ack.kind == "settle_expiry" and ack.body["payoffs"] == {
+        Address(alice.address): str(-payoff), Address(bob.address): str(payoff)}
+    with pytest.raises(ExpiryAlreadySettled):
+        c.on_settle_expiry(EXPIRY_ID, SPOT, now=link.now())
+
+    settlement = link.batcher.contracts.settlement
+    last = int(settlement.call("last_batch"))
+    record = link.batcher.store.get_batch(last)
+    assert record is not None
+    header = decode_header(record.header)
+    windows = decode_ops_data(record.ops_data, compute_window_count(header.op_count, header.checkpoint_interval))
+    assert [get_op_type(op) for w in windows for op in decode_window(w)].count(OpType.SETTLE_EXPIRY) == 2
+    chain.time_travel(WINDOW)
+    link.on_tick()
+    assert int(settlement.call("last_finalized")) == last
+    for who in (alice.address, bob.address):
+        proof = link.get_account_proof_json(Address(who))
+        assert proof["positions"] == [] and proof["balance"] == str(c.portfolios.balances[Address(who)])
+
+    # an independent watcher reading the registry judges every batch valid and challenges nothing
+    s = deployment["settlement"]
+    watcher = Watcher(chain, settlement, chain.at("Vault", s["vault"]), chain.at("WindowVerifier", s["verifier"]),
+                      compute_registry_context(make_ctx, ExpiryPrices(registry)), chain.accounts[9])
+    assert watcher.on_tick() == [] and sorted(watcher.states) == list(range(last + 1))
+
+
+def test_a_restarted_coordinator_replays_the_settlement(
+        devnet: tuple[InProcessChain, dict[str, Any], SettlementLink]) -> None:
+    chain, deployment, link = devnet
+    alice, bob = _side(chain, deployment, 0, 60_000), _side(chain, deployment, 1, 40_000)
+    link.on_tick()
+    world, c = mw.make_world(), link.coordinator
+    ask = mw.order(world, alice.address, Side.SELL, mw.px(120), 100)
+    c.on_order(ask, mw.signed(ask, alice.address), now=link.now())
+    bid = mw.order(world, bob.address, Side.BUY, mw.px(120), 100, TimeInForce.IOC)
+    c.on_order(bid, mw.signed(bid, bob.address), now=link.now())
+    _post_rounds(chain, deployment, mw.EXPIRY, [SPOT, SPOT])
+    chain.time_travel(mw.EXPIRY + 2 * 3_600 - int(chain.now()))
+    link.on_tick()
+    assert c.settled
+    again = Coordinator(c.store, mw.DOMAIN, c.listings, mw.UNIT, chain=chain)
+    again.replay()
+    assert again.get_state_fingerprint() == c.get_state_fingerprint()
+    assert again.settled == c.settled
+
+
+def test_settle_expiry_refusals(devnet: tuple[InProcessChain, dict[str, Any], SettlementLink]) -> None:
+    _, _, link = devnet
+    c = link.coordinator
+    with pytest.raises(NotYetExpired):
+        c.on_settle_expiry(EXPIRY_ID, SPOT, now=mw.EXPIRY - 1)
+    with pytest.raises(UnlistedExpiry):
+        c.on_settle_expiry(compute_expiry_id("BTC", "USDC", mw.EXPIRY), SPOT, now=mw.EXPIRY)
+    with pytest.raises(RiskError):
+        c.on_settle_expiry(EXPIRY_ID, -1, now=mw.EXPIRY)
+    assert not c.settled and c.last_seq == 0
