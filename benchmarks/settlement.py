@@ -25,6 +25,8 @@ from clearhouse.settlement import (
     TickOp,
     compute_series_id_of,
     encode_account,
+    encode_auth,
+    encode_core,
     get_account_proof,
 )
 from clearhouse.settlement.header import MAX_PAYOUTS
@@ -173,6 +175,10 @@ def main() -> None:
         floor = 10 * _tokens(data_1000) / 1000
         metrics["calldata_floor_gas_per_trade"] = round(floor)
         metrics["ratio_to_floor_1000"] = round(metrics["gas_per_trade_1000"] / floor, 3)
+        # the two streams of one trade (docs/decisions/0012): what posting only the core would cost
+        one = trades.take(1)[0]
+        metrics["core_floor_gas_per_trade"] = 10 * _tokens(encode_core(one))
+        metrics["auth_floor_gas_per_trade"] = 10 * _tokens(encode_auth(one))
 
         metrics["payout_challenge_max_gas"], metrics["max_payouts_per_batch"] = _payout_challenge(s)
 
@@ -199,7 +205,8 @@ def main() -> None:
         "Batches above 65,536 bytes of ops data use post_large_batch (ops_data up to 400,000 bytes), whose "
         "static 2x400 KB memory costs ~1.3M gas whatever the batch; max_trades_per_batch is that data cap, "
         "not the block gas limit. calldata_floor_gas_per_trade = 10 gas x EIP-7623 tokens of a trade's "
-        "posted bytes. exit_gas: exit of an account without positions after a freeze; exit_gas_worst / "
+        "posted bytes; core_/auth_floor_gas_per_trade split it between a trade's core (221 bytes: "
+        "what a challenge-response design would still post) and its two signatures (130 bytes). exit_gas: exit of an account without positions after a freeze; exit_gas_worst / "
         "exit_positions_gas_worst: exit (free collateral) and exit_positions (payoff) of an account holding "
         "max_positions (16) series of one expiry, on a fresh deployment with an ExpiryRegistry. baseline: "
         "mocks/DirectSettlement, one trade per tx, both orders verified with lib/eip712.vy. "
