@@ -9,7 +9,7 @@ recorded as a :class:`~clearhouse.market.trades.Fade` for maker reputation. Rule
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -279,6 +279,14 @@ def _validate_nonce_unused(nonces: dict[Address, NonceBitmap], account: Address,
         raise ReplayedMessage(f"nonce {nonce} already used", field="nonce", nonce=nonce)
 
 
+def _validate_unexpired_series(listings: Listings, series_ids: Iterable[SeriesId], now: Timestamp) -> None:
+    """Every series is listed and still trading at ``now`` (settlement refuses a fill after its
+    expiry: ``SeriesExpired``)."""
+    for series_id in series_ids:
+        if now >= get_listing(listings, series_id).series.expiry:
+            raise InvalidOrder("a leg's series has expired", field="legs", series_id=series_id)
+
+
 def validate_rfq(desk: RfqDesk, signed: Signed[RFQ], now: Timestamp) -> None:
     """An RFQ is unexpired, its legs are distinct unexpired listed series, its size times every
     ratio is a valid quantity, and its nonce is unused."""
@@ -287,9 +295,8 @@ def validate_rfq(desk: RfqDesk, signed: Signed[RFQ], now: Timestamp) -> None:
         raise RFQExpired("RFQ is past its expiry", field="expiry", expiry=rfq.expiry, now=now)
     if len({leg.series_id for leg in rfq.legs}) != len(rfq.legs):
         raise InvalidOrder("an RFQ names each series at most once", field="legs")
+    _validate_unexpired_series(desk.listings, (leg.series_id for leg in rfq.legs), now)
     for leg in rfq.legs:
-        if now >= get_listing(desk.listings, leg.series_id).series.expiry:
-            raise InvalidOrder("a leg's series has expired", field="legs", series_id=leg.series_id)
         validate_quantity(leg.ratio * rfq.size)
     _validate_nonce_unused(desk.nonces, rfq.taker, rfq.nonce)
 
@@ -358,6 +365,7 @@ def validate_quote(desk: RfqDesk, signed: Signed[Quote], now: Timestamp) -> Open
     open_rfq = _get_open_rfq(desk, quote, now)
     _validate_quote_parties(open_rfq, quote)
     _validate_quote_terms(open_rfq.signed.message, quote)
+    _validate_unexpired_series(desk.listings, (leg.series_id for leg in quote.legs), now)  # RFQ open across it
     for leg in quote.legs:
         validate_premium(get_listing(desk.listings, leg.series_id).rules, leg.price)
     _validate_nonce_unused(desk.nonces, quote.maker, quote.nonce)
@@ -432,13 +440,14 @@ def _validate_accept_size(desk: RfqDesk, quote: Quote, accept: Accept) -> None:
 def validate_accept(desk: RfqDesk, signed: Signed[Accept], now: Timestamp
                     ) -> tuple[Signed[Quote], tuple[LegFill, ...]]:
     """Everything about an accept that is the taker's responsibility: unexpired, an open quote
-    for this taker, a size within the quote and what is left of the RFQ, an unused nonce, a
+    for this taker whose series are all still trading, a size within the quote and what is left of the RFQ, an unused nonce, a
     taker able to carry the trade, and open interest within its cap after it (a hook with
     ``check_open_interest``: ``Portfolios``). Returns the quote and the leg fills."""
     accept = signed.message
     if is_expired(accept.expiry, now):
         raise AcceptExpired("accept is past its expiry", field="expiry", expiry=accept.expiry, now=now)
     quote = _get_open_quote(desk, accept, now)
+    _validate_unexpired_series(desk.listings, (leg.series_id for leg in quote.message.legs), now)
     _validate_accept_size(desk, quote.message, accept)
     _validate_nonce_unused(desk.nonces, accept.taker, accept.nonce)
     fills = compute_leg_fills(desk.listings, quote.message, accept.size)

@@ -259,6 +259,21 @@ def test_rfq_on_an_expired_series_is_refused(world: World) -> None:
         process_rfq(world.desk, r, signed(r, TAKER), after)
 
 
+def test_an_rfq_open_across_its_series_expiry_cannot_be_quoted_or_filled_after_it(world: World) -> None:
+    """Settlement refuses a fill after the series' expiry (``SeriesExpired``), and the coordinator
+    settles the expiry soon after: quotes and accepts arriving from then on are refused, no fade."""
+    expiry = world.listings[world.series[0]].series.expiry
+    r = rfq(world, TAKER, SPREAD, 200, expiry=expiry + 60)
+    rfq_id, _ = process_rfq(world.desk, r, signed(r, TAKER), Timestamp(expiry - 30))
+    q = quote(world, M1, r, rfq_id, [px(200), px(120)], expiry=expiry + 30)
+    late = quote(world, M2, r, rfq_id, [px(200), px(120)], expiry=expiry + 30)
+    refused(world, InvalidOrder, lambda: send_quote(world, late, now=expiry))
+    quote_id = send_quote(world, q, now=expiry - 10)
+    a = accept(world, TAKER, quote_id, 200, expiry=expiry + 30)
+    assert refused(world, InvalidOrder, lambda: send_accept(world, a, now=expiry)).field == "legs"
+    send_accept(world, a, now=expiry - 1)  # a second earlier it fills
+
+
 # --- quote refusals ----------------------------------------------------------------------------
 
 
