@@ -406,6 +406,12 @@ def create_app(coordinator: Coordinator, *, limits: ApiLimits | None = None,
         """Every listed series (ids, names, strikes, caps, ticks)."""
         return await api.run(coordinator.get_series_json)
 
+    @app.get("/v1/expiries", tags=["market"])
+    async def list_expiries(_: Limited) -> list[dict[str, Any]]:
+        """Every listed expiry with its state: ``trading``, ``expired`` (settlement waits for the
+        oracle committee's price) or ``settled`` (``settlementPrice``: what its positions paid)."""
+        return await api.run(coordinator.get_expiries_json, Timestamp(api.now()))
+
     @app.get("/v1/fees", tags=["market"])
     async def get_fees(_: Limited) -> dict[str, Any]:
         """The fee schedule new fills pay: ``makerBps`` / ``takerBps`` of the premium, per side."""

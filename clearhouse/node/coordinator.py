@@ -50,7 +50,7 @@ from clearhouse.market.collateral import (
     process_withdrawal,
     validate_fill,
 )
-from clearhouse.market.instruments import format_series_name
+from clearhouse.market.instruments import format_expiry_code, format_series_name
 from clearhouse.market.marks import compute_account_greeks, compute_mark
 from clearhouse.market.rfq import RfqDesk, RfqFill
 from clearhouse.market.trades import ZERO_HASH, Fade, FeeSchedule, Signed, Trade, verify_signed
@@ -847,6 +847,20 @@ class Coordinator:
                  "contractUnit": listing.rules.contract_unit}
                 for sid, listing in sorted(self.listings.items(), key=lambda item: (
                     item[1].series.expiry, item[1].series.strike, item[1].series.kind))]
+
+    def get_expiries_json(self, now: Timestamp) -> list[dict[str, Any]]:
+        """Every expiry the market lists, oldest first, with its state at ``now``: ``trading``,
+        ``expired`` (waiting for the committee's settlement price) or ``settled`` (with the price
+        its positions settled at: clamped to the cap, on the unit grid)."""
+        out = []
+        for expiry_id, e in sorted(self.get_market_expiries().items(), key=lambda item: item[1].timestamp):
+            settled = self.settled.get(expiry_id)
+            state = "settled" if settled is not None else "trading" if now < e.timestamp else "expired"
+            out.append({"expiryId": _hex(expiry_id), "expiry": int(e.timestamp),
+                        "code": f"{e.pair.underlying}-{format_expiry_code(e.timestamp)}",
+                        "cap": str(e.cap), "state": state,
+                        "settlementPrice": None if settled is None else str(settled)})
+        return out
 
     def get_state_fingerprint(self) -> dict[str, Any]:
         """Everything replay must reproduce, as comparable plain data (tests, audits)."""

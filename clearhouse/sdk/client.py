@@ -207,6 +207,11 @@ class AsyncClient:
     async def get_series(self) -> list[dict[str, Any]]:
         return list(await self.get("/v1/series"))
 
+    async def get_expiries(self) -> list[dict[str, Any]]:
+        """Every listed expiry and its state (``trading``, ``expired``, ``settled`` with its
+        ``settlementPrice``)."""
+        return list(await self.get("/v1/expiries"))
+
     async def get_fees(self) -> dict[str, Any]:
         """The fee schedule new fills pay (``makerBps``, ``takerBps``)."""
         return dict(await self.get("/v1/fees"))

@@ -40,6 +40,8 @@ def test_book_rfq_and_account_flow_through_the_sdk(node: Node) -> None:
     alice, bob, maker = client(node, 0), client(node, 1), client(node, 2)
     try:
         assert [s["name"] for s in alice.get_series()][:2] == ["ETH-29JAN27-3000-C", "ETH-29JAN27-3000-P"]
+        assert [(e["code"], e["state"], e["settlementPrice"]) for e in alice.get_expiries()] == [
+            ("ETH-29JAN27", "trading", None), ("ETH-26MAR27", "trading", None)]
         rest = alice.submit_order(SERIES[0], Side.SELL, mw.px(120), 300)["result"]
         assert rest["resting"] == "300"
         assert alice.get_book(SERIES[0])["asks"] == [[str(mw.px(120)), "300"]]

@@ -30,7 +30,7 @@ from clearhouse.sim import market_world as mw
 from clearhouse.sim.settlement_chain import WINDOW
 from clearhouse.sim.settlement_world import make_ctx
 from clearhouse.store import open_store
-from clearhouse.types import Address, Amount, Digest
+from clearhouse.types import Address, Amount, Digest, Timestamp
 
 USDC = mw.USDC
 EXPIRY_ID = compute_expiry_id("ETH", "USDC", mw.EXPIRY)
@@ -91,12 +91,15 @@ def test_the_link_settles_an_expiry_at_the_committees_price_once_it_is_final(
     chain.time_travel(mw.EXPIRY + 1 - int(chain.now()))
     link.on_tick()  # expired, but the TWAP is not final yet: nothing settles, the keeper retries later
     assert not c.settled and EXPIRY_ID not in link.keeper.prices.read()  # type: ignore[union-attr]
+    assert [e["state"] for e in c.get_expiries_json(Timestamp(link.now()))] == ["expired", "trading"]
     chain.time_travel(2 * 3_600 + RETRY_SECONDS)  # past the hub's dispute window
     link.on_tick()
 
     registry = chain.at("ExpiryRegistry", deployment["settlement"]["expiry_registry"])
     assert int(registry.call("get_expiry", EXPIRY_ID)[6]) == SPOT  # recorded on chain, by the keeper
     assert c.settled == {EXPIRY_ID: SPOT}
+    assert [(e["state"], e["settlementPrice"]) for e in c.get_expiries_json(Timestamp(link.now()))] == [
+        ("settled", str(SPOT)), ("trading", None)]
     payoff = 500 * USDC  # one contract (100 units) of the 3000 call at 3,500
     assert int(c.portfolios.balances[Address(alice.address)]) == before[alice.address] - payoff
     assert int(c.portfolios.balances[Address(bob.address)]) == before[bob.address] + payoff
