@@ -110,6 +110,8 @@ def test_the_link_settles_an_expiry_at_the_committees_price_once_it_is_final(
     ack = c.acks[c.last_seq]
     assert ack.kind == "settle_expiry" and ack.body["payoffs"] == {
         Address(alice.address): str(-payoff), Address(bob.address): str(payoff)}
+    [event] = c.store.iter_events("expiries", 0, 10)  # what the `expiries` channel serves
+    assert event.payload == ack.body
     with pytest.raises(ExpiryAlreadySettled):
         c.on_settle_expiry(EXPIRY_ID, SPOT, now=link.now())
 
