@@ -80,7 +80,11 @@ class ExpiryKeeper:
         due = sorted((e.timestamp, i) for i, e in self.coordinator.get_market_expiries().items()
                      if e.timestamp <= now and i not in self.coordinator.settled)
         for _, expiry_id in due:
-            price = self.prices.read().get(expiry_id)
+            price = self.prices.prices.get(expiry_id)
+            if price is None:
+                if now < self._retry.get(expiry_id, 0):
+                    continue  # asked less than RETRY_SECONDS ago
+                price = self.prices.read().get(expiry_id)  # someone else may have recorded it
             if price is None:
                 price = self._record(expiry_id, now)
             if price is None:
@@ -92,9 +96,7 @@ class ExpiryKeeper:
 
     def _record(self, expiry_id: ExpiryId, now: int) -> Price | None:
         """``settle_expiry`` on the registry if the hub can give the TWAP now (its view says, for
-        free); ``None`` (and a retry later) if it cannot yet."""
-        if now < self._retry.get(expiry_id, 0):
-            return None
+        free); ``None`` (and a retry after :data:`RETRY_SECONDS`) if it cannot yet."""
         try:
             entry: Any = self.prices.registry.call("get_expiry", expiry_id)
             end = int(entry[3])

@@ -136,7 +136,7 @@ def test_the_link_settles_an_expiry_at_the_committees_price_once_it_is_final(
     assert watcher.on_tick() == [] and sorted(watcher.states) == list(range(last + 1))
 
 
-def test_a_restarted_coordinator_replays_the_settlement(
+def test_a_price_recorded_by_anyone_settles_and_a_restart_replays_it(
         devnet: tuple[InProcessChain, dict[str, Any], SettlementLink]) -> None:
     chain, deployment, link = devnet
     alice, bob = _side(chain, deployment, 0, 60_000), _side(chain, deployment, 1, 40_000)
@@ -148,8 +148,10 @@ def test_a_restarted_coordinator_replays_the_settlement(
     c.on_order(bid, mw.signed(bid, bob.address), now=link.now())
     _post_rounds(chain, deployment, mw.EXPIRY, [SPOT, SPOT])
     chain.time_travel(mw.EXPIRY + 2 * 3_600 - int(chain.now()))
-    link.on_tick()
-    assert c.settled
+    registry = chain.at("ExpiryRegistry", deployment["settlement"]["expiry_registry"])
+    registry.transact("settle_expiry", EXPIRY_ID, sender=chain.accounts[8])  # a stranger records it first
+    link.on_tick()  # the keeper reads the recorded price: no transaction of its own
+    assert c.settled == {EXPIRY_ID: SPOT}
     again = Coordinator(c.store, mw.DOMAIN, c.listings, mw.UNIT, chain=chain)
     again.replay()
     assert again.get_state_fingerprint() == c.get_state_fingerprint()
