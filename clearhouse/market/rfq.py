@@ -357,15 +357,16 @@ def _validate_quote_terms(rfq: RFQ, quote: Quote) -> None:
 
 def validate_quote(desk: RfqDesk, signed: Signed[Quote], now: Timestamp) -> OpenRFQ:
     """A quote is unexpired, answers an open RFQ routed to its maker, for that RFQ's taker, with
-    the RFQ's legs in order on the other side, prices on tick, an unused nonce, and a maker able
-    to carry the whole quote. Returns the RFQ."""
+    the RFQ's legs in order on the other side, series that still trade, prices on tick, an unused
+    nonce, and a maker able to carry the whole quote. Returns the RFQ."""
     quote = signed.message
     if is_expired(quote.expiry, now):
         raise QuoteExpired("quote is past its expiry", field="expiry", expiry=quote.expiry, now=now)
     open_rfq = _get_open_rfq(desk, quote, now)
     _validate_quote_parties(open_rfq, quote)
     _validate_quote_terms(open_rfq.signed.message, quote)
-    _validate_unexpired_series(desk.listings, (leg.series_id for leg in quote.legs), now)  # RFQ open across it
+    # the RFQ may have been opened just before one of its series expired
+    _validate_unexpired_series(desk.listings, (leg.series_id for leg in quote.legs), now)
     for leg in quote.legs:
         validate_premium(get_listing(desk.listings, leg.series_id).rules, leg.price)
     _validate_nonce_unused(desk.nonces, quote.maker, quote.nonce)
@@ -440,9 +441,9 @@ def _validate_accept_size(desk: RfqDesk, quote: Quote, accept: Accept) -> None:
 def validate_accept(desk: RfqDesk, signed: Signed[Accept], now: Timestamp
                     ) -> tuple[Signed[Quote], tuple[LegFill, ...]]:
     """Everything about an accept that is the taker's responsibility: unexpired, an open quote
-    for this taker whose series are all still trading, a size within the quote and what is left of the RFQ, an unused nonce, a
-    taker able to carry the trade, and open interest within its cap after it (a hook with
-    ``check_open_interest``: ``Portfolios``). Returns the quote and the leg fills."""
+    for this taker whose series all still trade, a size within the quote and what is left of the
+    RFQ, an unused nonce, a taker able to carry the trade, and open interest within its cap after
+    it (a hook with ``check_open_interest``: ``Portfolios``). Returns the quote and the leg fills."""
     accept = signed.message
     if is_expired(accept.expiry, now):
         raise AcceptExpired("accept is past its expiry", field="expiry", expiry=accept.expiry, now=now)

@@ -66,9 +66,10 @@ class ExpiryKeeper:
 
     def __init__(self, coordinator: Coordinator, chain: Chain, prices: ExpiryPrices, sender: LocalAccount
                  ) -> None:
-        self.coordinator, self.chain, self.prices, self.sender = coordinator, chain, prices, sender
+        self.coordinator, self.prices, self.sender = coordinator, prices, sender
         registry = prices.registry
         self.hub = chain.at("OracleHub", str(registry.call("oracle_hub")))
+        """The oracle hub whose TWAP the registry records (its view says when it can)."""
         self.twap_window = int(registry.call("twap_window"))
         self._retry: dict[ExpiryId, int] = {}
         self._reasons: dict[ExpiryId, str] = {}
