@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from devnet_support import start_devnet_link
 
+from clearhouse.chain import InProcessChain
+from clearhouse.node.settlement_link import SettlementLink
 from clearhouse.store import Store, open_store
 
 
@@ -17,3 +21,11 @@ def store(tmp_path: Path) -> Iterator[Store]:
     yield s
     s.close()
 
+
+
+@pytest.fixture
+def devnet(tmp_path: Path) -> Iterator[tuple[InProcessChain, dict[str, Any], SettlementLink]]:
+    """The devnet on the in-process chain with a coordinator settling on it (``start_devnet_link``)."""
+    chain, deployment, link, store = start_devnet_link(tmp_path / "node.db")
+    yield chain, deployment, link
+    store.close()

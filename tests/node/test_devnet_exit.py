@@ -6,50 +6,23 @@ settling through the deployment description as ``clearhouse node`` does."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from devnet_support import fund_user
 
 from clearhouse.chain import InProcessChain
 from clearhouse.errors import ContractRevert
 from clearhouse.messages import Side, TimeInForce
-from clearhouse.node.coordinator import Coordinator
-from clearhouse.node.devnet import deploy_devnet
-from clearhouse.node.settlement_link import SettlementLink, build_settlement_link
-from clearhouse.sdk.chain import ChainAccess
+from clearhouse.node.settlement_link import SettlementLink
 from clearhouse.settlement.exits import compute_exit_free
 from clearhouse.settlement.state import decode_account
 from clearhouse.sim import market_world as mw
 from clearhouse.sim.settlement_chain import T_FORCE, WINDOW
 from clearhouse.sim.settlement_world import make_ctx
-from clearhouse.store import open_store
 from clearhouse.types import Address, Amount
 
 USDC = mw.USDC
-
-
-@pytest.fixture
-def devnet(tmp_path: Path) -> Iterator[tuple[InProcessChain, dict[str, Any], SettlementLink]]:
-    chain = InProcessChain()
-    deployment = deploy_devnet(chain)
-    store = open_store(f"sqlite:///{tmp_path / 'node.db'}")
-    listings, _ = mw.build_listings()
-    coordinator = Coordinator(store, mw.DOMAIN, listings, mw.UNIT, chain=chain)
-    link = build_settlement_link(coordinator, chain, deployment, make_ctx)
-    coordinator.replay()
-    link.start()
-    yield chain, deployment, link
-    store.close()
-
-
-def _side(chain: InProcessChain, deployment: dict[str, Any], i: int, usdc: int) -> ChainAccess:
-    """User ``i``'s chain side, funded and deposited."""
-    side = ChainAccess.connect(chain, deployment, mw.KEYS[i])
-    side.token.transact("mint", side.address, usdc * USDC)
-    side.deposit(side.address, Amount(usdc * USDC))
-    return side
 
 
 def test_the_devnet_wires_an_expiry_registry_on_the_committees_feed(
@@ -72,7 +45,7 @@ def test_the_devnet_wires_an_expiry_registry_on_the_committees_feed(
 def test_a_position_holder_exits_the_devnet_after_a_freeze(
         devnet: tuple[InProcessChain, dict[str, Any], SettlementLink]) -> None:
     chain, deployment, link = devnet
-    alice, bob = _side(chain, deployment, 0, 60_000), _side(chain, deployment, 1, 40_000)
+    alice, bob = fund_user(chain, deployment, 0, 60_000), fund_user(chain, deployment, 1, 40_000)
     link.on_tick()  # the deposits credited and batched
     now, world, c = link.now(), mw.make_world(), link.coordinator
     ask = mw.order(world, alice.address, Side.SELL, mw.px(120), 300)  # alice writes calls

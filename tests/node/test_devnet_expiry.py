@@ -6,22 +6,19 @@ valid for an independent watcher reading the same registry."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from devnet_support import fund_user
 from eth_account import Account
 
 from clearhouse.chain import InProcessChain
 from clearhouse.errors import ExpiryAlreadySettled, NotYetExpired, RiskError, UnlistedExpiry
 from clearhouse.messages import Side, TimeInForce
 from clearhouse.node.coordinator import Coordinator
-from clearhouse.node.devnet import deploy_devnet
 from clearhouse.node.expiries import RETRY_SECONDS, ExpiryPrices, compute_registry_context
-from clearhouse.node.settlement_link import SettlementLink, build_settlement_link
+from clearhouse.node.settlement_link import SettlementLink
 from clearhouse.node.watcher import Watcher
-from clearhouse.sdk.chain import ChainAccess
 from clearhouse.settlement import OpType, decode_window, get_op_type
 from clearhouse.settlement.context import compute_expiry_id
 from clearhouse.settlement.header import compute_window_count
@@ -29,34 +26,12 @@ from clearhouse.settlement.watcher import decode_header, decode_ops_data
 from clearhouse.sim import market_world as mw
 from clearhouse.sim.settlement_chain import WINDOW
 from clearhouse.sim.settlement_world import make_ctx
-from clearhouse.store import open_store
-from clearhouse.types import Address, Amount, Digest, Timestamp
+from clearhouse.types import Address, Digest, Timestamp
 
 USDC = mw.USDC
 EXPIRY_ID = compute_expiry_id("ETH", "USDC", mw.EXPIRY)
 SPOT = 3_500 * USDC
 """The committee's price around the expiry: the 3000 call pays 500 USDC per contract."""
-
-
-@pytest.fixture
-def devnet(tmp_path: Path) -> Iterator[tuple[InProcessChain, dict[str, Any], SettlementLink]]:
-    chain = InProcessChain()
-    deployment = deploy_devnet(chain)
-    store = open_store(f"sqlite:///{tmp_path / 'node.db'}")
-    listings, _ = mw.build_listings()
-    coordinator = Coordinator(store, mw.DOMAIN, listings, mw.UNIT, chain=chain)
-    link = build_settlement_link(coordinator, chain, deployment, make_ctx)
-    coordinator.replay()
-    link.start()
-    yield chain, deployment, link
-    store.close()
-
-
-def _side(chain: InProcessChain, deployment: dict[str, Any], i: int, usdc: int) -> ChainAccess:
-    side = ChainAccess.connect(chain, deployment, mw.KEYS[i])
-    side.token.transact("mint", side.address, usdc * USDC)
-    side.deposit(side.address, Amount(usdc * USDC))
-    return side
 
 
 def _post_rounds(chain: InProcessChain, deployment: dict[str, Any], end: int, prices: list[int]) -> None:
@@ -75,7 +50,7 @@ def _post_rounds(chain: InProcessChain, deployment: dict[str, Any], end: int, pr
 def test_the_link_settles_an_expiry_at_the_committees_price_once_it_is_final(
         devnet: tuple[InProcessChain, dict[str, Any], SettlementLink]) -> None:
     chain, deployment, link = devnet
-    alice, bob = _side(chain, deployment, 0, 60_000), _side(chain, deployment, 1, 40_000)
+    alice, bob = fund_user(chain, deployment, 0, 60_000), fund_user(chain, deployment, 1, 40_000)
     link.on_tick()  # the deposits credited and batched
     world, c = mw.make_world(), link.coordinator
     ask = mw.order(world, alice.address, Side.SELL, mw.px(120), 300, expiry=mw.LATER)  # alice writes calls
@@ -139,7 +114,7 @@ def test_the_link_settles_an_expiry_at_the_committees_price_once_it_is_final(
 def test_a_price_recorded_by_anyone_settles_and_a_restart_replays_it(
         devnet: tuple[InProcessChain, dict[str, Any], SettlementLink]) -> None:
     chain, deployment, link = devnet
-    alice, bob = _side(chain, deployment, 0, 60_000), _side(chain, deployment, 1, 40_000)
+    alice, bob = fund_user(chain, deployment, 0, 60_000), fund_user(chain, deployment, 1, 40_000)
     link.on_tick()
     world, c = mw.make_world(), link.coordinator
     ask = mw.order(world, alice.address, Side.SELL, mw.px(120), 100)
