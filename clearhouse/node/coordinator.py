@@ -71,6 +71,7 @@ from clearhouse.messages import (
 from clearhouse.messages.schema import compute_typed_data_types
 from clearhouse.messages.signing import check_not_expired
 from clearhouse.node.failpoints import failpoint
+from clearhouse.risk.maxloss import get_expiry_key
 from clearhouse.settlement.batch import CancelRequest, ExpirySettlement, WithdrawalRequest
 from clearhouse.settlement.context import ListedExpiry
 from clearhouse.settlement.stf import compute_settlement_price
@@ -539,8 +540,8 @@ class Coordinator:
         expiry = self.get_market_expiries()[expiry_id]
         settlement_price = compute_settlement_price(
             ListedExpiry(expiry.pair, expiry.timestamp, expiry.cap, price), self.contract_unit)
-        series_ids = {s for s, listing in self.listings.items() if listing.series.expiry == expiry.timestamp
-                      and listing.series.pair == expiry.pair}
+        key = (expiry.pair, expiry.timestamp)
+        series_ids = {s for s, listing in self.listings.items() if get_expiry_key(listing.series) == key}
         removed = bookrules.process_close_series(self.book, series_ids)
         paid, unsettled = process_settle_expiry(self.portfolios, series_ids, settlement_price)
         self.settled[expiry_id] = settlement_price
