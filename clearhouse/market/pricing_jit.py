@@ -78,6 +78,8 @@ _SERIES = np.array([[(-1) ** m * math.factorial(2 * m)
                      / (2**m * math.factorial(m) * math.factorial(2 * j + 2 * m + 1))
                      for m in range(8)] for j in range(8)])
 
+_EXP_TAYLOR = tuple(1.0 / math.factorial(k) for k in range(13))  # 1/k!, for _exp_small
+
 # Cody (1969): erf(z) = z A(z²)/B(z²) below 0.46875; erfcx(z) = C(z)/D(z) on [0.46875, 4];
 # erfcx(z) = (1/√π - z⁻² P(z⁻²)/Q(z⁻²))/z above 4.
 _CODY_A = (3.16112374387056560, 1.13864154151050156e2, 3.77485237685302021e2,
@@ -97,6 +99,26 @@ _CODY_Q = (2.56852019228982242, 1.87295284992346047, 5.27905102951428412e-1,
 
 
 @_inline
+def _sinh_small(y: float) -> float:
+    """``sinh y`` for ``|y| ≤ 1/4`` (the series' ``ht = x/2``): Taylor to degree 13, the first
+    dropped term below 3e-21 of the sum; no libm call."""
+    y2 = y * y
+    return y * (1.0 + y2 * (1.0 / 6.0 + y2 * (1.0 / 120.0 + y2 * (1.0 / 5040.0 + y2 * (
+        1.0 / 362880.0 + y2 * (1.0 / 39916800.0 + y2 * (1.0 / 6227020800.0)))))))
+
+
+@_inline
+def _exp_small(v: float) -> float:
+    """``e^v`` for ``0 ≤ v ≤ 0.22`` (``z²`` below Cody's first break point 0.46875, and the
+    series' ``s²/8``): Taylor to degree 12, the first dropped term below 5e-19 of the sum, within
+    1 ulp; no libm call."""
+    total = _EXP_TAYLOR[12]
+    for k in range(11, -1, -1):
+        total = total * v + _EXP_TAYLOR[k]
+    return total
+
+
+@_inline
 def _erfcx(z: float) -> float:
     """``e^{z²} erfc(z)`` to a few ulps (Cody's rational approximations); libm's erfc times
     ``e^{z²}`` below -0.46875 (never needed by the solver; inf below -26.6)."""
@@ -108,7 +130,7 @@ def _erfcx(z: float) -> float:
         for i in range(3):
             num = (num + _CODY_A[i]) * y
             den = (den + _CODY_B[i]) * y
-        return math.exp(y) * (1.0 - z * (num + _CODY_A[3]) / (den + _CODY_B[3]))
+        return _exp_small(y) * (1.0 - z * (num + _CODY_A[3]) / (den + _CODY_B[3]))
     if z <= 4.0:
         num, den = _CODY_C[8] * z, z
         for i in range(7):
@@ -156,12 +178,12 @@ def _series_scaled(h: float, t: float) -> float:
             inner = inner * q + _SERIES[j, m]
         total = total * p + inner
     mills = _SQRT_HALF_PI * _erfcx(-h * _SQRT_HALF)
-    return math.exp(0.5 * q) * (2.0 * math.sinh(h * t) * mills + 2.0 * t * total) / _SQRT_2PI
+    return _exp_small(0.5 * q) * (2.0 * _sinh_small(h * t) * mills + 2.0 * t * total) / _SQRT_2PI
 
 
 @_inline
-def _otm_call(x: float, s: float) -> tuple[float, float, float]:
-    """``(b, ln b, b'/b)`` of the normalised out-of-the-money call, a few ulps each."""
+def _otm_call(x: float, s: float) -> tuple[float, float, float, float]:
+    """``(b, ln b, b'/b, b/b')`` of the normalised out-of-the-money call, a few ulps each."""
     h, t = x / s, 0.5 * s
     half_sq = 0.5 * (h * h + t * t)
     if s < _SERIES_MAX_S and -x < _SERIES_MAX_X:
@@ -170,11 +192,21 @@ def _otm_call(x: float, s: float) -> tuple[float, float, float]:
         scaled = 0.5 * (_erfcx(-(h + t) * _SQRT_HALF) - _erfcx(-(h - t) * _SQRT_HALF))
     else:
         b = math.exp(0.5 * x) * _ndtr(h + t) - math.exp(-0.5 * x) * _ndtr(h - t)
-        return b, math.log(b), math.exp(-half_sq) / (_SQRT_2PI * b)
-    return math.exp(-half_sq) * scaled, math.log(scaled) - half_sq, 1.0 / (_SQRT_2PI * scaled)
+        density = math.exp(-half_sq)
+        return b, math.log(b), density / (_SQRT_2PI * b), _SQRT_2PI * b / density
+    return (math.exp(-half_sq) * scaled, math.log(scaled) - half_sq, 1.0 / (_SQRT_2PI * scaled),
+            _SQRT_2PI * scaled)
 
 
 # --- one iteration per branch, as pricing._lower_step / _central_step / _upper_step ---------------
+
+
+@_inline
+def _householder_step(nu: float, h2: float, h3: float) -> float:
+    """Householder's third-order step from the Newton step ``nu = -f/f′``, ``h2 = f″/f′`` and
+    ``h3 = f‴/f′``; the Newton step if that one is not finite or turns around."""
+    step = nu * (1.0 + 0.5 * h2 * nu) / (1.0 + nu * (h2 + h3 * nu / 6.0))
+    return step if math.isfinite(step) and step * nu > 0.0 else nu
 
 
 @_inline
@@ -182,11 +214,7 @@ def _householder(f: float, f1: float, f2: float, f3: float) -> tuple[float, floa
     """Householder's third-order step (Newton if it turns around) and the Newton step."""
     inv_f1 = 1.0 / f1
     nu = -f * inv_f1
-    h2, h3 = f2 * inv_f1, f3 * inv_f1
-    step = nu * (1.0 + 0.5 * h2 * nu) / (1.0 + nu * (h2 + h3 * nu / 6.0))
-    if not (math.isfinite(step) and step * nu > 0.0):
-        step = nu
-    return step, nu
+    return _householder_step(nu, f2 * inv_f1, f3 * inv_f1), nu
 
 
 @_inline
@@ -206,16 +234,19 @@ def _log_derivatives(lam: float, a: float, a1: float) -> tuple[float, float, flo
 
 @_inline
 def _lower_step(x: float, s: float, log_beta: float) -> tuple[float, float, float]:
-    """Householder on ``1/ln b - 1/ln β``: ``(sign of b - β, step, Newton step)``."""
-    _, log_b, lam = _otm_call(x, s)
+    """Householder on ``f = 1/ln b - 1/ln β``: ``(sign of b - β, step, Newton step)``. With
+    ``L = ln b``, ``λ = L′ = b′/b``, ``u = 1/L`` and ``a = b″/b′``, the ratios that the step
+    needs reduce to ``-f/f′ = L (ln β - L) / (λ ln β)``, ``f″/f′ = a - λ(1 + 2u)`` and
+    ``f‴/f′ = a² + a′ - 3λa(1 + 2u) + λ²(2 + 6u + 6u²)``: no division by ``f′`` (``1/λ`` comes
+    with λ from :func:`_otm_call`; ``1/ln β`` does not depend on s)."""
+    _, log_b, lam, inv_lam = _otm_call(x, s)
     a, a1 = _curvature(x, s)
-    l1, l2, l3 = _log_derivatives(lam, a, a1)
-    inv = 1.0 / log_b
-    inv2 = inv * inv
-    step, newton = _householder(inv - 1.0 / log_beta, -l1 * inv2,
-                                (2.0 * l1 * l1 * inv - l2) * inv2,
-                                (-l3 + 6.0 * l1 * l2 * inv - 6.0 * l1**3 * inv2) * inv2)
-    return log_b - log_beta, step, newton
+    u = 1.0 / log_b
+    nu = (log_beta - log_b) * (log_b / log_beta) * inv_lam
+    w = 1.0 + 2.0 * u
+    h2 = a - lam * w
+    h3 = a * a + a1 - 3.0 * lam * a * w + lam * lam * (2.0 + 6.0 * u * (1.0 + u))
+    return log_b - log_beta, _householder_step(nu, h2, h3), nu
 
 
 @_inline
@@ -336,17 +367,27 @@ def _fill_lower_table(table: FloatArray) -> None:
 
 
 @_inline
-def _start(x: float, beta: float, b_max: float, table: FloatArray
-           ) -> tuple[int, float, float, float, float]:
+def _start(x: float, beta: float, table: FloatArray) -> tuple[int, float, float, float, float]:
     """Branch (0 lower, 1 central, 2 upper), objective target, initial guess and bracket
-    ``[lo, hi]`` of ``b(x, s) = β`` for x ≤ 0 and 0 < β < b_max = e^{x/2} (pricing._solve_otm)."""
+    ``[lo, hi]`` of ``b(x, s) = β`` for x ≤ 0 (pricing._solve_otm); branch -1 and the answer in
+    place of the guess where there is nothing to solve: 0 at β = 0, NaN outside (0, e^{x/2}).
+    Below the inflection point (nearly every point) ``b_max = e^{x/2}`` is not needed:
+    ``β < b_c`` is tested as ``ln β < x/2 + ln(b_c/b_max)``, and ``β < b_c`` implies ``β < b_max``."""
+    if beta == 0.0:
+        return -1, 0.0, 0.0, 0.0, 0.0
+    if not beta > 0.0:
+        return -1, 0.0, math.nan, 0.0, 0.0
     s_c = math.sqrt(-2.0 * x)
-    b_c = 0.5 * b_max * (1.0 - _erfcx(math.sqrt(-x)))  # b(x, s_c) = b_max/2 - N(-s_c)/b_max
-    if beta < b_c:
-        log_beta = math.log(beta)
-        return 0, log_beta, _lower_guess(x, log_beta, s_c, math.log(b_c), table), 0.0, s_c
+    half = 0.5 * (1.0 - _erfcx(s_c * _SQRT_HALF))  # b(x, s_c)/b_max = 1/2 - N(-s_c)/b_max²
+    log_beta = math.log(beta)
+    log_b_c = 0.5 * x + math.log(half)
+    if log_beta < log_b_c:
+        return 0, log_beta, _lower_guess(x, log_beta, s_c, log_b_c, table), 0.0, s_c
+    b_max = math.exp(0.5 * x)
+    if not beta < b_max:
+        return -1, 0.0, math.nan, 0.0, 0.0
     if beta <= 0.5 * b_max:
-        return 1, beta, s_c + (beta - b_c) * _SQRT_2PI / b_max, s_c, math.inf
+        return 1, beta, s_c + (beta / b_max - half) * _SQRT_2PI, s_c, math.inf
     gap = b_max - beta
     return 2, math.log(gap), -2.0 * _ndtri(gap / (2.0 * math.cosh(0.5 * x))), s_c, math.inf
 
@@ -362,13 +403,9 @@ def _solve_block(x: FloatArray, beta: FloatArray, n: int, table: FloatArray,
     by the caller (not per block)."""
     target, s, lo, hi = work[0], work[1], work[2], work[3]
     for i in range(n):
-        b_max = math.exp(0.5 * x[i])
-        if beta[i] == 0.0:
-            branch[i], out[i] = -1, 0.0
-        elif not (beta[i] > 0.0 and beta[i] < b_max):
-            branch[i], out[i] = -1, math.nan
-        else:
-            branch[i], target[i], s[i], lo[i], hi[i] = _start(x[i], beta[i], b_max, table)
+        branch[i], target[i], s[i], lo[i], hi[i] = _start(x[i], beta[i], table)
+        if branch[i] < 0:
+            out[i] = s[i]
     for i in range(n):
         if branch[i] >= 0:
             si, lo_i, hi_i = s[i], lo[i], hi[i]

@@ -136,6 +136,19 @@ def test_erfcx_and_inverse_normal_match_scipy() -> None:
     assert np.max(np.abs(got - ndtri(q))) <= 1e-13 * np.max(np.abs(ndtri(q)))
 
 
+def test_small_argument_polynomials_match_libm() -> None:
+    # the Taylor polynomials that replace libm's sinh and exp on the series' and Cody's small
+    # arguments: within 1 ulp of the correctly rounded value (mpmath) on their whole domain
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 40
+    y = np.concatenate([np.linspace(-0.25, 0.25, 4001), np.geomspace(1e-300, 0.25, 400)])
+    for got, want in ((pricing_jit._sinh_small(float(v)), mpmath.sinh(float(v))) for v in y):
+        assert abs(got - float(want)) <= EPS * abs(float(want))
+    v = np.linspace(0.0, 0.46875**2, 4001)
+    for got, want in ((pricing_jit._exp_small(float(u)), mpmath.exp(float(u))) for u in v):
+        assert abs(got - float(want)) <= EPS * float(want)
+
+
 def test_guess_table_is_exact_at_its_nodes_and_monotone() -> None:
     table = pricing_jit._lower_table().reshape(pricing_jit._TABLE_SHAPE)
     assert np.all(table[:, 0] == 0.0) and np.all(table[:, -1] == 1.0)
