@@ -19,7 +19,7 @@ from clearhouse.node.coordinator import Published
 
 __all__ = ["CHANNELS", "Hub", "Subscriber", "validate_channel"]
 
-CHANNELS = ("trades", "rfqs", "batches", "oracle", "disputes", "governance", "expiries")
+CHANNELS = ("trades", "rfqs", "batches", "oracle", "disputes", "governance", "expiries", "listings")
 """Channels without a parameter; ``book:<seriesId>`` and ``quotes:<account>`` take one."""
 
 _BOOK = re.compile(r"^book:0x[0-9a-f]{64}$")

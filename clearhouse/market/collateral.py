@@ -15,8 +15,9 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from clearhouse.errors import InsufficientCollateral, RiskError, UnlistedInstrument
+from clearhouse.errors import ConfigError, InsufficientCollateral, RiskError, UnlistedInstrument
 from clearhouse.market.instruments import (
+    Expiry,
     ListingRules,
     Market,
     Series,
@@ -55,6 +56,7 @@ __all__ = [
     "apply_fill",
     "compute_caps_of",
     "compute_listing",
+    "compute_market_of",
     "compute_moves",
     "compute_positions_after",
     "compute_series_portfolio",
@@ -125,6 +127,20 @@ def compute_listing(market: Market, series: Series) -> tuple[SeriesId, Listing]:
     """``(series id, listing)`` of a series the market lists; raises the listing errors."""
     expiry = validate_series(market, series)
     return compute_series_id(series), Listing(series, expiry.cap, market.rules)
+
+
+def compute_market_of(listings: Iterable[Listing]) -> Market:
+    """The market that lists ``listings`` (at least one, all of one pair and one set of rules):
+    its pair, rules and their expiries with their caps, oldest first."""
+    listed = list(listings)
+    if not listed:
+        raise ConfigError("no listings to take a market from", field="listings")
+    first = listed[0]
+    if any(listing.series.pair != first.series.pair or listing.rules != first.rules for listing in listed):
+        raise ConfigError("listings of more than one pair or set of rules", field="listings")
+    expiries = sorted({(listing.series.expiry, listing.cap) for listing in listed})
+    return Market(first.series.pair, first.rules,
+                  tuple(Expiry(first.series.pair, timestamp, cap) for timestamp, cap in expiries))
 
 
 def process_list_series(listings: dict[SeriesId, Listing], market: Market, series: Series

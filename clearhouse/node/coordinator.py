@@ -22,9 +22,11 @@ from typing import Any, Final, Protocol
 
 from clearhouse.errors import (
     ClearhouseError,
+    ConfigError,
     ExpiryAlreadySettled,
     FillOrKillUnfilled,
     IdempotencyConflict,
+    InvalidInstrument,
     InvalidOrder,
     MarketPaused,
     NotOrderOwner,
@@ -42,6 +44,8 @@ from clearhouse.market.book import Book, MatchPlan, OrderResult, Removal
 from clearhouse.market.collateral import (
     Listing,
     Portfolios,
+    compute_listing,
+    compute_market_of,
     get_balance,
     get_positions,
     get_requirement,
@@ -50,7 +54,15 @@ from clearhouse.market.collateral import (
     process_withdrawal,
     validate_fill,
 )
-from clearhouse.market.instruments import format_expiry_code, format_series_name
+from clearhouse.market.instruments import (
+    Expiry,
+    Market,
+    OptionKind,
+    Series,
+    format_expiry_code,
+    format_series_name,
+    process_list_expiry,
+)
 from clearhouse.market.marks import compute_account_greeks, compute_mark
 from clearhouse.market.rfq import RfqDesk, RfqFill
 from clearhouse.market.trades import ZERO_HASH, Fade, FeeSchedule, Signed, Trade, verify_signed
@@ -73,7 +85,7 @@ from clearhouse.messages.signing import check_not_expired
 from clearhouse.node.failpoints import failpoint
 from clearhouse.risk.maxloss import get_expiry_key
 from clearhouse.settlement.batch import CancelRequest, ExpirySettlement, WithdrawalRequest
-from clearhouse.settlement.context import ListedExpiry
+from clearhouse.settlement.context import ListedExpiry, compute_listed_expiry
 from clearhouse.settlement.stf import compute_settlement_price
 from clearhouse.store import Store
 from clearhouse.types import Address, Amount, Digest, ExpiryId, Price, SeriesId, Timestamp
@@ -90,7 +102,8 @@ __all__ = [
 ]
 
 ACTION_KINDS = ("deposit", "register_maker", "order", "cancel", "rfq", "quote", "accept",
-                "withdrawal", "tick", "forced_withdrawal", "fees", "settle_expiry")
+                "withdrawal", "tick", "forced_withdrawal", "fees", "settle_expiry", "list_expiry",
+                "list_series")
 """Every kind the coordinator writes to the action log (anything else in the log is skipped)."""
 
 _SIGNED_TYPES: dict[str, type[Any]] = {"order": Order, "cancel": Cancel, "rfq": RFQ, "quote": Quote,
@@ -170,6 +183,13 @@ def _removal_json(removal: Removal) -> dict[str, Any]:
             "reason": str(removal.reason)}
 
 
+def _series_json(series_id: SeriesId, listing: Listing) -> dict[str, Any]:
+    return {"seriesId": _hex(series_id), "name": format_series_name(listing.series),
+            "expiry": int(listing.series.expiry), "strike": str(listing.series.strike),
+            "kind": int(listing.series.kind), "cap": str(listing.cap),
+            "premiumTick": str(listing.rules.premium_tick), "contractUnit": listing.rules.contract_unit}
+
+
 def _order_json(result: OrderResult) -> dict[str, Any]:
     return {"orderHash": _hex(result.digest), "trades": [compute_trade_json(t) for t in result.trades],
             "removed": [_removal_json(r) for r in result.removed], "resting": str(result.resting),
@@ -219,7 +239,7 @@ class Coordinator:
     domain: Domain
     """The deployment's EIP-712 domain (chain id read from the chain by whoever builds this)."""
     listings: dict[SeriesId, Listing]
-    """Tradable series."""
+    """Tradable series: those given here, then those the log lists (``list_series``)."""
     contract_unit: int
     """Quantity units per contract."""
     chain: Any = None
@@ -261,6 +281,10 @@ class Coordinator:
     from here in O(makers) instead of recomputing the whole log (equal to the recompute, exactly)."""
     rfq_time: dict[Digest, Timestamp] = field(init=False, default_factory=dict)
     """When each open RFQ was routed (a quote's response latency runs from here)."""
+    market: Market | None = None
+    """The pair, listing rules and expiries new series are listed under (``on_list_expiry``,
+    ``on_list_series``). Default: the market of ``listings`` (its pair, rules and expiries);
+    ``None`` with no listings, when nothing can be listed."""
     paused: Callable[[Timestamp], bool] | None = None
     """True while the settlement's emergency pause holds (read from the chain): new orders, RFQs,
     quotes and accepts are refused (``MarketPaused``); cancels and withdrawals go on."""
@@ -269,8 +293,13 @@ class Coordinator:
     settled: dict[ExpiryId, Price] = field(init=False, default_factory=dict)
     """Expiries whose positions are settled, with the price they settled at (clamped, on the
     ``contract_unit`` grid)."""
+    initial: tuple[dict[SeriesId, Listing], Market | None] = field(init=False)
+    """``listings`` and ``market`` as given, before the log's listings (what a rebuild starts from)."""
 
     def __post_init__(self) -> None:
+        if self.market is None and self.listings:
+            self.market = compute_market_of(self.listings.values())
+        self.initial = (dict(self.listings), self.market)
         self.portfolios = Portfolios(self.listings, self.contract_unit,
                                      max_open_interest=getattr(self.params, "max_open_interest", None))
         nonces: dict[Address, Any] = {}
@@ -426,8 +455,12 @@ class Coordinator:
 
     def _rebuild(self) -> None:
         """Drop the in-memory state and replay it from the log (after a failed group commit)."""
-        fresh = type(self)(**{f.name: getattr(self, f.name) for f in fields(self) if f.init})
+        self.listings.clear()  # the same dict, refilled: whoever shares it sees the log's listings
+        self.listings.update(self.initial[0])
+        fresh = type(self)(**{**{f.name: getattr(self, f.name) for f in fields(self) if f.init},
+                              "market": self.initial[1]})
         fresh.replay()
+        self.market = fresh.market
         for f in fields(self):
             if not f.init and f.name != "listeners":
                 setattr(self, f.name, getattr(fresh, f.name))
@@ -465,6 +498,11 @@ class Coordinator:
         if kind == "settle_expiry":
             return self._apply_settle_expiry(ExpiryId(bytes.fromhex(str(payload["expiryId"])[2:])),
                                              Price(int(payload["price"])), Timestamp(int(payload["now"])), live)
+        if kind == "list_expiry":
+            return self._apply_list_expiry(Timestamp(int(payload["expiry"])), Price(int(payload["cap"])), live)
+        if kind == "list_series":
+            return self._apply_list_series(Timestamp(int(payload["expiry"])), Price(int(payload["strike"])),
+                                           OptionKind(int(payload["kind"])), live)
         signed, now = decode_signed_payload(self.domain, kind, payload)
         return self._apply_signed(kind, signed, now, live)
 
@@ -553,6 +591,25 @@ class Coordinator:
         if live:
             self._publish_levels([r.digest for r in removed], now)
             self._publish("expiries", body)
+        return body
+
+    def _apply_list_expiry(self, timestamp: Timestamp, cap: Price, live: bool) -> dict[str, Any]:
+        market = self._require_market()
+        self.market = process_list_expiry(market, Expiry(market.pair, timestamp, cap))
+        body = {"event": "expiry", **self._expiry_json(compute_listed_expiry(self.market.expiries[-1]), None,
+                                                       "trading")}
+        if live:
+            self._publish("listings", body)
+        return body
+
+    def _apply_list_series(self, expiry: Timestamp, strike: Price, kind: OptionKind, live: bool
+                           ) -> dict[str, Any]:
+        market = self._require_market()
+        series_id, listing = compute_listing(market, Series(market.pair, expiry, strike, kind))
+        self.listings[series_id] = listing
+        body = {"event": "series", **_series_json(series_id, listing)}
+        if live:
+            self._publish("listings", body)
         return body
 
     def _accept_json(self, fill: RfqFill) -> dict[str, Any]:
@@ -779,10 +836,48 @@ class Coordinator:
         return self._commit("settle_expiry", None, {"expiryId": _hex(expiry_id), "price": str(price), "now": int(t)},
                             None, None)
 
+    def on_list_expiry(self, expiry: int, cap: int, *, now: int | None = None) -> Ack:
+        """List an expiry of the market's pair (unix seconds, a day at 08:00 UTC) with its
+        settlement ``cap`` (quote base units per whole contract, fixed for the expiry's life; the
+        registry's, when the market settles on a chain). Its series are listed one by one
+        (:meth:`on_list_series`). Refused for an expiry already listed, one that is not after
+        ``now``, and a cap that leaves no room for a strike."""
+        t = self._now(now)
+        market = self._require_market()
+        for name, value, bits in (("expiry", expiry, 64), ("cap", cap, 128)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << bits:
+                raise InvalidInstrument(f"{name} must be a uint{bits}", field=name)
+        process_list_expiry(market, Expiry(market.pair, Timestamp(expiry), Price(cap)))  # raises if unlistable
+        if expiry <= t:
+            raise InvalidInstrument(f"expiry {expiry} is not after now ({t})", field="expiry")
+        return self._commit("list_expiry", None, {"expiry": int(expiry), "cap": str(cap), "now": int(t)},
+                            None, None)
+
+    def on_list_series(self, expiry: int, strike: int, kind: OptionKind, *, now: int | None = None) -> Ack:
+        """Make the series ``(expiry, strike, kind)`` of the market's pair tradable: its expiry
+        listed and after ``now``, its strike on the grid and below the expiry's cap, not listed
+        yet (each refused with its own error)."""
+        t = self._now(now)
+        market = self._require_market()
+        if isinstance(strike, bool) or not isinstance(strike, int) or not 0 < strike < 1 << 128:
+            raise InvalidInstrument("strike must be a positive uint128", field="strike")
+        series = Series(market.pair, Timestamp(expiry), Price(strike), OptionKind(kind))
+        series_id, _ = compute_listing(market, series)  # raises: unlisted expiry, off the grid, above the cap
+        if series_id in self.listings:
+            raise InvalidInstrument(f"{format_series_name(series)} is listed", field="series")
+        if expiry <= t:
+            raise InvalidInstrument(f"expiry {expiry} is not after now ({t})", field="expiry")
+        return self._commit("list_series", None, {"expiry": int(expiry), "strike": str(strike),
+                                                  "kind": int(kind), "now": int(t)}, None, None)
+
+    def _require_market(self) -> Market:
+        if self.market is None:
+            raise ConfigError("this coordinator has no market to list in", field="market")
+        return self.market
+
     def get_market_expiries(self) -> dict[ExpiryId, ListedExpiry]:
-        """Every expiry the market's listings settle on, as the registry lists it (no price)."""
-        expiries = (ListedExpiry(listing.series.pair, listing.series.expiry, listing.cap)
-                    for listing in self.listings.values())
+        """Every expiry the market lists, as the registry lists it (no price)."""
+        expiries = () if self.market is None else (compute_listed_expiry(e) for e in self.market.expiries)
         return {e.expiry_id: e for e in expiries}
 
     def on_tick(self, now: int) -> Ack:
@@ -841,13 +936,8 @@ class Coordinator:
 
     def get_series_json(self) -> list[dict[str, Any]]:
         """Every listed series, by expiry, strike, kind."""
-        return [{"seriesId": _hex(sid), "name": format_series_name(listing.series),
-                 "expiry": int(listing.series.expiry), "strike": str(listing.series.strike),
-                 "kind": int(listing.series.kind), "cap": str(listing.cap),
-                 "premiumTick": str(listing.rules.premium_tick),
-                 "contractUnit": listing.rules.contract_unit}
-                for sid, listing in sorted(self.listings.items(), key=lambda item: (
-                    item[1].series.expiry, item[1].series.strike, item[1].series.kind))]
+        return [_series_json(sid, listing) for sid, listing in sorted(self.listings.items(), key=lambda item: (
+                item[1].series.expiry, item[1].series.strike, item[1].series.kind))]
 
     def get_expiries_json(self, now: Timestamp) -> list[dict[str, Any]]:
         """Every expiry the market lists, oldest first, with its state at ``now``: ``trading``,
@@ -857,11 +947,14 @@ class Coordinator:
         for expiry_id, e in sorted(self.get_market_expiries().items(), key=lambda item: item[1].timestamp):
             settled = self.settled.get(expiry_id)
             state = "settled" if settled is not None else "trading" if now < e.timestamp else "expired"
-            out.append({"expiryId": _hex(expiry_id), "expiry": int(e.timestamp),
-                        "code": f"{e.pair.underlying}-{format_expiry_code(e.timestamp)}",
-                        "cap": str(e.cap), "state": state,
-                        "settlementPrice": None if settled is None else str(settled)})
+            out.append(self._expiry_json(e, settled, state))
         return out
+
+    @staticmethod
+    def _expiry_json(e: ListedExpiry, settled: Price | None, state: str) -> dict[str, Any]:
+        return {"expiryId": _hex(e.expiry_id), "expiry": int(e.timestamp),
+                "code": f"{e.pair.underlying}-{format_expiry_code(e.timestamp)}",
+                "cap": str(e.cap), "state": state, "settlementPrice": None if settled is None else str(settled)}
 
     def get_state_fingerprint(self) -> dict[str, Any]:
         """Everything replay must reproduce, as comparable plain data (tests, audits)."""
@@ -878,6 +971,8 @@ class Coordinator:
             "fades": [_fade_json(f) for f in self.desk.fades],
             "fees": self.get_fees_json(),
             "settled": {_hex(e): p for e, p in sorted(self.settled.items())},
+            "listings": sorted(_hex(s) for s in self.listings),
+            "expiries": sorted(_hex(e) for e in self.get_market_expiries()),
             "reputation": [reprules.encode_event(e) for e in self.reputation_log],
             "trades": [compute_trade_json(t) for t in self.trades],
             "acks": {s: (a.body, a.error) for s, a in sorted(self.acks.items())},
