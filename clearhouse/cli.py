@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from clearhouse import __version__
-from clearhouse.errors import ClearhouseError
+from clearhouse.errors import ClearhouseError, ConfigError
+from clearhouse.types import Price
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -30,6 +31,17 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_strikes(text: str, decimals: int) -> list[Price]:
+    """``"2800,3000"`` (whole quote units) as prices in quote base units; :class:`ConfigError`
+    (field ``list-strikes``) on anything else."""
+    strikes = []
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        if not item.isdigit() or int(item) == 0 or len(item) > 30:
+            raise ConfigError(f"{item!r} is not a strike in whole quote units", field="list-strikes")
+        strikes.append(Price(int(item) * 10**decimals))
+    return strikes
+
+
 def _cmd_node(args: argparse.Namespace) -> int:
     """Run node roles in this process until SIGINT/SIGTERM (graceful: requests in flight finish).
 
@@ -44,7 +56,6 @@ def _cmd_node(args: argparse.Namespace) -> int:
     from clearhouse.api.app import ApiLimits
     from clearhouse.api.server import configure_logging, serve
     from clearhouse.chain import connect
-    from clearhouse.errors import ConfigError
     from clearhouse.messages import Domain, compute_domain
     from clearhouse.node.coordinator import Coordinator
     from clearhouse.node.devnet import run_oracle_member, run_watcher
@@ -96,18 +107,24 @@ def _cmd_node(args: argparse.Namespace) -> int:
             return 0
         params = load_params(args.preset)
         chain = connect(chain_url)
-        contract = args.verifying_contract or market_world.DOMAIN.verifying_contract
+        contract = args.verifying_contract or (deployment or {}).get("domain", {}).get(
+            "verifying_contract", market_world.DOMAIN.verifying_contract)
         domain: Domain = compute_domain(params, chain.chain_id, contract)
         store = open_store(args.db)
-        listings, _ = market_world.build_listings()  # devnet listings until listing is an action
+        listings, _ = market_world.build_listings()  # the devnet's first listings; more come from the log
         coordinator = Coordinator(store, domain, listings, market_world.UNIT, chain=chain, params=params)
+        strikes = parse_strikes(args.list_strikes, market_world.PAIR.quote_decimals)
         link = None
         if deployment is not None and "coordinator" in deployment:  # settle on the deployment's chain
             if args.faucet:
                 raise ConfigError("no faucet on a node that settles on a chain: deposit into the vault",
                                   field="faucet")
-            link = build_settlement_link(coordinator, chain, deployment, make_ctx,
-                                         batch_interval=args.batch_interval)
+            # the context is read from the deployment's window verifier; a deployment without one
+            # (the crash-recovery tests' world: nothing on chain judges its batches) uses the
+            # simulated world's
+            context = None if deployment["settlement"].get("verifier") else make_ctx
+            link = build_settlement_link(coordinator, chain, deployment, context, batch_interval=args.batch_interval,
+                                         strikes=strikes)
         replayed = coordinator.replay()
         if link is not None:
             link.start()  # the batcher attached, replayed items it lacks queued
@@ -212,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="seconds between coordinator ticks (expiry purge; logged actions)")
     node.add_argument("--deployment", default=None,
                       help="deployment.json: the coordinator settles on its chain; oracle, watcher roles")
+    node.add_argument("--list-strikes", default="",
+                      help="strikes (whole quote units, comma-separated) listed as a call and a put on "
+                           "every unexpired expiry, those the deployment's registry lists later included")
     node.add_argument("--member", type=int, default=None, help="oracle member index (oracle role)")
     node.add_argument("--log-level", default="INFO")
     node.set_defaults(func=_cmd_node)

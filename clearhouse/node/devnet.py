@@ -39,7 +39,11 @@ from clearhouse.chain import Chain, RpcChain
 from clearhouse.chain.anvil import Anvil
 from clearhouse.governance.proposals import DEFAULT_BOUNDS, compute_longest_exit
 from clearhouse.messages import Domain
-from clearhouse.node.expiries import ExpiryPrices, compute_registry_context
+from clearhouse.node.expiries import (
+    RegistryExpiries,
+    compute_registry_context,
+    load_deployment_context,
+)
 from clearhouse.node.oracle import OracleMember
 from clearhouse.node.watcher import Watcher
 from clearhouse.oracle.committee import CommitteeSetup, Member
@@ -56,10 +60,11 @@ from clearhouse.sim.oracle_hub import (
 )
 from clearhouse.sim.settlement_chain import GUARDIAN_INDEX, T_FORCE, WINDOW, K
 from clearhouse.sim.settlement_chain import deploy as deploy_settlement
-from clearhouse.sim.settlement_world import make_ctx
+from clearhouse.sim.settlement_world import DOMAIN, make_ctx
 from clearhouse.types import Address, BasisPoints, ChainId, FeedId, Price, Seconds, Timestamp
 
-__all__ = ["Devnet", "DevnetProcess", "compute_parameter_values", "deploy_devnet", "load_member", "run_devnet",
+__all__ = ["Devnet", "DevnetProcess", "compute_parameter_values", "deploy_devnet", "load_domain", "load_member",
+           "run_devnet",
            "run_oracle_member", "run_watcher", "start_devnet"]
 
 log = logging.getLogger("clearhouse.devnet")
@@ -109,6 +114,9 @@ def deploy_devnet(chain: Chain, f: int = 1, pair: str = "ETH/USDC") -> dict[str,
     watcher = chain.accounts[WATCHER_INDEX]
     return {
         "chain_id": chain.chain_id,
+        # the EIP-712 domain the settlement's verifier checks signatures under
+        "domain": {"name": DOMAIN.name, "version": DOMAIN.version, "chain_id": DOMAIN.chain_id,
+                   "verifying_contract": DOMAIN.verifying_contract},
         "settlement": {"settlement": settlement.settlement.address, "vault": settlement.vault.address,
                        "bonds": settlement.bonds.address, "token": settlement.token.address,
                        "verifier": settlement.verifier.address, "guardian": guardian.address,
@@ -149,6 +157,15 @@ def load_member(chain: Chain, deployment: dict[str, Any], index: int, peers: dic
     return OracleMember(chain, hub, setup, peers, round_timeout=20, relay=relay)
 
 
+def load_domain(deployment: dict[str, Any]) -> Domain:
+    """The EIP-712 domain of the deployment's settlement (its ``domain`` entry; a deployment
+    written before it had one used the simulated world's)."""
+    d = deployment.get("domain")
+    if d is None:
+        return DOMAIN
+    return Domain(str(d["name"]), str(d["version"]), ChainId(int(d["chain_id"])), Address(d["verifying_contract"]))
+
+
 def _loop(tick: Callable[[], object], stop: threading.Event, what: str) -> None:
     while not stop.is_set():
         try:
@@ -180,8 +197,12 @@ def run_watcher(url: str, deployment: dict[str, Any], stop: threading.Event) -> 
     chain = RpcChain(url)
     s = deployment["settlement"]
     account = Account.from_key(deployment["watcher"]["key"])
-    context = make_ctx if not s.get("expiry_registry") else compute_registry_context(
-        make_ctx, ExpiryPrices(chain.at("ExpiryRegistry", s["expiry_registry"])))
+    context = load_deployment_context(chain, chain.at("WindowVerifier", s["verifier"]), PARAMS,
+                                      load_domain(deployment))
+    if s.get("expiry_registry"):
+        decimals = int(chain.at("TestToken", s["token"]).call("decimals"))  # any ERC-20's
+        context = compute_registry_context(context, RegistryExpiries(
+            chain.at("ExpiryRegistry", s["expiry_registry"]), decimals))
     watcher = Watcher(chain, chain.at("Settlement", s["settlement"]), chain.at("Vault", s["vault"]),
                       chain.at("WindowVerifier", s["verifier"]), context, account)
     log.info("watcher %s watching settlement %s", account.address, s["settlement"])

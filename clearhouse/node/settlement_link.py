@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
@@ -25,14 +25,21 @@ from eth_account.signers.local import LocalAccount
 from clearhouse.chain import Chain, Contract
 from clearhouse.chain.base import Event
 from clearhouse.errors import ConfigError, NotFound
+from clearhouse.market.collateral import Listing
+from clearhouse.market.instruments import Series
 from clearhouse.node.batcher import AccountProof, Batcher, BatcherParams
 from clearhouse.node.coordinator import Coordinator
-from clearhouse.node.expiries import ExpiryKeeper, ExpiryPrices, compute_registry_context
+from clearhouse.node.expiries import (
+    ExpiryKeeper,
+    RegistryExpiries,
+    compute_registry_context,
+    load_deployment_context,
+)
 from clearhouse.node.failpoints import failpoint
 from clearhouse.node.parameters import ChainParameters, PauseMonitor, load_chain_parameters
 from clearhouse.settlement import QueuedDeposit, QueuedForcedWithdrawal, SettlementContext
 from clearhouse.settlement.state import Position, encode_account
-from clearhouse.types import AccountId, Address, Amount, Timestamp
+from clearhouse.types import AccountId, Address, Amount, Price, SeriesId, Timestamp
 
 __all__ = ["ChainContracts", "QueueEntry", "SettlementLink", "build_settlement_link", "compute_proof_json",
            "load_chain_contracts", "run_link_loop"]
@@ -254,31 +261,57 @@ def run_link_loop(link: SettlementLink, executor: Executor, stop: threading.Even
 
 
 def build_settlement_link(coordinator: Coordinator, chain: Chain, deployment: Mapping[str, Any],
-                          context: Callable[[Timestamp], SettlementContext], *,
-                          batch_interval: int = 0) -> SettlementLink:
+                          context: Callable[[Timestamp], SettlementContext] | None = None, *,
+                          batch_interval: int = 0, strikes: Sequence[Price] = ()) -> SettlementLink:
     """The link of ``coordinator`` to the deployment's contracts, with a batcher over the
-    coordinator's store and listings; ``context`` is the deployment's settlement context (its
-    domain must be the coordinator's: the STF checks the same signatures). With an
-    ``settlement.expiry_registry`` in the deployment, the batcher's context takes its settlement
-    prices from that registry and an :class:`ExpiryKeeper` settles the market's expiries. Sets the
-    coordinator's clock to the link's (chain time). Replay the coordinator's log, then call
-    :meth:`SettlementLink.start`."""
+    coordinator's store and listings. ``context`` is the deployment's settlement context; by
+    default it is read from the deployment's ``WindowVerifier`` (:func:`load_deployment_context`)
+    under the coordinator's domain and parameters. Either way its domain must be the
+    coordinator's (the STF checks the same signatures). With an ``settlement.expiry_registry`` in
+    the deployment, the context's expiries are the registry's, and an :class:`ExpiryKeeper` lists
+    the registry's new expiries of the market (with ``strikes`` as calls and puts on every
+    unexpired expiry) and settles the market's passed ones. Sets the coordinator's clock to the
+    link's (chain time). Replay the coordinator's log, then call :meth:`SettlementLink.start`."""
     contracts = load_chain_contracts(chain, deployment)
+    if context is None:
+        verifier = deployment["settlement"].get("verifier")
+        if coordinator.params is None or not verifier:
+            raise ConfigError("reading the settlement context needs the protocol parameters and the "
+                              "deployment's window verifier", field="context")
+        context = load_deployment_context(chain, chain.at("WindowVerifier", verifier), coordinator.params,
+                                          coordinator.domain)
     keeper = None
     registry = deployment["settlement"].get("expiry_registry")
     if registry:
-        prices = ExpiryPrices(chain.at("ExpiryRegistry", registry))
-        context = compute_registry_context(context, prices)
-        keeper = ExpiryKeeper(coordinator, chain, prices, contracts.coordinator)
+        if coordinator.market is None:
+            raise ConfigError("a coordinator settling expiries needs a market", field="market")
+        expiries = RegistryExpiries(chain.at("ExpiryRegistry", registry), coordinator.market.pair.quote_decimals)
+        context = compute_registry_context(context, expiries)
+        keeper = ExpiryKeeper(coordinator, chain, expiries, contracts.coordinator, strikes)
     probe = context(Timestamp(chain.now()))
     if probe.domain != coordinator.domain:
         raise ConfigError("the settlement context's EIP-712 domain is not the coordinator's",
                           field="domain")
-    series = {sid: listing.series for sid, listing in coordinator.listings.items()}
     batcher = Batcher(coordinator.store, chain, contracts,
-                      BatcherParams(context, series, batch_interval=batch_interval))
+                      BatcherParams(context, _ListedSeries(coordinator.listings), batch_interval=batch_interval))
     link = SettlementLink(coordinator, batcher, contracts.vault,
                           load_chain_parameters(chain, contracts.settlement), keeper)
     coordinator.clock = link.now
     coordinator.paused = PauseMonitor(contracts.settlement)  # no new trades during an emergency pause
     return link
+
+
+class _ListedSeries(Mapping[SeriesId, Series]):
+    """The series of a listings dict as it stands (series listed later included)."""
+
+    def __init__(self, listings: Mapping[SeriesId, Listing]) -> None:
+        self.listings = listings
+
+    def __getitem__(self, series_id: SeriesId) -> Series:
+        return self.listings[series_id].series
+
+    def __iter__(self) -> Iterator[SeriesId]:
+        return iter(self.listings)
+
+    def __len__(self) -> int:
+        return len(self.listings)

@@ -16,16 +16,22 @@ from clearhouse.chain import InProcessChain
 from clearhouse.errors import ExpiryAlreadySettled, NotYetExpired, RiskError, UnlistedExpiry
 from clearhouse.messages import Side, TimeInForce
 from clearhouse.node.coordinator import Coordinator
-from clearhouse.node.expiries import RETRY_SECONDS, ExpiryPrices, compute_registry_context
+from clearhouse.node.devnet import load_domain
+from clearhouse.node.expiries import (
+    RETRY_SECONDS,
+    RegistryExpiries,
+    compute_registry_context,
+    load_deployment_context,
+)
 from clearhouse.node.settlement_link import SettlementLink
 from clearhouse.node.watcher import Watcher
+from clearhouse.params import load_params
 from clearhouse.settlement import OpType, decode_window, get_op_type
 from clearhouse.settlement.context import compute_expiry_id
 from clearhouse.settlement.header import compute_window_count
 from clearhouse.settlement.watcher import decode_header, decode_ops_data
 from clearhouse.sim import market_world as mw
 from clearhouse.sim.settlement_chain import WINDOW
-from clearhouse.sim.settlement_world import make_ctx
 from clearhouse.types import Address, Digest, Timestamp
 
 USDC = mw.USDC
@@ -65,7 +71,7 @@ def test_the_link_settles_an_expiry_at_the_committees_price_once_it_is_final(
     _post_rounds(chain, deployment, mw.EXPIRY, [SPOT, SPOT])
     chain.time_travel(mw.EXPIRY + 1 - int(chain.now()))
     link.on_tick()  # expired, but the TWAP is not final yet: nothing settles, the keeper retries later
-    assert not c.settled and EXPIRY_ID not in link.keeper.prices.read()  # type: ignore[union-attr]
+    assert not c.settled and EXPIRY_ID not in link.keeper.expiries.get_prices()  # type: ignore[union-attr]
     assert [e["state"] for e in c.get_expiries_json(Timestamp(link.now()))] == ["expired", "trading"]
     chain.time_travel(2 * 3_600 + RETRY_SECONDS)  # past the hub's dispute window
     link.on_tick()
@@ -106,8 +112,10 @@ def test_the_link_settles_an_expiry_at_the_committees_price_once_it_is_final(
 
     # an independent watcher reading the registry judges every batch valid and challenges nothing
     s = deployment["settlement"]
-    watcher = Watcher(chain, settlement, chain.at("Vault", s["vault"]), chain.at("WindowVerifier", s["verifier"]),
-                      compute_registry_context(make_ctx, ExpiryPrices(registry)), chain.accounts[9])
+    verifier = chain.at("WindowVerifier", s["verifier"])
+    context = load_deployment_context(chain, verifier, load_params("devnet"), load_domain(deployment))
+    watcher = Watcher(chain, settlement, chain.at("Vault", s["vault"]), verifier,
+                      compute_registry_context(context, RegistryExpiries(registry, 6)), chain.accounts[9])
     assert watcher.on_tick() == [] and sorted(watcher.states) == list(range(last + 1))
 
 

@@ -1,0 +1,119 @@
+"""Listing on the devnet, end to end: an expiry the registry's admin lists on chain is listed by the
+coordinator's keeper with the operator's strikes; a trade on it is batched, verified with the context
+read from the chain (the verifier's limits, the registry's expiries), finalised, and judged valid by
+an independent watcher; a restart replays the same listings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from devnet_support import fund_user, start_devnet_link
+
+from clearhouse.errors import ConfigError
+from clearhouse.market.instruments import (
+    OptionKind,
+    Series,
+    compute_expiry_timestamp,
+    compute_series_id,
+)
+from clearhouse.messages import Domain, Order, Side, TimeInForce
+from clearhouse.node.coordinator import Coordinator
+from clearhouse.node.devnet import load_domain
+from clearhouse.node.expiries import (
+    RegistryExpiries,
+    compute_registry_context,
+    load_deployment_context,
+)
+from clearhouse.node.watcher import Watcher
+from clearhouse.params import load_params
+from clearhouse.settlement import OpType, decode_window, get_op_type
+from clearhouse.settlement.context import compute_expiry_id
+from clearhouse.settlement.header import compute_window_count
+from clearhouse.settlement.watcher import decode_header, decode_ops_data
+from clearhouse.sim import market_world as mw
+from clearhouse.sim.settlement_chain import WINDOW
+from clearhouse.types import Address, Nonce, Price, Quantity, Timestamp
+
+USDC = mw.USDC
+JUNE = compute_expiry_timestamp(2027, 6, 25)
+STRIKES = (Price(3_000 * USDC), Price(3_400 * USDC))
+
+
+def _names(c: Coordinator, expiry: int) -> list[str]:
+    return sorted(s["name"] for s in c.get_series_json() if s["expiry"] == expiry)
+
+
+def test_a_registry_listing_becomes_a_traded_and_settled_series(tmp_path: Path) -> None:
+    chain, deployment, link, store = start_devnet_link(tmp_path / "node.db", strikes=STRIKES)
+    try:
+        c = link.coordinator
+        alice, bob = fund_user(chain, deployment, 0, 60_000), fund_user(chain, deployment, 1, 40_000)
+        link.on_tick()  # deposits credited; the strikes listed on the two devnet expiries
+        assert _names(c, mw.EXPIRY) == ["ETH-29JAN27-3000-C", "ETH-29JAN27-3000-P", "ETH-29JAN27-3200-C",
+                                        "ETH-29JAN27-3400-C", "ETH-29JAN27-3400-P"]
+        assert _names(c, JUNE) == []
+
+        s = deployment["settlement"]
+        registry = chain.at("ExpiryRegistry", s["expiry_registry"])
+        feed = bytes.fromhex(deployment["oracle"]["feed_id"][2:])
+        registry.transact("list_expiry", b"ETH".ljust(32, b"\0"), b"USDC".ljust(32, b"\0"), JUNE,
+                          mw.CAP, feed, sender=chain.accounts[0])  # the registry's admin (the deployer)
+        link.on_tick()
+        assert _names(c, JUNE) == ["ETH-25JUN27-3000-C", "ETH-25JUN27-3000-P", "ETH-25JUN27-3400-C",
+                                   "ETH-25JUN27-3400-P"]
+        assert [e["event"] for e in (ev.payload for ev in store.iter_events("listings", 0, 100))
+                if e.get("expiry") == JUNE][:2] == ["expiry", "series"]
+        link.on_tick()  # nothing new: nothing listed twice
+        assert len(_names(c, JUNE)) == 4
+
+        series_id = compute_series_id(Series(mw.PAIR, JUNE, STRIKES[1], OptionKind.CALL))
+        ask = Order(Address(alice.address), series_id, Side.SELL, mw.px(90), Quantity(100), TimeInForce.GTC,
+                    Nonce(1), Timestamp(link.now() + 3_600))
+        bid = Order(Address(bob.address), series_id, Side.BUY, mw.px(90), Quantity(100), TimeInForce.IOC,
+                    Nonce(1), Timestamp(link.now() + 3_600))
+        c.on_order(ask, mw.signed(ask, Address(alice.address)), now=link.now())
+        assert c.on_order(bid, mw.signed(bid, Address(bob.address)), now=link.now()).body["trades"]
+        link.on_tick()  # the trade batched and posted under the chain's context
+        settlement = chain.at("Settlement", s["settlement"])
+        posted = int(settlement.call("last_batch"))
+        record = link.batcher.store.get_batch(posted)
+        assert record is not None
+        header = decode_header(record.header)
+        ops = [op for w in decode_ops_data(record.ops_data, compute_window_count(header.op_count,
+                                                                                 header.checkpoint_interval))
+               for op in decode_window(w)]
+        assert [get_op_type(op) for op in ops].count(OpType.TRADE) == 1  # the June trade
+        chain.time_travel(WINDOW)
+        link.on_tick()
+        assert int(settlement.call("last_finalized")) == posted
+        proof = link.get_account_proof_json(Address(bob.address))
+        june_id = "0x" + bytes(compute_expiry_id("ETH", "USDC", JUNE)).hex()
+        assert proof["positions"] == [{"expiryId": june_id, "strike": str(STRIKES[1]), "kind": int(OptionKind.CALL),
+                                       "quantity": "100"}]
+
+        verifier = chain.at("WindowVerifier", s["verifier"])
+        context = load_deployment_context(chain, verifier, load_params("devnet"), load_domain(deployment))
+        watcher = Watcher(chain, settlement, chain.at("Vault", s["vault"]), verifier,
+                          compute_registry_context(context, RegistryExpiries(registry, 6)), chain.accounts[9])
+        assert watcher.on_tick() == [] and sorted(watcher.states) == list(range(posted + 1))
+
+        listings, _ = mw.build_listings()
+        again = Coordinator(store, mw.DOMAIN, listings, mw.UNIT, chain=chain, params=load_params("devnet"))
+        again.replay()
+        assert again.get_state_fingerprint() == c.get_state_fingerprint()
+    finally:
+        store.close()
+
+
+def test_the_chain_context_refuses_another_domain(devnet: tuple[Any, dict[str, Any], Any]) -> None:
+    chain, deployment, _ = devnet
+    verifier = chain.at("WindowVerifier", deployment["settlement"]["verifier"])
+    domain = load_domain(deployment)
+    context = load_deployment_context(chain, verifier, load_params("devnet"), domain)(Timestamp(mw.NOW))
+    assert context.domain == domain and context.contract_unit == int(verifier.call("CONTRACT_UNIT"))
+    assert context.max_fee_bps == int(verifier.call("MAX_FEE_BPS")) and context.expiries == {}
+    other = Domain(domain.name, domain.version, domain.chain_id, Address("0x" + "11" * 20))
+    with pytest.raises(ConfigError):
+        load_deployment_context(chain, verifier, load_params("devnet"), other)
