@@ -382,7 +382,7 @@ def _start(x: float, beta: float, table: FloatArray) -> tuple[int, float, float,
     log_beta = math.log(beta)
     log_b_c = 0.5 * x + math.log(half)
     if log_beta < log_b_c:
-        return 0, log_beta, _lower_guess(x, log_beta, s_c, log_b_c, table), 0.0, s_c
+        return 0, log_beta, log_b_c, 0.0, s_c  # the guess: _lower_guess, in a pass of its own
     b_max = math.exp(0.5 * x)
     if not beta < b_max:
         return -1, 0.0, math.nan, 0.0, 0.0
@@ -396,9 +396,11 @@ def _start(x: float, beta: float, table: FloatArray) -> tuple[int, float, float,
 def _solve_block(x: FloatArray, beta: FloatArray, n: int, table: FloatArray,
                  branch: IntArray, work: FloatArray, out: FloatArray) -> None:
     """``out[i] = s`` with ``b(x[i], s) = beta[i]`` for i < n (0 at β = 0, NaN outside
-    (0, e^{x/2})), in three passes over the block so that the processor overlaps independent
-    points (one point's work is a long chain of dependent operations): start and guess; the first
-    iteration, after which nearly every point has converged; the remaining iterations.
+    (0, e^{x/2})), in four passes over the block so that the processor overlaps independent
+    points (one point's work is a long chain of dependent operations): branch, target and bracket;
+    the tabulated guess below the inflection point (a short loop of its own: its loads and
+    interpolation then overlap across points, ~3 % of the time); the first iteration, after which
+    nearly every point has converged; the remaining iterations.
     ``branch`` and the 4 rows of ``work`` are scratch space for at least n points, allocated once
     by the caller (not per block)."""
     target, s, lo, hi = work[0], work[1], work[2], work[3]
@@ -406,6 +408,9 @@ def _solve_block(x: FloatArray, beta: FloatArray, n: int, table: FloatArray,
         branch[i], target[i], s[i], lo[i], hi[i] = _start(x[i], beta[i], table)
         if branch[i] < 0:
             out[i] = s[i]
+    for i in range(n):
+        if branch[i] == 0:
+            s[i] = _lower_guess(x[i], target[i], hi[i], s[i], table)
     for i in range(n):
         if branch[i] >= 0:
             si, lo_i, hi_i = s[i], lo[i], hi[i]
