@@ -170,6 +170,36 @@ def _cmd_devnet(args: argparse.Namespace) -> int:
     return run_devnet(Path(args.out), f=args.f, duration=args.duration)
 
 
+def _cmd_list_expiry(args: argparse.Namespace) -> int:
+    """List an expiry on the deployment's registry; the coordinator lists it at its next tick."""
+    import json
+    import os
+
+    from eth_account import Account
+
+    from clearhouse.chain import connect
+    from clearhouse.market.instruments import format_expiry_code, parse_expiry_code
+    from clearhouse.node.expiries import list_registry_expiry
+
+    deployment = json.loads(Path(args.deployment).read_text())
+    if not deployment.get("settlement", {}).get("expiry_registry"):
+        raise ConfigError("the deployment has no expiry registry", field="deployment")
+    expiry = parse_expiry_code(args.expiry.upper())
+    if not args.cap.isdigit() or not 0 < int(args.cap) < 10**30:
+        raise ConfigError(f"{args.cap!r} is not a cap in whole quote units", field="cap")
+    chain = connect(args.chain or deployment["chain"])
+    try:
+        key = args.key or os.environ.get("CLEARHOUSE_ADMIN_KEY")
+        sender = Account.from_key(key) if key else chain.accounts[0]  # a devnet's deployer
+        decimals = int(chain.at("mocks/TestToken", deployment["settlement"]["token"]).call("decimals"))
+        expiry_id = list_registry_expiry(chain, deployment, expiry, Price(int(args.cap) * 10**decimals), sender)
+    finally:
+        chain.close()
+    print(f"listed {deployment['oracle']['pair'].split('/')[0]}-{format_expiry_code(expiry)} "
+          f"(expiry id 0x{bytes(expiry_id).hex()}, cap {args.cap}) from {sender.address}")
+    return 0
+
+
 def _cmd_reputation(args: argparse.Namespace) -> int:
     """Rebuild every score from the chain and the node's published log; exit 2 if they differ."""
     import json
@@ -241,6 +271,16 @@ def build_parser() -> argparse.ArgumentParser:
     devnet.add_argument("--f", type=int, default=1, help="oracle faults tolerated (3f+1 members)")
     devnet.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     devnet.set_defaults(func=_cmd_devnet)
+
+    listing = sub.add_parser("list-expiry", help="list an expiry on the deployment's ExpiryRegistry (its admin); "
+                             "the coordinator lists it, with its --list-strikes, at its next tick")
+    listing.add_argument("expiry", help="expiry code, e.g. 25JUN27 (08:00 UTC that day)")
+    listing.add_argument("--cap", required=True, help="settlement cap, whole quote units per contract")
+    listing.add_argument("--deployment", required=True, help="deployment.json")
+    listing.add_argument("--chain", default=None, help="JSON-RPC URL (default: the deployment's)")
+    listing.add_argument("--key", default=None, help="the registry admin's key (default: $CLEARHOUSE_ADMIN_KEY, "
+                         "else the chain's first development account, a devnet's deployer)")
+    listing.set_defaults(func=_cmd_list_expiry)
 
     reputation = sub.add_parser("reputation", help="reputation scores anyone can recompute")
     rsub = reputation.add_subparsers(dest="action", required=True)

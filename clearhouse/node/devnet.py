@@ -72,6 +72,9 @@ log = logging.getLogger("clearhouse.devnet")
 USDC = 10**6
 TICK_SECONDS = 1.0
 """How often each role process ticks."""
+DEVNET_STRIKES = "2800,3000,3200"
+"""Strikes (USDC) the devnet's coordinator lists as calls and puts on every unexpired expiry,
+those listed later on the registry (``clearhouse list-expiry``) included."""
 WATCHER_INDEX = 5
 """anvil dev account the watcher signs with."""
 
@@ -200,7 +203,7 @@ def run_watcher(url: str, deployment: dict[str, Any], stop: threading.Event) -> 
     context = load_deployment_context(chain, chain.at("WindowVerifier", s["verifier"]), PARAMS,
                                       load_domain(deployment))
     if s.get("expiry_registry"):
-        decimals = int(chain.at("TestToken", s["token"]).call("decimals"))  # any ERC-20's
+        decimals = int(chain.at("mocks/TestToken", s["token"]).call("decimals"))  # any ERC-20's
         context = compute_registry_context(context, RegistryExpiries(
             chain.at("ExpiryRegistry", s["expiry_registry"]), decimals))
     watcher = Watcher(chain, chain.at("Settlement", s["settlement"]), chain.at("Vault", s["vault"]),
@@ -271,7 +274,7 @@ def start_devnet(out: Path, f: int = 1, base_port: int = 0, coordinator: bool = 
         if coordinator:
             devnet.processes.append(_spawn("coordinator", f"http://127.0.0.1:{ports[0]}", [
                 "node", "--roles", "coordinator", "--db", f"sqlite:///{out / 'coordinator.db'}",
-                "--chain", anvil.url, "--deployment", str(path),
+                "--chain", anvil.url, "--deployment", str(path), "--list-strikes", DEVNET_STRIKES,
                 "--host", "127.0.0.1", "--port", str(ports[0])], out))
         for i in range(len(members)):
             devnet.processes.append(_spawn(f"oracle-{i}", deployment["oracle"]["urls"][members[i]], [

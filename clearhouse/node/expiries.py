@@ -22,7 +22,7 @@ the batcher).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 from itertools import product
@@ -42,11 +42,17 @@ from clearhouse.market.instruments import (
 from clearhouse.messages import Domain
 from clearhouse.node.coordinator import Coordinator
 from clearhouse.params import Params
-from clearhouse.settlement.context import ListedExpiry, SettlementContext, compute_context
+from clearhouse.settlement.context import (
+    ListedExpiry,
+    SettlementContext,
+    compute_context,
+    compute_expiry_id,
+    compute_symbol_word,
+)
 from clearhouse.types import AccountId, BasisPoints, ExpiryId, Price, Seconds, Timestamp
 
 __all__ = ["RETRY_SECONDS", "ExpiryKeeper", "RegistryExpiries", "compute_registry_context",
-           "load_deployment_context"]
+           "list_registry_expiry", "load_deployment_context"]
 
 log = logging.getLogger("clearhouse.node.expiries")
 
@@ -128,6 +134,19 @@ def load_deployment_context(chain: Chain, verifier: Contract, params: Params, do
     limits = replace(params, contract_unit=unit, max_positions=positions)
     return lambda timestamp: compute_context(limits, domain, (), timestamp, fee_account=AccountId(fee_account),
                                              max_fee_bps=BasisPoints(max_fee), max_clock_lag=Seconds(lag))
+
+
+def list_registry_expiry(chain: Chain, deployment: Mapping[str, Any], expiry: Timestamp, cap: Price,
+                         sender: LocalAccount) -> ExpiryId:
+    """List ``expiry`` of the deployment's pair on its ``ExpiryRegistry``, settled on the
+    committee's feed with ``cap`` (quote base units per whole contract); ``sender`` must be the
+    registry's admin. Returns the expiry id. The coordinator lists it (and the operator's strikes
+    on it) at its next tick."""
+    underlying, quote = str(deployment["oracle"]["pair"]).split("/")
+    registry = chain.at("ExpiryRegistry", deployment["settlement"]["expiry_registry"])
+    registry.transact("list_expiry", compute_symbol_word(underlying), compute_symbol_word(quote), expiry, cap,
+                      bytes.fromhex(str(deployment["oracle"]["feed_id"])[2:]), sender=sender)
+    return compute_expiry_id(underlying, quote, expiry)
 
 
 class ExpiryKeeper:

@@ -21,6 +21,7 @@ import httpx
 from browser_support import SCREENSHOTS
 from playwright.sync_api import Browser
 
+from clearhouse.cli import main
 from clearhouse.errors import ClearhouseError
 from clearhouse.messages import Side, TimeInForce
 from clearhouse.node.devnet import start_devnet
@@ -91,6 +92,12 @@ def test_devnet_roles_sdk_trading_and_dashboard(tmp_path: Path, browser: Browser
             assert str(verified.balance) == bob.get_account()["balance"] == account["balance"]
             lie = {**bob.get_account_proof(), "balance": str(verified.balance + 1)}
             assert not bob.verify_account(lie)
+        # the operator lists an expiry on the registry; the coordinator lists it with the devnet's strikes
+        assert main(["list-expiry", "25JUN27", "--cap", "10000", "--deployment",
+                     str(tmp_path / "devnet" / "deployment.json")]) == 0
+        _wait("the new expiry's series listed", lambda: {f"ETH-25JUN27-{k}-{c}" for k in (2800, 3000, 3200)
+                                                          for c in "CP"} <= {s["name"] for s in httpx.get(
+                                                              f"{url}/v1/series").json()}, 60)
         view = httpx.get(f"{url}/v1/views/account/{bob_address(bob)}").json()
         assert view["market"] and view["positions"] == [{"series_id": "0x" + series[0].hex(), "quantity": "50"}]
 
@@ -125,6 +132,7 @@ def test_devnet_roles_sdk_trading_and_dashboard(tmp_path: Path, browser: Browser
         devnet.stop()
     assert all(p.process.poll() is not None for p in devnet.processes)
     watcher_log = (tmp_path / "devnet" / "watcher.log").read_text()
+    assert "watching settlement" in watcher_log and "Traceback" not in watcher_log  # it started and ran
     assert "challenged" not in watcher_log and "tick failed" not in watcher_log  # the batches re-executed clean
 
 

@@ -5,13 +5,15 @@ an independent watcher; a restart replays the same listings."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from devnet_support import fund_user, start_devnet_link
 
-from clearhouse.errors import ConfigError
+from clearhouse.cli import main, parse_strikes
+from clearhouse.errors import ConfigError, ContractRevert
 from clearhouse.market.instruments import (
     OptionKind,
     Series,
@@ -24,6 +26,7 @@ from clearhouse.node.devnet import load_domain
 from clearhouse.node.expiries import (
     RegistryExpiries,
     compute_registry_context,
+    list_registry_expiry,
     load_deployment_context,
 )
 from clearhouse.node.watcher import Watcher
@@ -57,9 +60,7 @@ def test_a_registry_listing_becomes_a_traded_and_settled_series(tmp_path: Path) 
 
         s = deployment["settlement"]
         registry = chain.at("ExpiryRegistry", s["expiry_registry"])
-        feed = bytes.fromhex(deployment["oracle"]["feed_id"][2:])
-        registry.transact("list_expiry", b"ETH".ljust(32, b"\0"), b"USDC".ljust(32, b"\0"), JUNE,
-                          mw.CAP, feed, sender=chain.accounts[0])  # the registry's admin (the deployer)
+        list_registry_expiry(chain, deployment, JUNE, mw.CAP, chain.accounts[0])  # the admin: the deployer
         link.on_tick()
         assert _names(c, JUNE) == ["ETH-25JUN27-3000-C", "ETH-25JUN27-3000-P", "ETH-25JUN27-3400-C",
                                    "ETH-25JUN27-3400-P"]
@@ -117,3 +118,31 @@ def test_the_chain_context_refuses_another_domain(devnet: tuple[Any, dict[str, A
     other = Domain(domain.name, domain.version, domain.chain_id, Address("0x" + "11" * 20))
     with pytest.raises(ConfigError):
         load_deployment_context(chain, verifier, load_params("devnet"), other)
+
+
+def test_listing_on_the_registry_is_the_admins_and_once(devnet: tuple[Any, dict[str, Any], Any]) -> None:
+    chain, deployment, _ = devnet
+    with pytest.raises(ContractRevert, match="not admin"):
+        list_registry_expiry(chain, deployment, JUNE, mw.CAP, chain.accounts[3])
+    expiry_id = list_registry_expiry(chain, deployment, JUNE, mw.CAP, chain.accounts[0])
+    registry = chain.at("ExpiryRegistry", deployment["settlement"]["expiry_registry"])
+    assert bytes(registry.call("get_expiry", expiry_id)[0]) == bytes(compute_expiry_id("ETH", "USDC", JUNE))
+    with pytest.raises(ContractRevert, match="listed"):
+        list_registry_expiry(chain, deployment, JUNE, mw.CAP, chain.accounts[0])
+
+
+def test_the_listing_commands_refuse_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert parse_strikes(" 2800, 3000 ,", 6) == [2_800 * USDC, 3_000 * USDC] and parse_strikes("", 6) == []
+    for bad in ("28.5", "-3000", "0", "3e3", "1" * 31):
+        with pytest.raises(ConfigError):
+            parse_strikes(bad, 6)
+    path = tmp_path / "deployment.json"
+    path.write_text(json.dumps({"chain": "inprocess", "settlement": {"expiry_registry": "0x" + "11" * 20}}))
+    for args, field in ((["25JUN27", "--cap", "ten"], "[config_error]"),
+                        (["31JUN27", "--cap", "10000"], "[malformed_series_name]"),
+                        (["2027-06-25", "--cap", "10000"], "[malformed_series_name]")):
+        assert main(["list-expiry", *args, "--deployment", str(path)]) == 1
+        assert field in capsys.readouterr().err
+    path.write_text(json.dumps({"chain": "inprocess", "settlement": {}}))
+    assert main(["list-expiry", "25JUN27", "--cap", "10000", "--deployment", str(path)]) == 1
+    assert "no expiry registry" in capsys.readouterr().err
