@@ -190,6 +190,12 @@ def _series_json(series_id: SeriesId, listing: Listing) -> dict[str, Any]:
             "premiumTick": str(listing.rules.premium_tick), "contractUnit": listing.rules.contract_unit}
 
 
+def _expiry_json(e: ListedExpiry, settled: Price | None, state: str) -> dict[str, Any]:
+    return {"expiryId": _hex(e.expiry_id), "expiry": int(e.timestamp),
+            "code": f"{e.pair.underlying}-{format_expiry_code(e.timestamp)}",
+            "cap": str(e.cap), "state": state, "settlementPrice": None if settled is None else str(settled)}
+
+
 def _order_json(result: OrderResult) -> dict[str, Any]:
     return {"orderHash": _hex(result.digest), "trades": [compute_trade_json(t) for t in result.trades],
             "removed": [_removal_json(r) for r in result.removed], "resting": str(result.resting),
@@ -596,7 +602,7 @@ class Coordinator:
     def _apply_list_expiry(self, timestamp: Timestamp, cap: Price, live: bool) -> dict[str, Any]:
         market = self._require_market()
         self.market = process_list_expiry(market, Expiry(market.pair, timestamp, cap))
-        body = {"event": "expiry", **self._expiry_json(compute_listed_expiry(self.market.expiries[-1]), None,
+        body = {"event": "expiry", **_expiry_json(compute_listed_expiry(self.market.expiries[-1]), None,
                                                        "trading")}
         if live:
             self._publish("listings", body)
@@ -861,6 +867,8 @@ class Coordinator:
         market = self._require_market()
         if isinstance(strike, bool) or not isinstance(strike, int) or not 0 < strike < 1 << 128:
             raise InvalidInstrument("strike must be a positive uint128", field="strike")
+        if kind not in tuple(OptionKind):
+            raise InvalidInstrument(f"kind must be one of {[int(k) for k in OptionKind]}", field="kind")
         series = Series(market.pair, Timestamp(expiry), Price(strike), OptionKind(kind))
         series_id, _ = compute_listing(market, series)  # raises: unlisted expiry, off the grid, above the cap
         if series_id in self.listings:
@@ -947,14 +955,8 @@ class Coordinator:
         for expiry_id, e in sorted(self.get_market_expiries().items(), key=lambda item: item[1].timestamp):
             settled = self.settled.get(expiry_id)
             state = "settled" if settled is not None else "trading" if now < e.timestamp else "expired"
-            out.append(self._expiry_json(e, settled, state))
+            out.append(_expiry_json(e, settled, state))
         return out
-
-    @staticmethod
-    def _expiry_json(e: ListedExpiry, settled: Price | None, state: str) -> dict[str, Any]:
-        return {"expiryId": _hex(e.expiry_id), "expiry": int(e.timestamp),
-                "code": f"{e.pair.underlying}-{format_expiry_code(e.timestamp)}",
-                "cap": str(e.cap), "state": state, "settlementPrice": None if settled is None else str(settled)}
 
     def get_state_fingerprint(self) -> dict[str, Any]:
         """Everything replay must reproduce, as comparable plain data (tests, audits)."""

@@ -78,6 +78,7 @@ def test_a_listed_series_trades_and_replays(store: Store) -> None:
      InvalidInstrument),  # listed already
     (lambda c: c.on_list_series(mw.EXPIRY, STRIKE, OptionKind.CALL, now=mw.EXPIRY), InvalidInstrument),
     (lambda c: c.on_list_series(mw.EXPIRY, 0, OptionKind.CALL, now=mw.NOW), InvalidInstrument),
+    (lambda c: c.on_list_series(mw.EXPIRY, STRIKE, 7, now=mw.NOW), InvalidInstrument),  # no such kind
 ])
 def test_refused_listings_write_nothing(store: Store, call: Any, error: type[ClearhouseError]) -> None:
     c = make_coordinator(store)
