@@ -62,7 +62,8 @@ RETRY_SECONDS: Final = 60
 
 class RegistryExpiries:
     """The expiries an ``ExpiryRegistry`` lists, each with its settlement price once recorded (final
-    from then on). Read by :meth:`refresh` (the link's tick), served from memory by :meth:`read`."""
+    from then on). Read by :meth:`refresh` (each settlement context, each keeper tick), served from
+    memory by :meth:`read`."""
 
     def __init__(self, registry: Contract, quote_decimals: int) -> None:
         self.registry = registry
@@ -116,8 +117,9 @@ class RegistryExpiries:
 
 def compute_registry_context(context: Callable[[Timestamp], SettlementContext], expiries: RegistryExpiries
                              ) -> Callable[[Timestamp], SettlementContext]:
-    """``context`` with the registry's expiries, prices included (what the on-chain verifier reads)."""
-    return lambda timestamp: replace(context(timestamp), expiries=expiries.read())
+    """``context`` with the registry's expiries, prices included, read afresh each time (what the
+    on-chain verifier reads when it judges: a batch is never judged against an old list)."""
+    return lambda timestamp: replace(context(timestamp), expiries=expiries.refresh())
 
 
 def load_deployment_context(chain: Chain, verifier: Contract, params: Params, domain: Domain

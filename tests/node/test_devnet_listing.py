@@ -60,6 +60,13 @@ def test_a_registry_listing_becomes_a_traded_and_settled_series(tmp_path: Path) 
 
         s = deployment["settlement"]
         registry = chain.at("ExpiryRegistry", s["expiry_registry"])
+        # an independent watcher, started before the listing: it must judge with the registry as it is
+        settlement = chain.at("Settlement", s["settlement"])
+        verifier = chain.at("WindowVerifier", s["verifier"])
+        context = load_deployment_context(chain, verifier, load_params("devnet"), load_domain(deployment))
+        watcher = Watcher(chain, settlement, chain.at("Vault", s["vault"]), verifier,
+                          compute_registry_context(context, RegistryExpiries(registry, 6)), chain.accounts[9])
+        assert watcher.on_tick() == []
         list_registry_expiry(chain, deployment, JUNE, mw.CAP, chain.accounts[0])  # the admin: the deployer
         link.on_tick()
         assert _names(c, JUNE) == ["ETH-25JUN27-3000-C", "ETH-25JUN27-3000-P", "ETH-25JUN27-3400-C",
@@ -77,7 +84,6 @@ def test_a_registry_listing_becomes_a_traded_and_settled_series(tmp_path: Path) 
         c.on_order(ask, mw.signed(ask, Address(alice.address)), now=link.now())
         assert c.on_order(bid, mw.signed(bid, Address(bob.address)), now=link.now()).body["trades"]
         link.on_tick()  # the trade batched and posted under the chain's context
-        settlement = chain.at("Settlement", s["settlement"])
         posted = int(settlement.call("last_batch"))
         record = link.batcher.store.get_batch(posted)
         assert record is not None
@@ -94,10 +100,6 @@ def test_a_registry_listing_becomes_a_traded_and_settled_series(tmp_path: Path) 
         assert proof["positions"] == [{"expiryId": june_id, "strike": str(STRIKES[1]), "kind": int(OptionKind.CALL),
                                        "quantity": "100"}]
 
-        verifier = chain.at("WindowVerifier", s["verifier"])
-        context = load_deployment_context(chain, verifier, load_params("devnet"), load_domain(deployment))
-        watcher = Watcher(chain, settlement, chain.at("Vault", s["vault"]), verifier,
-                          compute_registry_context(context, RegistryExpiries(registry, 6)), chain.accounts[9])
         assert watcher.on_tick() == [] and sorted(watcher.states) == list(range(posted + 1))
 
         listings, _ = mw.build_listings()
