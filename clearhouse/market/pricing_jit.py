@@ -3,14 +3,17 @@
 
 The solver is the NumPy one of :mod:`~clearhouse.market.pricing` (same three branches around the
 inflection point, same objectives, same safeguarded third-order Householder iteration, same
-stopping rule) with one addition: below the inflection point the initial guess is interpolated in
-a table of exact solutions (:func:`_fill_lower_table`, built by this solver on first use), close
-enough (median 2e-8) that one iteration finishes nearly every point. Points go through the solver
+stopping rule) with one addition: below the inflection point, and above it up to ``b_max/2``, the
+initial guess is interpolated in a table of exact solutions (:func:`_fill_lower_table`,
+:func:`_fill_central_table`, built by this solver on first use), close enough (median 2e-8 and
+1e-8) that one iteration finishes nearly every point. Points go through the solver
 in blocks of ``_BLOCK``, pass by pass, so the processor overlaps independent points. Why numba is
 a runtime dependency, its cold-start cost and the fallback: ``docs/decisions/0007-numba-implied-vol-kernel.md``.
 
 ``erfcx`` is W. J. Cody's rational Chebyshev approximation ("Rational Chebyshev approximations for
-the error function", Math. Comp. 23, 1969; coefficients as in his SPECFUN ``CALERF``). Compiled
+the error function", Math. Comp. 23, 1969; coefficients as in his SPECFUN ``CALERF``); ``e^v`` on
+its small arguments and ``sinh``, ``e^v`` in the small-s series are Taylor polynomials (no libm
+call, within 1 ulp). The per-point helpers are inlined into the passes (:func:`_inline`). Compiled
 with ``cache=True`` (machine code cached in ``__pycache__``) and ``error_model="numpy"`` (IEEE
 division: ``1/0 = inf``, no exceptions). Only imported by :mod:`~clearhouse.market.pricing` when
 numba is installed.
@@ -70,6 +73,9 @@ _MAX_ITERATIONS = 64
 _BLOCK = 256  # points solved pass by pass together (a few KiB of state: stays in L1)
 _TABLE_A_LO, _TABLE_A_HI = 1e-3, 0.97  # the guess table spans s_c/(1+s_c) here (s_c ≤ 32)
 _TABLE_SHAPE = (128, 128)  # 128 KiB; bicubic: 99.9 % of guesses within 4e-5 of the root
+_CENTRAL_A_HI = 0.97  # the central-guess table spans s_c/(1+s_c) in [0, 0.97] (rows) ...
+_CENTRAL_SHAPE = (64, 32)  # ... and the position of β/b_max in [b_c/b_max, 1/2] (columns): 16 KiB
+_CENTRAL_AT = _TABLE_SHAPE[0] * _TABLE_SHAPE[1]  # where it starts in the flat array of tables
 _CONVERGED = 1e-5  # relative Newton step that ends the iteration (pricing._iterate explains it)
 # pricing._SERIES truncated to the terms p^j q^m with j + m ≤ 7: with p = (x/2)² < 1/16 and
 # q = s²/4 < 1/44 there, the first dropped term is below 1e-19 of the sum
@@ -324,19 +330,15 @@ def _lagrange4(u: float) -> tuple[float, float, float, float]:
 
 
 @_inline
-def _lower_guess(x: float, log_beta: float, s_c: float, log_b_c: float, table: FloatArray
-                 ) -> float:
-    """Below the inflection point: ``s/s_c`` interpolated (bicubic) in :func:`_lower_table` at
-    ``(s_c/(1+s_c), √(ln b_c / ln β))``; the asymptotic guess outside the table's range."""
-    n_a, n_z = _TABLE_SHAPE
-    fa = (s_c / (1.0 + s_c) - _TABLE_A_LO) * ((n_a - 1) / (_TABLE_A_HI - _TABLE_A_LO))
-    if not (0.0 <= fa <= n_a - 1):
-        return _asymptotic_guess(x, log_beta, s_c)
-    fz = math.sqrt(log_b_c / log_beta) * (n_z - 1)
+def _bicubic(table: FloatArray, at0: int, shape: tuple[int, int], fa: float, fz: float) -> float:
+    """Bicubic (4 × 4 Lagrange) interpolation at the fractional row ``fa`` and column ``fz`` of
+    the table of ``shape`` stored flat from ``table[at0]`` (the stencil is clamped to the table:
+    near its edges the cubics extrapolate by less than one cell)."""
+    n_a, n_z = shape
     i, j = min(max(int(fa) - 1, 0), n_a - 4), min(max(int(fz) - 1, 0), n_z - 4)
     a0, a1, a2, a3 = _lagrange4(fa - i - 1.0)
     z0, z1, z2, z3 = _lagrange4(fz - j - 1.0)
-    at = np.uintp(i * n_z + j)  # unsigned: no negative-index wraparound in the loads
+    at = np.uintp(at0 + i * n_z + j)  # unsigned: no negative-index wraparound in the loads
     row0 = z0 * table[at] + z1 * table[at + 1] + z2 * table[at + 2] + z3 * table[at + 3]
     at += n_z
     row1 = z0 * table[at] + z1 * table[at + 1] + z2 * table[at + 2] + z3 * table[at + 3]
@@ -344,8 +346,46 @@ def _lower_guess(x: float, log_beta: float, s_c: float, log_b_c: float, table: F
     row2 = z0 * table[at] + z1 * table[at + 1] + z2 * table[at + 2] + z3 * table[at + 3]
     at += n_z
     row3 = z0 * table[at] + z1 * table[at + 1] + z2 * table[at + 2] + z3 * table[at + 3]
-    guess = (a0 * row0 + a1 * row1 + a2 * row2 + a3 * row3) * s_c
+    value: float = a0 * row0 + a1 * row1 + a2 * row2 + a3 * row3
+    return value
+
+
+@_inline
+def _lower_guess(x: float, log_beta: float, s_c: float, log_b_c: float, table: FloatArray
+                 ) -> float:
+    """Below the inflection point: ``s/s_c`` interpolated (bicubic) in the table of
+    :func:`_fill_lower_table` at ``(s_c/(1+s_c), √(ln b_c / ln β))``; the asymptotic guess outside
+    the table's range."""
+    n_a, n_z = _TABLE_SHAPE
+    fa = (s_c / (1.0 + s_c) - _TABLE_A_LO) * ((n_a - 1) / (_TABLE_A_HI - _TABLE_A_LO))
+    if not (0.0 <= fa <= n_a - 1):
+        return _asymptotic_guess(x, log_beta, s_c)
+    fz = math.sqrt(log_b_c / log_beta) * (n_z - 1)
+    guess = _bicubic(table, 0, _TABLE_SHAPE, fa, fz) * s_c
     return guess if 0.0 < guess < s_c else _asymptotic_guess(x, log_beta, s_c)
+
+
+@_inline
+def _central_guess(s_c: float, rise: float, width: float, table: FloatArray) -> float:
+    """Between the inflection point and ``b = b_max/2``, with ``rise = (β - b_c)/b_max`` and
+    ``width = 1/2 - b_c/b_max``: ``s - s_c`` interpolated (bicubic) in the table of
+    :func:`_fill_central_table` at ``(s_c/(1+s_c), rise/width)``, for ``s_c/(1+s_c) ≤
+    _CENTRAL_A_HI``; the tangent at the inflection point, ``s_c + √(2π) rise``, where
+    ``rise < 1e-4 width`` (closer to the root there: its error is ~ rise³)."""
+    if rise < 1e-4 * width:
+        return _above(s_c, s_c + _SQRT_2PI * rise)
+    n_a, n_c = _CENTRAL_SHAPE
+    fa = s_c / (1.0 + s_c) * ((n_a - 1) / _CENTRAL_A_HI)
+    step = _bicubic(table, _CENTRAL_AT, _CENTRAL_SHAPE, fa, rise / width * (n_c - 1))
+    return _above(s_c, s_c + step)
+
+
+@_inline
+def _above(s_c: float, guess: float) -> float:
+    """A central guess strictly inside the bracket (s_c, inf): at β = b_c to rounding the guess
+    is s_c itself (or an ulp below), which the iteration would reject for ``2 s_c``, far up the
+    flat part of b from a root at s_c."""
+    return max(guess, s_c * (1.0 + 4.0 * _EPS))
 
 
 @_jit
@@ -366,11 +406,33 @@ def _fill_lower_table(table: FloatArray) -> None:
             table[i, j] = _iterate(0, x, log_beta, guess, 0.0, s_c) / s_c
 
 
+@_jit
+def _fill_central_table(table: FloatArray) -> None:
+    """``table[i, j] = s - s_c`` at ``a = s_c/(1+s_c)`` uniform on [0, CENTRAL_A_HI] (rows) and
+    ``β/b_max = b_c/b_max + c (1/2 - b_c/b_max)`` with c uniform on [0, 1] (columns), solved by
+    the central branch from the tangent at the inflection point."""
+    n_a, n_c = table.shape
+    for i in range(n_a):
+        a = _CENTRAL_A_HI * i / (n_a - 1)
+        s_c = a / (1.0 - a)
+        x = -0.5 * s_c * s_c
+        b_max = math.exp(0.5 * x)
+        half = 0.5 * (1.0 - _erfcx(s_c * _SQRT_HALF))
+        table[i, 0] = 0.0
+        for j in range(1, n_c):
+            rise = (0.5 - half) * j / (n_c - 1)
+            beta = b_max * (half + rise)
+            table[i, j] = _iterate(1, x, beta, s_c + _SQRT_2PI * rise, s_c, math.inf) - s_c
+
+
 @_inline
 def _start(x: float, beta: float, table: FloatArray) -> tuple[int, float, float, float, float]:
     """Branch (0 lower, 1 central, 2 upper), objective target, initial guess and bracket
     ``[lo, hi]`` of ``b(x, s) = β`` for x ≤ 0 (pricing._solve_otm); branch -1 and the answer in
     place of the guess where there is nothing to solve: 0 at β = 0, NaN outside (0, e^{x/2}).
+    The tabulated guesses are left to a pass of their own (:func:`_solve_block`): below the
+    inflection point ``ln b_c`` in place of the guess; above it, within the central table's
+    range, branch 3 and ``(β - b_c)/b_max``, ``1/2 - b_c/b_max`` in place of the guess and hi.
     Below the inflection point (nearly every point) ``b_max = e^{x/2}`` is not needed:
     ``β < b_c`` is tested as ``ln β < x/2 + ln(b_c/b_max)``, and ``β < b_c`` implies ``β < b_max``."""
     if beta == 0.0:
@@ -382,12 +444,15 @@ def _start(x: float, beta: float, table: FloatArray) -> tuple[int, float, float,
     log_beta = math.log(beta)
     log_b_c = 0.5 * x + math.log(half)
     if log_beta < log_b_c:
-        return 0, log_beta, log_b_c, 0.0, s_c  # the guess: _lower_guess, in a pass of its own
+        return 0, log_beta, log_b_c, 0.0, s_c
     b_max = math.exp(0.5 * x)
     if not beta < b_max:
         return -1, 0.0, math.nan, 0.0, 0.0
     if beta <= 0.5 * b_max:
-        return 1, beta, s_c + (beta / b_max - half) * _SQRT_2PI, s_c, math.inf
+        rise = beta / b_max - half
+        if s_c <= _CENTRAL_A_HI / (1.0 - _CENTRAL_A_HI):
+            return 3, beta, rise, s_c, 0.5 - half
+        return 1, beta, _above(s_c, s_c + _SQRT_2PI * rise), s_c, math.inf  # the tangent at s_c
     gap = b_max - beta
     return 2, math.log(gap), -2.0 * _ndtri(gap / (2.0 * math.cosh(0.5 * x))), s_c, math.inf
 
@@ -398,9 +463,10 @@ def _solve_block(x: FloatArray, beta: FloatArray, n: int, table: FloatArray,
     """``out[i] = s`` with ``b(x[i], s) = beta[i]`` for i < n (0 at β = 0, NaN outside
     (0, e^{x/2})), in four passes over the block so that the processor overlaps independent
     points (one point's work is a long chain of dependent operations): branch, target and bracket;
-    the tabulated guess below the inflection point (a short loop of its own: its loads and
-    interpolation then overlap across points, ~3 % of the time); the first iteration, after which
-    nearly every point has converged; the remaining iterations.
+    the tabulated guesses (a short loop of its own: its loads and interpolation then overlap
+    across points, ~3 % of the time); the first iteration, after which every point below the
+    inflection point or within the central table has converged (nearly always); the remaining
+    iterations (the upper branch, < 1 % of the benchmark's options, and stragglers).
     ``branch`` and the 4 rows of ``work`` are scratch space for at least n points, allocated once
     by the caller (not per block)."""
     target, s, lo, hi = work[0], work[1], work[2], work[3]
@@ -411,6 +477,8 @@ def _solve_block(x: FloatArray, beta: FloatArray, n: int, table: FloatArray,
     for i in range(n):
         if branch[i] == 0:
             s[i] = _lower_guess(x[i], target[i], hi[i], s[i], table)
+        elif branch[i] == 3:  # central, the guess tabulated: rise and width in s and hi
+            branch[i], s[i], hi[i] = 1, _central_guess(lo[i], s[i], hi[i], table), math.inf
     for i in range(n):
         if branch[i] >= 0:
             si, lo_i, hi_i = s[i], lo[i], hi[i]
@@ -467,14 +535,17 @@ def _black76_kernel(price: FloatArray, forward: FloatArray, strike: FloatArray,
             out[start + j] = s[j] / math.sqrt(years[start + j])
 
 
-_tables: list[FloatArray] = []  # the lower-guess table, built on first use (~10 ms)
+_tables: list[FloatArray] = []  # the guess tables, built on first use (~15 ms)
 
 
-def _lower_table() -> FloatArray:
+def _guess_tables() -> FloatArray:
+    """The lower-guess table (``_TABLE_SHAPE``) and the central-guess table (``_CENTRAL_SHAPE``,
+    from ``_CENTRAL_AT``), flat in one array for the kernels to index."""
     if not _tables:
-        table = np.empty(_TABLE_SHAPE, dtype=np.float64)
-        _fill_lower_table(table)
-        _tables.append(table.ravel())  # the kernels index it flat
+        table = np.empty(_CENTRAL_AT + _CENTRAL_SHAPE[0] * _CENTRAL_SHAPE[1], dtype=np.float64)
+        _fill_lower_table(table[:_CENTRAL_AT].reshape(_TABLE_SHAPE))
+        _fill_central_table(table[_CENTRAL_AT:].reshape(_CENTRAL_SHAPE))
+        _tables.append(table)
     return _tables[0]
 
 
@@ -483,7 +554,7 @@ def compute_normalised_implied_vol_jit(beta_otm: FloatArray, x_otm: FloatArray) 
     (pricing._solve_normalised: 0 at β = 0, NaN outside (0, e^{x/2}))."""
     out = np.empty(beta_otm.shape, dtype=np.float64)
     _normalised_kernel(np.ascontiguousarray(beta_otm), np.ascontiguousarray(x_otm),
-                       _lower_table(), out)
+                       _guess_tables(), out)
     return out
 
 
@@ -493,5 +564,5 @@ def compute_implied_vol_black76_jit(price: FloatArray, forward: FloatArray, stri
     """Black-76 implied vol per year for flat float64 arrays of one length (``call`` ≠ 0: call);
     NaN where pricing.compute_implied_vol_black76 gives NaN."""
     out = np.empty(price.shape, dtype=np.float64)
-    _black76_kernel(price, forward, strike, years, rate, call, _lower_table(), out)
+    _black76_kernel(price, forward, strike, years, rate, call, _guess_tables(), out)
     return out

@@ -150,7 +150,8 @@ def test_small_argument_polynomials_match_libm() -> None:
 
 
 def test_guess_table_is_exact_at_its_nodes_and_monotone() -> None:
-    table = pricing_jit._lower_table().reshape(pricing_jit._TABLE_SHAPE)
+    table = pricing_jit._guess_tables()[:pricing_jit._CENTRAL_AT].reshape(
+        pricing_jit._TABLE_SHAPE)
     assert np.all(table[:, 0] == 0.0) and np.all(table[:, -1] == 1.0)
     assert np.all(np.diff(table, axis=1) > 0.0)  # s grows with the price
     n_a, n_z = table.shape
@@ -164,6 +165,59 @@ def test_guess_table_is_exact_at_its_nodes_and_monotone() -> None:
             s = table[i, j] * s_c
             assert float(compute_normalised_black(x, s)) == pytest.approx(math.exp(log_beta),
                                                                           rel=1e-11)
+
+
+def _central_point(s_c: float, position: float) -> tuple[float, float]:
+    """``(x, β)`` with inflection point s_c and β at ``position`` in [b_c, b_max/2]."""
+    x = -0.5 * s_c * s_c
+    b_max, b_c = math.exp(0.5 * x), float(compute_normalised_black(x, s_c))
+    return x, b_c + position * (0.5 * b_max - b_c)
+
+
+def test_central_table_is_exact_at_its_nodes_and_monotone() -> None:
+    table = pricing_jit._guess_tables()[pricing_jit._CENTRAL_AT:].reshape(
+        pricing_jit._CENTRAL_SHAPE)
+    assert np.all(table[:, 0] == 0.0) and np.all(np.diff(table, axis=1) > 0.0)
+    n_a, n_c = table.shape
+    for i, j in [(0, 1), (0, n_c - 1), (n_a // 2, n_c // 3), (n_a - 1, n_c - 1)]:
+        a = pricing_jit._CENTRAL_A_HI * i / (n_a - 1)
+        s_c = a / (1.0 - a)
+        x, beta = _central_point(s_c, j / (n_c - 1))  # the node's solution reproduces its price
+        assert float(compute_normalised_black(x, s_c + table[i, j])) == pytest.approx(beta,
+                                                                                     rel=1e-12)
+
+
+def test_central_guess_is_in_the_bracket_and_one_step_from_the_root() -> None:
+    # above the inflection point (β in [b_c, b_max/2]) the tabulated guess is inside the central
+    # bracket (s_c, inf) and so close that the first Householder step meets the stopping rule
+    # (Newton step ≤ 1e-5 s) everywhere in the table's range (s_c ≤ 32.3, |x| ≤ 523)
+    table = pricing_jit._guess_tables()
+    last = pricing_jit._CENTRAL_A_HI / (1.0 - pricing_jit._CENTRAL_A_HI)
+    steps = []
+    for s_c in np.concatenate([[1e-8, 1e-4], np.geomspace(1e-3, last, 41)]):
+        for position in np.linspace(0.0, 1.0, 23)[1:]:
+            x, beta = _central_point(float(s_c), float(position))
+            branch, target, rise, lo, width = pricing_jit._start(x, beta, table)
+            assert branch == 3 and lo == pytest.approx(s_c, rel=1e-15)
+            guess = pricing_jit._central_guess(lo, rise, width, table)
+            assert lo < guess < math.inf
+            steps.append(abs(pricing_jit._step(1, x, guess, target)[2]) / guess)
+    assert max(steps) <= pricing_jit._CONVERGED and np.median(steps) <= 1e-7
+
+
+@given(st.floats(min_value=1e-6, max_value=700.0), st.floats(min_value=0.0, max_value=1.0))
+def test_kernel_above_the_inflection_point(minus_x: float, u: float) -> None:
+    # the region of the central guess, β from b_c (included: a guess at s_c to rounding must
+    # not be rejected) to b_max/2, for |x| from 1e-6 to 700 (the table spans |x| ≤ 523; beyond,
+    # the tangent at s_c; beyond 708 the central branch's N(h - t) is subnormal, in both
+    # backends): the price of the solution is β to a few ulps
+    s_c = math.sqrt(2.0 * minus_x)
+    x, beta = _central_point(s_c, u)
+    got = float(compute_normalised_implied_vol(beta, x, backend="jit"))
+    b = float(compute_normalised_black(x, got))
+    vega = math.exp(-0.5 * ((x / got) ** 2 + 0.25 * got * got)) / math.sqrt(2.0 * math.pi)
+    assert got >= s_c * (1.0 - 4 * EPS)
+    assert abs(b - beta) <= 8 * EPS * beta + 64 * EPS * got * vega  # the price, to a few ulps
 
 
 forwards = st.floats(min_value=1e-3, max_value=1e6)
