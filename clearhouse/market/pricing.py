@@ -457,6 +457,9 @@ def _solve_otm(x: FloatArray, beta: FloatArray) -> FloatArray:
     if central.size:
         xc, bc, cc = x[central], beta[central], s_c[central]
         guess = cc + (bc - b_c[central]) * _SQRT_2PI / b_max[central]  # tangent at s_c
+        # strictly inside the bracket (s_c, ∞): at β = b_c to rounding the tangent gives s_c, which
+        # _iterate would replace by 2 s_c, far off where |x| > 300
+        guess = np.maximum(guess, cc * (1.0 + 4.0 * _EPS))
         s[central] = _iterate(_central_step, xc, bc, guess, cc.copy(), np.full_like(xc, np.inf))
     if upper.size:
         xu, gap = x[upper], b_max[upper] - beta[upper]  # exact: β ≥ b_max/2 (Sterbenz)

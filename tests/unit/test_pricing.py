@@ -20,6 +20,7 @@ from clearhouse.market.portfolio import (
     compute_scenario_pnl,
 )
 from clearhouse.market.pricing import (
+    Backend,
     _otm_price_scalar,
     compute_black76_greeks,
     compute_black76_price,
@@ -324,6 +325,17 @@ def test_normalised_implied_vol_at_the_money_closed_form() -> None:
     # at x = 0, b = erf(s / 2√2): σ is determined up to cond = b / (s b')
     cond = np.maximum(beta * math.sqrt(2 * math.pi) / (s * np.exp(-s * s / 8)), 1.0)[live]
     assert np.all(np.abs(got / s[live] - 1) <= 32 * EPS * cond)
+
+
+@pytest.mark.parametrize("minus_x", [1e-6, 1.0, 50.0, 301.0, 400.0, 600.0])
+@pytest.mark.parametrize("backend", ["numpy", "jit"])
+def test_implied_vol_at_the_inflection_point(minus_x: float, backend: Backend) -> None:
+    # β = b(x, s_c) exactly: the central branch's tangent guess is s_c itself, the bracket's edge
+    # (the NumPy solver once replaced it by 2 s_c and converged to s = 37.6 at x = -400)
+    s_c = math.sqrt(2.0 * minus_x)
+    beta = float(compute_normalised_black(-minus_x, s_c))
+    got = float(compute_normalised_implied_vol(beta, -minus_x, backend=backend))
+    assert abs(got / s_c - 1.0) <= 1e-12
 
 
 def test_year_fraction() -> None:
