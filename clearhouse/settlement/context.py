@@ -42,7 +42,6 @@ __all__ = [
     "compute_listed_expiry",
     "compute_parameter_key",
     "compute_parameter_version_of",
-    "compute_priced_context",
     "compute_series_id_of",
     "compute_symbol_word",
     "compute_versioned_context",
@@ -219,15 +218,6 @@ def compute_versioned_context(ctx: SettlementContext, version: ParameterVersion)
     return replace(ctx, checkpoint_interval=version.checkpoint_interval,
                    max_positions=version.max_positions, max_fee_bps=version.max_fee_bps,
                    parameter_version=version.version)
-
-
-def compute_priced_context(ctx: SettlementContext, prices: Mapping[ExpiryId, Price]) -> SettlementContext:
-    """``ctx`` with the settlement price of every listed expiry ``prices`` names (the registry's,
-    recorded once and final); expiries it does not name keep theirs, unlisted ids are ignored."""
-    if not any(expiry_id in ctx.expiries for expiry_id in prices):
-        return ctx
-    return replace(ctx, expiries={i: e if i not in prices else replace(e, settlement_price=prices[i])
-                                  for i, e in ctx.expiries.items()})
 
 
 def get_listed_expiry(ctx: SettlementContext, expiry_id: ExpiryId) -> ListedExpiry:
