@@ -179,7 +179,7 @@ def _cmd_list_expiry(args: argparse.Namespace) -> int:
 
     from clearhouse.chain import connect
     from clearhouse.market.instruments import format_expiry_code, parse_expiry_code
-    from clearhouse.node.expiries import list_registry_expiry
+    from clearhouse.node.expiries import list_registry_expiry, load_quote_decimals
 
     deployment = json.loads(Path(args.deployment).read_text())
     if not deployment.get("settlement", {}).get("expiry_registry"):
@@ -191,8 +191,8 @@ def _cmd_list_expiry(args: argparse.Namespace) -> int:
     try:
         key = args.key or os.environ.get("CLEARHOUSE_ADMIN_KEY")
         sender = Account.from_key(key) if key else chain.accounts[0]  # a devnet's deployer
-        decimals = int(chain.at("mocks/TestToken", deployment["settlement"]["token"]).call("decimals"))
-        expiry_id = list_registry_expiry(chain, deployment, expiry, Price(int(args.cap) * 10**decimals), sender)
+        cap = Price(int(args.cap) * 10 ** load_quote_decimals(chain, deployment))
+        expiry_id = list_registry_expiry(chain, deployment, expiry, cap, sender)
     finally:
         chain.close()
     print(f"listed {deployment['oracle']['pair'].split('/')[0]}-{format_expiry_code(expiry)} "

@@ -43,6 +43,7 @@ from clearhouse.node.expiries import (
     RegistryExpiries,
     compute_registry_context,
     load_deployment_context,
+    load_quote_decimals,
 )
 from clearhouse.node.oracle import OracleMember
 from clearhouse.node.watcher import Watcher
@@ -64,8 +65,7 @@ from clearhouse.sim.settlement_world import DOMAIN, make_ctx
 from clearhouse.types import Address, BasisPoints, ChainId, FeedId, Price, Seconds, Timestamp
 
 __all__ = ["Devnet", "DevnetProcess", "compute_parameter_values", "deploy_devnet", "load_domain", "load_member",
-           "run_devnet",
-           "run_oracle_member", "run_watcher", "start_devnet"]
+           "run_devnet", "run_oracle_member", "run_watcher", "start_devnet"]
 
 log = logging.getLogger("clearhouse.devnet")
 
@@ -203,9 +203,8 @@ def run_watcher(url: str, deployment: dict[str, Any], stop: threading.Event) -> 
     context = load_deployment_context(chain, chain.at("WindowVerifier", s["verifier"]), PARAMS,
                                       load_domain(deployment))
     if s.get("expiry_registry"):
-        decimals = int(chain.at("mocks/TestToken", s["token"]).call("decimals"))  # any ERC-20's
         context = compute_registry_context(context, RegistryExpiries(
-            chain.at("ExpiryRegistry", s["expiry_registry"]), decimals))
+            chain.at("ExpiryRegistry", s["expiry_registry"]), load_quote_decimals(chain, deployment)))
     watcher = Watcher(chain, chain.at("Settlement", s["settlement"]), chain.at("Vault", s["vault"]),
                       chain.at("WindowVerifier", s["verifier"]), context, account)
     log.info("watcher %s watching settlement %s", account.address, s["settlement"])

@@ -52,7 +52,7 @@ from clearhouse.settlement.context import (
 from clearhouse.types import AccountId, BasisPoints, ExpiryId, Price, Seconds, Timestamp
 
 __all__ = ["RETRY_SECONDS", "ExpiryKeeper", "RegistryExpiries", "compute_registry_context",
-           "list_registry_expiry", "load_deployment_context"]
+           "list_registry_expiry", "load_deployment_context", "load_quote_decimals"]
 
 log = logging.getLogger("clearhouse.node.expiries")
 
@@ -136,6 +136,11 @@ def load_deployment_context(chain: Chain, verifier: Contract, params: Params, do
     limits = replace(params, contract_unit=unit, max_positions=positions)
     return lambda timestamp: compute_context(limits, domain, (), timestamp, fee_account=AccountId(fee_account),
                                              max_fee_bps=BasisPoints(max_fee), max_clock_lag=Seconds(lag))
+
+
+def load_quote_decimals(chain: Chain, deployment: Mapping[str, Any]) -> int:
+    """Decimals of the deployment's quote token (the vault's collateral; ``decimals()`` of any ERC-20)."""
+    return int(chain.at("mocks/TestToken", deployment["settlement"]["token"]).call("decimals"))
 
 
 def list_registry_expiry(chain: Chain, deployment: Mapping[str, Any], expiry: Timestamp, cap: Price,
