@@ -16,6 +16,7 @@ the in-memory state is rebuilt from the log, so it never holds what the log does
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, Final, Protocol
@@ -100,6 +101,8 @@ __all__ = [
     "decode_signed_payload",
     "encode_signed_payload",
 ]
+
+log = logging.getLogger("clearhouse.node.coordinator")
 
 ACTION_KINDS = ("deposit", "register_maker", "order", "cancel", "rfq", "quote", "accept",
                 "withdrawal", "tick", "forced_withdrawal", "fees", "settle_expiry", "list_expiry",
@@ -299,6 +302,10 @@ class Coordinator:
     settled: dict[ExpiryId, Price] = field(init=False, default_factory=dict)
     """Expiries whose positions are settled, with the price they settled at (clamped, on the
     ``contract_unit`` grid)."""
+    unsettled: dict[ExpiryId, tuple[Address, ...]] = field(init=False, default_factory=dict)
+    """Per settled expiry, the accounts its payoff could not be paid to (the balance would go below
+    zero; unreachable while the max-loss requirement holds): their positions stay open, and
+    ``/health`` reports the node degraded (:meth:`get_expiry_health`)."""
     initial: tuple[dict[SeriesId, Listing], Market | None] = field(init=False)
     """``listings`` and ``market`` as given, before the log's listings (what a rebuild starts from)."""
 
@@ -589,6 +596,12 @@ class Coordinator:
         removed = bookrules.process_close_series(self.book, series_ids)
         paid, unsettled = process_settle_expiry(self.portfolios, series_ids, settlement_price)
         self.settled[expiry_id] = settlement_price
+        if unsettled:
+            self.unsettled[expiry_id] = unsettled
+            if live:
+                log.error("expiry %d settled at %d, but %d account(s) could not be paid their payoff and keep "
+                          "their positions (the ledger let them hold less than their requirement): %s",
+                          expiry.timestamp, settlement_price, len(unsettled), ", ".join(unsettled))
         self._settle([ExpirySettlement(account, expiry_id, now) for account in paid], live)
         body = {"expiryId": _hex(expiry_id), "expiry": int(expiry.timestamp), "price": str(price),
                 "settlementPrice": str(settlement_price),
@@ -958,6 +971,15 @@ class Coordinator:
             out.append(_expiry_json(e, settled, state))
         return out
 
+    def get_expiry_health(self) -> dict[str, Any]:
+        """``ok`` unless some account could not be paid an expiry's payoff (then ``degraded``: its
+        positions stay open and the batch leaves them, as the spec refuses it too), with the
+        accounts per expiry."""
+        unsettled = dict(self.unsettled)  # a snapshot: read off the worker thread
+        count = sum(len(accounts) for accounts in unsettled.values())
+        return {"ok": count == 0, "status": "ok" if count == 0 else "degraded", "unsettledAccounts": count,
+                "unsettled": {_hex(e): list(accounts) for e, accounts in unsettled.items()}}
+
     def get_state_fingerprint(self) -> dict[str, Any]:
         """Everything replay must reproduce, as comparable plain data (tests, audits)."""
         return {
@@ -973,6 +995,7 @@ class Coordinator:
             "fades": [_fade_json(f) for f in self.desk.fades],
             "fees": self.get_fees_json(),
             "settled": {_hex(e): p for e, p in sorted(self.settled.items())},
+            "unsettled": {_hex(e): list(a) for e, a in sorted(self.unsettled.items())},
             "listings": sorted(_hex(s) for s in self.listings),
             "expiries": sorted(_hex(e) for e in self.get_market_expiries()),
             "reputation": [reprules.encode_event(e) for e in self.reputation_log],

@@ -62,13 +62,19 @@ def add_proof_route(app: FastAPI, link: SettlementLink | None) -> None:
 def add_settlement_health(app: FastAPI, link: SettlementLink) -> None:
     """Report the batcher's refusals: ``/health`` ``checks.settlement`` (``degraded`` once an
     acknowledged item was refused by the spec) and the ``clearhouse_settlement_refused_items``
-    gauge at ``/metrics`` (alert on any value above 0)."""
-    api, batcher = app.state.api, link.batcher
+    gauge at ``/metrics`` (alert on any value above 0); and accounts an expiry's payoff could not
+    be paid to: ``checks.expiries`` and ``clearhouse_expiry_unsettled_accounts`` (the same)."""
+    api, batcher, coordinator = app.state.api, link.batcher, link.coordinator
     api.health_checks["settlement"] = batcher.get_health
+    api.health_checks["expiries"] = coordinator.get_expiry_health
     gauge = Gauge("clearhouse_settlement_refused_items",
                   "Acknowledged items the batch builder refused (will not settle), all time",
                   registry=api.registry)
     gauge.set_function(lambda: batcher.refused_total)
+    unsettled = Gauge("clearhouse_expiry_unsettled_accounts",
+                      "Accounts a settled expiry's payoff could not be paid to (positions left open)",
+                      registry=api.registry)
+    unsettled.set_function(lambda: sum(len(a) for a in list(coordinator.unsettled.values())))
 
 
 def build_node_app(coordinator: Coordinator, chain: Chain, *, deployment: Mapping[str, Any] | None = None,

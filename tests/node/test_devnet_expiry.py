@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from devnet_support import fund_user
 from eth_account import Account
 
+from clearhouse.api.server import ServerThread
 from clearhouse.chain import InProcessChain
 from clearhouse.errors import ExpiryAlreadySettled, NotYetExpired, RiskError, UnlistedExpiry
+from clearhouse.market.collateral import get_positions
 from clearhouse.messages import Side, TimeInForce
 from clearhouse.node.coordinator import Coordinator
 from clearhouse.node.devnet import load_domain
@@ -23,6 +26,7 @@ from clearhouse.node.expiries import (
     compute_registry_context,
     load_deployment_context,
 )
+from clearhouse.node.service import build_node_app
 from clearhouse.node.settlement_link import SettlementLink
 from clearhouse.node.watcher import Watcher
 from clearhouse.params import load_params
@@ -32,7 +36,7 @@ from clearhouse.settlement.header import compute_window_count
 from clearhouse.settlement.watcher import decode_header, decode_ops_data
 from clearhouse.sim import market_world as mw
 from clearhouse.sim.settlement_chain import WINDOW
-from clearhouse.types import Address, Digest, Timestamp
+from clearhouse.types import Address, Amount, Digest, Timestamp
 
 USDC = mw.USDC
 EXPIRY_ID = compute_expiry_id("ETH", "USDC", mw.EXPIRY)
@@ -151,3 +155,31 @@ def test_settle_expiry_refusals(devnet: tuple[InProcessChain, dict[str, Any], Se
     with pytest.raises(RiskError):
         c.on_settle_expiry(EXPIRY_ID, -1, now=mw.EXPIRY)
     assert not c.settled and c.last_seq == 0
+
+
+def test_an_account_its_payoff_cannot_be_paid_to_degrades_the_node(
+        devnet: tuple[InProcessChain, dict[str, Any], SettlementLink], caplog: pytest.LogCaptureFixture) -> None:
+    chain, deployment, link = devnet
+    alice, bob = fund_user(chain, deployment, 0, 60_000), fund_user(chain, deployment, 1, 40_000)
+    link.on_tick()
+    world, c = mw.make_world(), link.coordinator
+    ask = mw.order(world, alice.address, Side.SELL, mw.px(120), 100)
+    c.on_order(ask, mw.signed(ask, alice.address), now=link.now())
+    bid = mw.order(world, bob.address, Side.BUY, mw.px(120), 100, TimeInForce.IOC)
+    c.on_order(bid, mw.signed(bid, bob.address), now=link.now())
+    assert c.get_expiry_health()["ok"]
+    c.portfolios.balances[Address(alice.address)] = Amount(0)  # a ledger fault the rules never allow
+    ack = c.on_settle_expiry(EXPIRY_ID, SPOT, now=mw.EXPIRY)
+    assert ack.body["unsettled"] == [Address(alice.address)]
+    assert [r.levelname for r in caplog.records if r.name == "clearhouse.node.coordinator"] == ["ERROR"]
+    assert ack.body["payoffs"] == {Address(bob.address): str(500 * USDC)}
+    assert get_positions(c.portfolios, Address(alice.address))  # alice's short stays open
+    server = ServerThread.start(build_node_app(c, chain, deployment=deployment, link=link))
+    try:
+        health = httpx.get(f"{server.url}/health").json()
+        assert health["status"] == "degraded" and health["checks"]["expiries"] == {
+            "ok": False, "status": "degraded", "unsettledAccounts": 1,
+            "unsettled": {"0x" + bytes(EXPIRY_ID).hex(): [Address(alice.address)]}}
+        assert "clearhouse_expiry_unsettled_accounts 1.0" in httpx.get(f"{server.url}/metrics").text
+    finally:
+        server.stop()
