@@ -30,6 +30,7 @@ from clearhouse.node.service import build_node_app
 from clearhouse.node.settlement_link import SettlementLink
 from clearhouse.node.watcher import Watcher
 from clearhouse.params import load_params
+from clearhouse.sdk.chain import ChainAccess
 from clearhouse.settlement import OpType, decode_window, get_op_type
 from clearhouse.settlement.context import compute_expiry_id
 from clearhouse.settlement.header import compute_window_count
@@ -55,6 +56,19 @@ def _post_rounds(chain: InProcessChain, deployment: dict[str, Any], end: int, pr
             chain.time_travel(300)
         member = Account.from_key(oracle["keys"][i % len(oracle["keys"])])
         hub.transact("post", feed, i + 1, price, int(chain.now()), sender=member)
+
+
+def _one_contract_traded(chain: InProcessChain, deployment: dict[str, Any], link: SettlementLink
+                         ) -> tuple[ChainAccess, ChainAccess, Coordinator]:
+    """Alice (60,000 USDC) writes one 3000 call of the first expiry to Bob (40,000 USDC) at 120."""
+    alice, bob = fund_user(chain, deployment, 0, 60_000), fund_user(chain, deployment, 1, 40_000)
+    link.on_tick()
+    world, c = mw.make_world(), link.coordinator
+    ask = mw.order(world, alice.address, Side.SELL, mw.px(120), 100)
+    c.on_order(ask, mw.signed(ask, alice.address), now=link.now())
+    bid = mw.order(world, bob.address, Side.BUY, mw.px(120), 100, TimeInForce.IOC)
+    c.on_order(bid, mw.signed(bid, bob.address), now=link.now())
+    return alice, bob, c
 
 
 def test_the_link_settles_an_expiry_at_the_committees_price_once_it_is_final(
@@ -126,13 +140,7 @@ def test_the_link_settles_an_expiry_at_the_committees_price_once_it_is_final(
 def test_a_price_recorded_by_anyone_settles_and_a_restart_replays_it(
         devnet: tuple[InProcessChain, dict[str, Any], SettlementLink]) -> None:
     chain, deployment, link = devnet
-    alice, bob = fund_user(chain, deployment, 0, 60_000), fund_user(chain, deployment, 1, 40_000)
-    link.on_tick()
-    world, c = mw.make_world(), link.coordinator
-    ask = mw.order(world, alice.address, Side.SELL, mw.px(120), 100)
-    c.on_order(ask, mw.signed(ask, alice.address), now=link.now())
-    bid = mw.order(world, bob.address, Side.BUY, mw.px(120), 100, TimeInForce.IOC)
-    c.on_order(bid, mw.signed(bid, bob.address), now=link.now())
+    _, _, c = _one_contract_traded(chain, deployment, link)
     _post_rounds(chain, deployment, mw.EXPIRY, [SPOT, SPOT])
     chain.time_travel(mw.EXPIRY + 2 * 3_600 - int(chain.now()))
     registry = chain.at("ExpiryRegistry", deployment["settlement"]["expiry_registry"])
@@ -160,13 +168,7 @@ def test_settle_expiry_refusals(devnet: tuple[InProcessChain, dict[str, Any], Se
 def test_an_account_its_payoff_cannot_be_paid_to_degrades_the_node(
         devnet: tuple[InProcessChain, dict[str, Any], SettlementLink], caplog: pytest.LogCaptureFixture) -> None:
     chain, deployment, link = devnet
-    alice, bob = fund_user(chain, deployment, 0, 60_000), fund_user(chain, deployment, 1, 40_000)
-    link.on_tick()
-    world, c = mw.make_world(), link.coordinator
-    ask = mw.order(world, alice.address, Side.SELL, mw.px(120), 100)
-    c.on_order(ask, mw.signed(ask, alice.address), now=link.now())
-    bid = mw.order(world, bob.address, Side.BUY, mw.px(120), 100, TimeInForce.IOC)
-    c.on_order(bid, mw.signed(bid, bob.address), now=link.now())
+    alice, bob, c = _one_contract_traded(chain, deployment, link)
     assert c.get_expiry_health()["ok"]
     c.portfolios.balances[Address(alice.address)] = Amount(0)  # a ledger fault the rules never allow
     ack = c.on_settle_expiry(EXPIRY_ID, SPOT, now=mw.EXPIRY)
