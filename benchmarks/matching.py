@@ -215,24 +215,20 @@ def _latencies_us(book: Book, ops: list[Op]) -> list[float]:
 class _RecordingRisk:
     """Forwards the risk hook's calls to ``inner`` and records them (method name, arguments)."""
 
+    _HOOK = frozenset({"check_fill", "apply_fill", "check_move", "apply_move"})
+
     def __init__(self, inner: Portfolios, calls: list[tuple[str, tuple[Any, ...]]]) -> None:
         self.inner, self.calls = inner, calls
 
-    def check_fill(self, *args: Any) -> None:
-        self.calls.append(("check_fill", args))
-        self.inner.check_fill(*args)
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        if name not in self._HOOK:
+            raise AttributeError(name)
+        method = getattr(self.inner, name)
 
-    def apply_fill(self, *args: Any) -> None:
-        self.calls.append(("apply_fill", args))
-        self.inner.apply_fill(*args)
-
-    def check_move(self, *args: Any) -> None:
-        self.calls.append(("check_move", args))
-        self.inner.check_move(*args)
-
-    def apply_move(self, *args: Any) -> None:
-        self.calls.append(("apply_move", args))
-        self.inner.apply_move(*args)
+        def recorded(*args: Any) -> None:
+            self.calls.append((name, args))
+            method(*args)
+        return recorded
 
 
 def _boundary_seconds(listings: dict[SeriesId, Listing], accounts: list[Address], ops: list[Op]
