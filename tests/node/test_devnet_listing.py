@@ -148,3 +148,22 @@ def test_the_listing_commands_refuse_bad_input(tmp_path: Path, capsys: pytest.Ca
     path.write_text(json.dumps({"chain": "inprocess", "settlement": {}}))
     assert main(["list-expiry", "25JUN27", "--cap", "10000", "--deployment", str(path)]) == 1
     assert "no expiry registry" in capsys.readouterr().err
+
+
+def test_registry_entries_of_no_market_are_skipped_or_kept_apart(
+        devnet: tuple[Any, dict[str, Any], Any], caplog: pytest.LogCaptureFixture) -> None:
+    chain, deployment, link = devnet
+    registry = chain.at("ExpiryRegistry", deployment["settlement"]["expiry_registry"])
+    feed = bytes.fromhex(deployment["oracle"]["feed_id"][2:])
+    usdc = b"USDC".ljust(32, b"\0")
+    admin = chain.accounts[0]
+    registry.transact("list_expiry", b"eth".ljust(32, b"\0"), usdc, JUNE, mw.CAP, feed, sender=admin)  # no symbol
+    registry.transact("list_expiry", b"BTC".ljust(32, b"\0"), usdc, JUNE, mw.CAP, feed, sender=admin)  # another pair
+    before = len(link.coordinator.listings)
+    link.on_tick()
+    link.on_tick()
+    assert len(link.coordinator.listings) == before and JUNE not in {e.timestamp for e in link.coordinator.market.expiries}
+    skipped = [r for r in caplog.records if r.name == "clearhouse.node.expiries" and "skipped" in r.getMessage()]
+    assert len(skipped) == 1  # once, not every tick
+    listed = link.keeper.expiries.read()  # the other pair's expiry stays in the context, as the verifier has it
+    assert compute_expiry_id("BTC", "USDC", JUNE) in listed and len(listed) == 3
