@@ -56,9 +56,11 @@ def _cmd_node(args: argparse.Namespace) -> int:
     from clearhouse.api.app import ApiLimits
     from clearhouse.api.server import configure_logging, serve
     from clearhouse.chain import connect
+    from clearhouse.market.collateral import compute_market_of
     from clearhouse.messages import Domain, compute_domain
     from clearhouse.node.coordinator import Coordinator
     from clearhouse.node.devnet import run_oracle_member, run_watcher
+    from clearhouse.node.expiries import load_market
     from clearhouse.node.governance import (
         build_governance_service,
         build_governance_watcher,
@@ -110,10 +112,18 @@ def _cmd_node(args: argparse.Namespace) -> int:
         contract = args.verifying_contract or (deployment or {}).get("domain", {}).get(
             "verifying_contract", market_world.DOMAIN.verifying_contract)
         domain: Domain = compute_domain(params, chain.chain_id, contract)
+        market = None if deployment is None else load_market(chain, deployment)
+        if market is None:  # a sandbox: the simulated world's market, its series listed from the start
+            listings, _ = market_world.build_listings()
+            market = compute_market_of(listings.values())
+        else:  # the deployment's market: its expiries come from the registry, at the first tick
+            listings = {}
         store = open_store(args.db)
-        listings, _ = market_world.build_listings()  # the devnet's first listings; more come from the log
-        coordinator = Coordinator(store, domain, listings, market_world.UNIT, chain=chain, params=params)
-        strikes = parse_strikes(args.list_strikes, market_world.PAIR.quote_decimals)
+        coordinator = Coordinator(store, domain, listings, market.rules.contract_unit, chain=chain, params=params,
+                                  market=market)
+        strikes = parse_strikes(args.list_strikes, market.pair.quote_decimals)
+        if not listings and not strikes:
+            log.warning("no --list-strikes: the registry's expiries will be listed without series to trade")
         link = None
         if deployment is not None and "coordinator" in deployment:  # settle on the deployment's chain
             if args.faucet:

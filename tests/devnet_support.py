@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from clearhouse.chain import InProcessChain
+from clearhouse.cli import parse_strikes
 from clearhouse.node.coordinator import Coordinator
-from clearhouse.node.devnet import deploy_devnet
+from clearhouse.node.devnet import DEVNET_STRIKES, deploy_devnet, load_domain
+from clearhouse.node.expiries import load_market
 from clearhouse.node.settlement_link import SettlementLink, build_settlement_link
 from clearhouse.params import load_params
 from clearhouse.sdk.chain import ChainAccess
@@ -17,20 +19,30 @@ from clearhouse.store import Store, open_store
 from clearhouse.types import Amount, Price
 
 
-def start_devnet_link(db: Path, strikes: Sequence[Price] = ()
+def build_devnet_coordinator(chain: InProcessChain, deployment: dict[str, Any], store: Store) -> Coordinator:
+    """A coordinator over ``store`` for the deployment's market, nothing listed yet (``replay`` it
+    to restart one: the log lists what it listed)."""
+    market = load_market(chain, deployment)
+    assert market is not None
+    return Coordinator(store, load_domain(deployment), {}, market.rules.contract_unit, chain=chain,
+                       params=load_params("devnet"), market=market)
+
+
+def start_devnet_link(db: Path, strikes: Sequence[Price] = tuple(parse_strikes(DEVNET_STRIKES, 6))
                       ) -> tuple[InProcessChain, dict[str, Any], SettlementLink, Store]:
     """``deploy_devnet`` on a fresh in-process chain and a coordinator over SQLite at ``db`` settling
-    on it through the deployment description, as ``clearhouse node`` does (the settlement context
-    read from the deployment's verifier and registry; ``strikes`` listed on every unexpired expiry;
-    replayed, link started). The caller closes the store."""
+    on it through the deployment description, as ``clearhouse node`` does: the deployment's market,
+    nothing listed until the keeper lists the registry's expiries with ``strikes`` (the devnet's by
+    default) at the first tick; the settlement context read from the deployment's verifier and
+    registry; replayed, link started, ticked once. The caller closes the store."""
     chain = InProcessChain()
     deployment = deploy_devnet(chain)
     store = open_store(f"sqlite:///{db}")
-    listings, _ = mw.build_listings()
-    coordinator = Coordinator(store, mw.DOMAIN, listings, mw.UNIT, chain=chain, params=load_params("devnet"))
+    coordinator = build_devnet_coordinator(chain, deployment, store)
     link = build_settlement_link(coordinator, chain, deployment, strikes=strikes)
     coordinator.replay()
     link.start()
+    link.on_tick()
     return chain, deployment, link, store
 
 

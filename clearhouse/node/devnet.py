@@ -64,7 +64,7 @@ from clearhouse.sim.settlement_chain import deploy as deploy_settlement
 from clearhouse.sim.settlement_world import DOMAIN, make_ctx
 from clearhouse.types import Address, BasisPoints, ChainId, FeedId, Price, Seconds, Timestamp
 
-__all__ = ["Devnet", "DevnetProcess", "compute_parameter_values", "deploy_devnet", "load_domain", "load_member",
+__all__ = ["DEVNET_MARKET", "Devnet", "DevnetProcess", "compute_parameter_values", "deploy_devnet", "load_domain", "load_member",
            "run_devnet", "run_oracle_member", "run_watcher", "start_devnet"]
 
 log = logging.getLogger("clearhouse.devnet")
@@ -75,6 +75,9 @@ TICK_SECONDS = 1.0
 DEVNET_STRIKES = "2800,3000,3200"
 """Strikes (USDC) the devnet's coordinator lists as calls and puts on every unexpired expiry,
 those listed later on the registry (``clearhouse list-expiry``) included."""
+DEVNET_MARKET = {"strike_step": "100", "premium_tick": "0.01"}
+"""The devnet's market rules in whole USDC: the simulated world's (``market_world.RULES``), so its
+traders' series are the devnet's."""
 WATCHER_INDEX = 5
 """anvil dev account the watcher signs with."""
 
@@ -117,6 +120,8 @@ def deploy_devnet(chain: Chain, f: int = 1, pair: str = "ETH/USDC") -> dict[str,
     watcher = chain.accounts[WATCHER_INDEX]
     return {
         "chain_id": chain.chain_id,
+        # the coordinator's market: the oracle pair under these rules (``load_market``)
+        "market": dict(DEVNET_MARKET),
         # the EIP-712 domain the settlement's verifier checks signatures under
         "domain": {"name": DOMAIN.name, "version": DOMAIN.version, "chain_id": DOMAIN.chain_id,
                    "verifying_contract": DOMAIN.verifying_contract},

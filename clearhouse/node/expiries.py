@@ -33,6 +33,8 @@ from eth_account.signers.local import LocalAccount
 from clearhouse.chain import Chain, Contract
 from clearhouse.errors import ClearhouseError, ConfigError, ContractRevert
 from clearhouse.market.instruments import (
+    ListingRules,
+    Market,
     OptionKind,
     Pair,
     Series,
@@ -52,7 +54,8 @@ from clearhouse.settlement.context import (
 from clearhouse.types import AccountId, BasisPoints, ExpiryId, Price, Seconds, Timestamp
 
 __all__ = ["RETRY_SECONDS", "ExpiryKeeper", "RegistryExpiries", "compute_registry_context",
-           "list_registry_expiry", "load_deployment_context", "load_quote_decimals"]
+           "list_registry_expiry", "load_deployment_context", "load_market", "load_quote_decimals",
+           "parse_quote_amount"]
 
 log = logging.getLogger("clearhouse.node.expiries")
 
@@ -143,13 +146,63 @@ def load_quote_decimals(chain: Chain, deployment: Mapping[str, Any]) -> int:
     return int(chain.at("mocks/TestToken", deployment["settlement"]["token"]).call("decimals"))
 
 
+def parse_quote_amount(text: object, decimals: int, field: str) -> Price:
+    """``"0.01"`` (whole quote units, a decimal string) as a positive price in quote base units;
+    :class:`ConfigError` (``field``) unless it is exactly that many base units."""
+    whole, dot, fraction = text.partition(".") if isinstance(text, str) and len(text) <= 40 else ("", "", "")
+    if not (whole.isascii() and whole.isdigit() and (not dot or (fraction.isascii() and fraction.isdigit()))):
+        raise ConfigError(f"{text!r} is not an amount in whole quote units, such as \"0.01\"", field=field)
+    if len(fraction.rstrip("0")) > decimals:
+        raise ConfigError(f"{text} has more decimals than the quote token's {decimals}", field=field)
+    amount = int(whole + fraction.ljust(decimals, "0")[:decimals])
+    if amount == 0:
+        raise ConfigError(f"{field} must be positive", field=field)
+    return Price(amount)
+
+
+def _get_pair_symbols(deployment: Mapping[str, Any]) -> tuple[str, str]:
+    """The underlying and quote symbols of the deployment's pair (its oracle feed's, ``"ETH/USDC"``)."""
+    underlying, _, quote = str(deployment["oracle"]["pair"]).partition("/")
+    return underlying, quote
+
+
+def load_market(chain: Chain, deployment: Mapping[str, Any]) -> Market | None:
+    """The market the deployment's ``market`` entry describes, with nothing listed yet (the
+    :class:`ExpiryKeeper` lists the registry's expiries on it), or ``None`` when the deployment
+    has no such entry. Its pair is the oracle feed's, priced in the vault's token (its
+    ``decimals()``); its strike step and premium tick are the entry's, in whole quote units
+    (``{"strike_step": "100", "premium_tick": "0.01"}``); its contract unit is the window
+    verifier's, the one every fraud proof uses. :class:`ConfigError` (field ``market`` or
+    ``market.<key>``) when the entry is malformed, the rules refuse it, or the deployment has no
+    verifier or expiry registry to trade and settle it with."""
+    entry = deployment.get("market")
+    if entry is None:
+        return None
+    settlement = deployment.get("settlement", {})
+    if not isinstance(entry, Mapping) or not settlement.get("verifier") or not settlement.get("expiry_registry"):
+        raise ConfigError("a market entry is a mapping, in a deployment with a window verifier and an expiry "
+                          "registry", field="market")
+    unknown = set(entry) - {"strike_step", "premium_tick"}
+    if unknown:
+        raise ConfigError(f"unknown market keys {sorted(unknown)}", field="market")
+    underlying, quote = _get_pair_symbols(deployment)
+    decimals = load_quote_decimals(chain, deployment)
+    step, tick = (parse_quote_amount(entry.get(key), decimals, f"market.{key}")
+                  for key in ("strike_step", "premium_tick"))
+    unit = int(chain.at("WindowVerifier", settlement["verifier"]).call("CONTRACT_UNIT"))
+    try:
+        return Market(Pair(underlying, quote, decimals), ListingRules(step, tick, unit))
+    except ClearhouseError as exc:
+        raise ConfigError(str(exc), field=f"market.{exc.field}" if exc.field else "market") from None
+
+
 def list_registry_expiry(chain: Chain, deployment: Mapping[str, Any], expiry: Timestamp, cap: Price,
                          sender: LocalAccount) -> ExpiryId:
     """List ``expiry`` of the deployment's pair on its ``ExpiryRegistry``, settled on the
     committee's feed with ``cap`` (quote base units per whole contract); ``sender`` must be the
     registry's admin. Returns the expiry id. The coordinator lists it (and the operator's strikes
     on it) at its next tick."""
-    underlying, quote = str(deployment["oracle"]["pair"]).split("/")
+    underlying, quote = _get_pair_symbols(deployment)
     registry = chain.at("ExpiryRegistry", deployment["settlement"]["expiry_registry"])
     registry.transact("list_expiry", compute_symbol_word(underlying), compute_symbol_word(quote), expiry, cap,
                       bytes.fromhex(str(deployment["oracle"]["feed_id"])[2:]), sender=sender)

@@ -10,25 +10,30 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from devnet_support import fund_user, start_devnet_link
+from devnet_support import build_devnet_coordinator, fund_user, start_devnet_link
 
+from clearhouse.chain import InProcessChain
 from clearhouse.cli import main, parse_strikes
 from clearhouse.errors import ConfigError, ContractRevert
 from clearhouse.market.instruments import (
+    Market,
     OptionKind,
+    Pair,
     Series,
     compute_expiry_timestamp,
     compute_series_id,
 )
 from clearhouse.messages import Domain, Order, Side, TimeInForce
 from clearhouse.node.coordinator import Coordinator
-from clearhouse.node.devnet import load_domain
+from clearhouse.node.devnet import deploy_devnet, load_domain
 from clearhouse.node.expiries import (
     RegistryExpiries,
     compute_registry_context,
     list_registry_expiry,
     load_deployment_context,
+    load_market,
 )
+from clearhouse.node.settlement_link import build_settlement_link
 from clearhouse.node.watcher import Watcher
 from clearhouse.params import load_params
 from clearhouse.settlement import OpType, decode_window, get_op_type
@@ -37,6 +42,7 @@ from clearhouse.settlement.header import compute_window_count
 from clearhouse.settlement.watcher import decode_header, decode_ops_data
 from clearhouse.sim import market_world as mw
 from clearhouse.sim.settlement_chain import WINDOW
+from clearhouse.store import open_store
 from clearhouse.types import Address, Nonce, Price, Quantity, Timestamp
 
 USDC = mw.USDC
@@ -53,9 +59,9 @@ def test_a_registry_listing_becomes_a_traded_and_settled_series(tmp_path: Path) 
     try:
         c = link.coordinator
         alice, bob = fund_user(chain, deployment, 0, 60_000), fund_user(chain, deployment, 1, 40_000)
-        link.on_tick()  # deposits credited; the strikes listed on the two devnet expiries
-        assert _names(c, mw.EXPIRY) == ["ETH-29JAN27-3000-C", "ETH-29JAN27-3000-P", "ETH-29JAN27-3200-C",
-                                        "ETH-29JAN27-3400-C", "ETH-29JAN27-3400-P"]
+        link.on_tick()  # deposits credited; the registry's two devnet expiries listed with the strikes
+        assert _names(c, mw.EXPIRY) == ["ETH-29JAN27-3000-C", "ETH-29JAN27-3000-P", "ETH-29JAN27-3400-C",
+                                        "ETH-29JAN27-3400-P"]
         assert _names(c, JUNE) == []
 
         s = deployment["settlement"]
@@ -102,8 +108,7 @@ def test_a_registry_listing_becomes_a_traded_and_settled_series(tmp_path: Path) 
 
         assert watcher.on_tick() == [] and sorted(watcher.states) == list(range(posted + 1))
 
-        listings, _ = mw.build_listings()
-        again = Coordinator(store, mw.DOMAIN, listings, mw.UNIT, chain=chain, params=load_params("devnet"))
+        again = build_devnet_coordinator(chain, deployment, store)
         again.replay()
         assert again.get_state_fingerprint() == c.get_state_fingerprint()
     finally:
@@ -167,3 +172,43 @@ def test_registry_entries_of_no_market_are_skipped_or_kept_apart(
     assert len(skipped) == 1  # once, not every tick
     listed = link.keeper.expiries.read()  # the other pair's expiry stays in the context, as the verifier has it
     assert compute_expiry_id("BTC", "USDC", JUNE) in listed and len(listed) == 3
+
+
+def test_the_node_trades_the_deployments_market() -> None:
+    chain = InProcessChain()
+    deployment = deploy_devnet(chain)
+    assert load_market(chain, deployment) == Market(mw.PAIR, mw.RULES)  # the devnet's: the simulated world's
+    assert load_market(chain, {k: v for k, v in deployment.items() if k != "market"}) is None  # a sandbox
+    for entry, field in (({"strike_step": "100", "premium_tick": "0.0000001"}, "market.premium_tick"),
+                         ({"strike_step": "1e2", "premium_tick": "0.01"}, "market.strike_step"),
+                         ({"strike_step": 100, "premium_tick": "0.01"}, "market.strike_step"),
+                         ({"strike_step": "0", "premium_tick": "0.01"}, "market.strike_step"),
+                         ({"strike_step": "100"}, "market.premium_tick"),
+                         ({"strike_step": "100", "premium_tick": "0.000001"}, "market.premium_tick"),  # < unit
+                         ({"strike_step": "100", "premium_tick": "0.01", "tick": "1"}, "market"),
+                         (["100", "0.01"], "market")):
+        with pytest.raises(ConfigError) as refused:
+            load_market(chain, {**deployment, "market": entry})
+        assert refused.value.field == field, entry
+    no_registry = {**deployment, "settlement": {**deployment["settlement"], "expiry_registry": None}}
+    with pytest.raises(ConfigError, match="expiry registry"):
+        load_market(chain, no_registry)
+
+
+def test_a_node_of_another_pair_lists_its_own_expiries_only(tmp_path: Path) -> None:
+    chain = InProcessChain()
+    deployment = deploy_devnet(chain, pair="BTC/USDC")  # the registry still lists the two ETH expiries
+    store = open_store(f"sqlite:///{tmp_path / 'node.db'}")
+    try:
+        c = build_devnet_coordinator(chain, deployment, store)
+        assert c.market is not None and c.market.pair == Pair("BTC", "USDC", 6)
+        link = build_settlement_link(c, chain, deployment, strikes=[Price(60_000 * USDC)])
+        c.replay()
+        link.start()
+        link.on_tick()
+        assert c.listings == {}  # ETH expiries are another market's
+        list_registry_expiry(chain, deployment, JUNE, Price(500_000 * USDC), chain.accounts[0])
+        link.on_tick()
+        assert sorted(s["name"] for s in c.get_series_json()) == ["BTC-25JUN27-60000-C", "BTC-25JUN27-60000-P"]
+    finally:
+        store.close()
