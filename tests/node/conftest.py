@@ -22,10 +22,12 @@ def store(tmp_path: Path) -> Iterator[Store]:
     s.close()
 
 
-
 @pytest.fixture
 def devnet(tmp_path: Path) -> Iterator[tuple[InProcessChain, dict[str, Any], SettlementLink]]:
-    """The devnet on the in-process chain with a coordinator settling on it (``start_devnet_link``)."""
+    """The devnet on the in-process chain with a coordinator settling on it (``start_devnet_link``).
+    A test fails if the spec refused anything the coordinator acknowledged (the ledger and the settled
+    state would differ)."""
     chain, deployment, link, store = start_devnet_link(tmp_path / "node.db")
     yield chain, deployment, link
     store.close()
+    assert link.batcher.refused_total == 0, link.batcher.refusals
