@@ -8,6 +8,7 @@ from typing import Any
 
 from clearhouse.chain import InProcessChain
 from clearhouse.cli import parse_strikes
+from clearhouse.messages import RFQ, Accept, Cancel, Order, Quote, sign
 from clearhouse.node.coordinator import Coordinator
 from clearhouse.node.devnet import DEVNET_STRIKES, deploy_devnet, load_domain
 from clearhouse.node.expiries import load_market
@@ -16,7 +17,7 @@ from clearhouse.params import load_params
 from clearhouse.sdk.chain import ChainAccess
 from clearhouse.sim import market_world as mw
 from clearhouse.store import Store, open_store
-from clearhouse.types import Amount, Price
+from clearhouse.types import Address, Amount, Price
 
 
 def build_devnet_coordinator(chain: InProcessChain, deployment: dict[str, Any], store: Store) -> Coordinator:
@@ -52,3 +53,9 @@ def fund_user(chain: InProcessChain, deployment: dict[str, Any], i: int, usdc: i
     side.token.transact("mint", side.address, usdc * mw.USDC)
     side.deposit(side.address, Amount(usdc * mw.USDC))
     return side
+
+
+def signed(deployment: dict[str, Any], message: Order | RFQ | Quote | Accept | Cancel, account: str) -> bytes:
+    """Simulated ``account``'s signature over ``message`` in the deployment's EIP-712 domain (its
+    settlement's: what its coordinator and verifier accept)."""
+    return sign(load_domain(deployment), message, mw.KEY_OF[Address(account)])

@@ -111,7 +111,7 @@ def deploy_devnet(chain: Chain, f: int = 1, pair: str = "ETH/USDC") -> dict[str,
     values = compute_parameter_values()
     settlement = deploy_settlement(chain, users=4, parameter_bounds={
         n: (DEFAULT_BOUNDS[n].minimum, DEFAULT_BOUNDS[n].maximum) for n in values},
-        governor=governor.address, parameter_values=values)
+        governor=governor.address, parameter_values=values, own_domain=True)
     assert settlement.verifier is not None and settlement.parameters.store is not None
     # the devnet's listed expiries, priced by the committee's feed: exits with positions need it
     registry = deploy_expiry_registry(chain, oracle.hub, oracle.committee.feed_id, settlement.verifier)
@@ -123,8 +123,8 @@ def deploy_devnet(chain: Chain, f: int = 1, pair: str = "ETH/USDC") -> dict[str,
         # the coordinator's market: the oracle pair under these rules (``load_market``)
         "market": dict(DEVNET_MARKET),
         # the EIP-712 domain the settlement's verifier checks signatures under
-        "domain": {"name": DOMAIN.name, "version": DOMAIN.version, "chain_id": DOMAIN.chain_id,
-                   "verifying_contract": DOMAIN.verifying_contract},
+        "domain": {"name": settlement.domain.name, "version": settlement.domain.version,
+                   "chain_id": settlement.domain.chain_id, "verifying_contract": settlement.domain.verifying_contract},
         "settlement": {"settlement": settlement.settlement.address, "vault": settlement.vault.address,
                        "bonds": settlement.bonds.address, "token": settlement.token.address,
                        "verifier": settlement.verifier.address, "guardian": guardian.address,

@@ -17,6 +17,8 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from clearhouse.chain import Chain, Contract, Receipt
+from clearhouse.messages import Domain
+from clearhouse.messages.domain import compute_domain
 from clearhouse.node.parameters import ChainParameters
 from clearhouse.settlement import (
     BatchResult,
@@ -33,8 +35,8 @@ from clearhouse.settlement import (
 )
 from clearhouse.settlement.header import compute_payout_tree
 from clearhouse.settlement.state import STATE_ROOT_PREFIX
-from clearhouse.sim.settlement_world import E1, E2, KEYS, NOW, make_ctx
-from clearhouse.types import BatchNumber
+from clearhouse.sim.settlement_world import DOMAIN, E1, E2, KEYS, NOW, PARAMS, make_ctx
+from clearhouse.types import Address, BatchNumber, ChainId
 
 __all__ = ["BOND", "GUARDIAN_INDEX", "MIN_STAKE", "REWARD_BPS", "T_FORCE", "USDC", "WINDOW", "WINDOW_OUTFLOW", "K", "Posted",
            "SettlementSystem", "deploy", "deploy_parameter_store", "deploy_window_verifier", "forge"]
@@ -96,6 +98,8 @@ class SettlementSystem:
     """The deployment's checkpoint interval (version 1's)."""
     parameters: ChainParameters = field(default_factory=lambda: ChainParameters(None))
     """The parameter store the verifier reads (none: version 1 only)."""
+    domain: Domain = DOMAIN
+    """The EIP-712 domain the verifier checks signatures under."""
 
     @property
     def admin(self) -> LocalAccount:
@@ -233,11 +237,13 @@ def deploy_parameter_store(chain: Chain, settlement: Contract, governor: str,
                         [bounds[n][1] for n in names], [initial[n] for n in names])
 
 
-def deploy_window_verifier(chain: Chain, settlement: Contract, store: Contract | None = None) -> Contract:
+def deploy_window_verifier(chain: Chain, settlement: Contract, store: Contract | None = None,
+                           domain: Domain = DOMAIN) -> Contract:
     """A ``WindowVerifier`` (over fresh ``StfTradeRules`` and ``StfRules``) for ``settlement``, with the
-    settlement world's context and both of its expiries listed by the admin, reading ``store``'s
-    parameter versions if given (its version 1 ``max_positions`` and ``max_fee_bps`` are then the
-    verifier's own), wired in as the settlement's execution fraud-proof verifier."""
+    settlement world's context under ``domain`` (default: the settlement world's) and both of its
+    expiries listed by the admin, reading ``store``'s parameter versions if given (its version 1
+    ``max_positions`` and ``max_fee_bps`` are then the verifier's own), wired in as the
+    settlement's execution fraud-proof verifier."""
     ctx = make_ctx()
     max_positions, max_fee_bps = ctx.max_positions, int(ctx.max_fee_bps)
     if store is not None:
@@ -245,7 +251,7 @@ def deploy_window_verifier(chain: Chain, settlement: Contract, store: Contract |
                                       for n in ("max_positions", "max_fee_bps"))
     trade_rules, rules = chain.deploy("StfTradeRules"), chain.deploy("StfRules")
     verifier = chain.deploy("WindowVerifier", settlement.address, trade_rules.address, rules.address,
-                            ctx.domain.separator, ctx.contract_unit, max_positions, ctx.max_clock_lag,
+                            domain.separator, ctx.contract_unit, max_positions, ctx.max_clock_lag,
                             ctx.fee_account, max_fee_bps,
                             "0x" + "00" * 20 if store is None else store.address)
     for e in (E1, E2):
@@ -258,13 +264,17 @@ def deploy_window_verifier(chain: Chain, settlement: Contract, store: Contract |
 def deploy(chain: Chain, *, users: int = 4, reentrant: bool = False, k: int = K,
            window_verifier: bool = True, parameter_bounds: Mapping[str, tuple[int, int]] | None = None,
            governor: str | None = None, parameter_values: Mapping[str, int] | None = None,
-           window_outflow: int = WINDOW_OUTFLOW, max_post_delay: int = MAX_POST_DELAY) -> SettlementSystem:
+           window_outflow: int = WINDOW_OUTFLOW, max_post_delay: int = MAX_POST_DELAY,
+           own_domain: bool = False) -> SettlementSystem:
     """Token, Bonds, Vault and Settlement wired together, the coordinator bonded, users with gas
     (``reentrant``: the vault's token is ``mocks/ReentrantToken``; ``window_verifier``: a real
     ``WindowVerifier`` is wired in, see :func:`deploy_window_verifier`; ``parameter_bounds``: it reads
     a ``ParameterStore`` changed by ``governor`` holding ``parameter_values`` as version 1 — its
     ``checkpoint_interval``, if given, must be ``k`` — see :func:`deploy_parameter_store`;
-    ``window_outflow``: the vault's cap on what claims pay out per challenge window)."""
+    ``window_outflow``: the vault's cap on what claims pay out per challenge window; ``own_domain``:
+    the verifier checks signatures in the deployment's own EIP-712 domain, whose verifying contract
+    is this ``Settlement``, as a real deployment must (no two deployments then accept each other's
+    messages), instead of the settlement world's fixed one)."""
     admin, coordinator = chain.accounts[0], chain.accounts[1]
     token = chain.deploy("mocks/TestToken", "Test USD", "tUSD")
     bond_token = token
@@ -289,9 +299,10 @@ def deploy(chain: Chain, *, users: int = 4, reentrant: bool = False, k: int = K,
     if parameter_bounds is not None:
         store = deploy_parameter_store(chain, settlement, governor or admin.address, parameter_bounds, k,
                                        parameter_values)
-    verifier = deploy_window_verifier(chain, settlement, store) if window_verifier else None
+    domain = compute_domain(PARAMS, ChainId(chain.chain_id), Address(settlement.address)) if own_domain else DOMAIN
+    verifier = deploy_window_verifier(chain, settlement, store, domain) if window_verifier else None
     return SettlementSystem(chain, token, bonds, vault, settlement, people, verifier, k=k,
-                            parameters=ChainParameters(store))
+                            parameters=ChainParameters(store), domain=domain)
 
 
 def forge(posted: Posted, ops: Sequence[Operation]) -> Posted:

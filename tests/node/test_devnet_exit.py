@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from devnet_support import fund_user
+from devnet_support import fund_user, signed
 
 from clearhouse.chain import InProcessChain
 from clearhouse.errors import ContractRevert
@@ -49,9 +49,9 @@ def test_a_position_holder_exits_the_devnet_after_a_freeze(
     link.on_tick()  # the deposits credited and batched
     now, world, c = link.now(), mw.make_world(), link.coordinator
     ask = mw.order(world, alice.address, Side.SELL, mw.px(120), 300)  # alice writes calls
-    c.on_order(ask, mw.signed(ask, alice.address), now=now)
+    c.on_order(ask, signed(deployment, ask, alice.address), now=now)
     bid = mw.order(world, bob.address, Side.BUY, mw.px(121), 100, TimeInForce.IOC)
-    assert [t["quantity"] for t in c.on_order(bid, mw.signed(bid, bob.address), now=now).body["trades"]] == ["100"]
+    assert [t["quantity"] for t in c.on_order(bid, signed(deployment, bid, bob.address), now=now).body["trades"]] == ["100"]
     link.on_tick()  # the trade batched and posted
     chain.time_travel(WINDOW)
     link.on_tick()  # finalised

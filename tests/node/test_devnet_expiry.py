@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from devnet_support import build_devnet_coordinator, fund_user
+from devnet_support import build_devnet_coordinator, fund_user, signed
 from eth_account import Account
 
 from clearhouse.api.server import ServerThread
@@ -65,9 +65,9 @@ def _one_contract_traded(chain: InProcessChain, deployment: dict[str, Any], link
     link.on_tick()
     world, c = mw.make_world(), link.coordinator
     ask = mw.order(world, alice.address, Side.SELL, mw.px(120), 100)
-    c.on_order(ask, mw.signed(ask, alice.address), now=link.now())
+    c.on_order(ask, signed(deployment, ask, alice.address), now=link.now())
     bid = mw.order(world, bob.address, Side.BUY, mw.px(120), 100, TimeInForce.IOC)
-    c.on_order(bid, mw.signed(bid, bob.address), now=link.now())
+    c.on_order(bid, signed(deployment, bid, bob.address), now=link.now())
     link.on_tick()  # the trade batched and posted while its clock is current
     return alice, bob, c
 
@@ -79,10 +79,10 @@ def test_the_link_settles_an_expiry_at_the_committees_price_once_it_is_final(
     link.on_tick()  # the deposits credited and batched
     world, c = mw.make_world(), link.coordinator
     ask = mw.order(world, alice.address, Side.SELL, mw.px(120), 300, expiry=mw.LATER)  # alice writes calls
-    ask_hash = Digest(bytes.fromhex(c.on_order(ask, mw.signed(ask, alice.address), now=link.now())
+    ask_hash = Digest(bytes.fromhex(c.on_order(ask, signed(deployment, ask, alice.address), now=link.now())
                                      .body["orderHash"][2:]))
     bid = mw.order(world, bob.address, Side.BUY, mw.px(121), 100, TimeInForce.IOC, expiry=mw.LATER)
-    assert c.on_order(bid, mw.signed(bid, bob.address), now=link.now()).body["trades"]
+    assert c.on_order(bid, signed(deployment, bid, bob.address), now=link.now()).body["trades"]
     link.on_tick()  # the trade batched and posted
     before = {who: int(c.portfolios.balances[Address(who)]) for who in (alice.address, bob.address)}
     assert c.get_account_json(Address(alice.address))["requirement"] != "0"

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from devnet_support import build_devnet_coordinator, fund_user, start_devnet_link
+from devnet_support import build_devnet_coordinator, fund_user, signed, start_devnet_link
 
 from clearhouse.chain import InProcessChain
 from clearhouse.cli import main, parse_strikes
-from clearhouse.errors import ConfigError, ContractRevert
+from clearhouse.errors import ConfigError, ContractRevert, InsufficientCollateral, WrongSigner
 from clearhouse.market.instruments import (
     Market,
     OptionKind,
@@ -24,6 +24,7 @@ from clearhouse.market.instruments import (
     compute_series_id,
 )
 from clearhouse.messages import Domain, Order, Side, TimeInForce
+from clearhouse.messages.domain import compute_domain
 from clearhouse.node.coordinator import Coordinator
 from clearhouse.node.devnet import deploy_devnet, load_domain
 from clearhouse.node.expiries import (
@@ -43,7 +44,7 @@ from clearhouse.settlement.watcher import decode_header, decode_ops_data
 from clearhouse.sim import market_world as mw
 from clearhouse.sim.settlement_chain import WINDOW
 from clearhouse.store import open_store
-from clearhouse.types import Address, Nonce, Price, Quantity, Timestamp
+from clearhouse.types import Address, Nonce, Price, Quantity, SeriesId, Timestamp
 
 USDC = mw.USDC
 JUNE = compute_expiry_timestamp(2027, 6, 25)
@@ -87,8 +88,8 @@ def test_a_registry_listing_becomes_a_traded_and_settled_series(tmp_path: Path) 
                     Nonce(1), Timestamp(link.now() + 3_600))
         bid = Order(Address(bob.address), series_id, Side.BUY, mw.px(90), Quantity(100), TimeInForce.IOC,
                     Nonce(1), Timestamp(link.now() + 3_600))
-        c.on_order(ask, mw.signed(ask, Address(alice.address)), now=link.now())
-        assert c.on_order(bid, mw.signed(bid, Address(bob.address)), now=link.now()).body["trades"]
+        c.on_order(ask, signed(deployment, ask, Address(alice.address)), now=link.now())
+        assert c.on_order(bid, signed(deployment, bid, Address(bob.address)), now=link.now()).body["trades"]
         link.on_tick()  # the trade batched and posted under the chain's context
         posted = int(settlement.call("last_batch"))
         record = link.batcher.store.get_batch(posted)
@@ -210,5 +211,32 @@ def test_a_node_of_another_pair_lists_its_own_expiries_only(tmp_path: Path) -> N
         list_registry_expiry(chain, deployment, JUNE, Price(500_000 * USDC), chain.accounts[0])
         link.on_tick()
         assert sorted(s["name"] for s in c.get_series_json()) == ["BTC-25JUN27-60000-C", "BTC-25JUN27-60000-P"]
+    finally:
+        store.close()
+
+
+def test_each_deployment_signs_in_its_own_domain(tmp_path: Path) -> None:
+    """Two deployments on one chain: each verifier checks the domain whose verifying contract is its
+    own Settlement, so an order signed for one is refused by the other's coordinator."""
+    chain = InProcessChain()
+    a, b = deploy_devnet(chain), deploy_devnet(chain)
+    for deployment in (a, b):
+        domain = load_domain(deployment)
+        assert domain.verifying_contract == deployment["settlement"]["settlement"]
+        assert domain == compute_domain(load_params("devnet"), domain.chain_id, domain.verifying_contract)
+        verifier = chain.at("WindowVerifier", deployment["settlement"]["verifier"])
+        assert bytes(verifier.call("DOMAIN_SEPARATOR")) == domain.separator
+    store = open_store(f"sqlite:///{tmp_path / 'node.db'}")
+    try:
+        c = build_devnet_coordinator(chain, b, store)
+        c.on_list_expiry(mw.EXPIRY, mw.CAP, now=mw.NOW)
+        series_id = c.on_list_series(mw.EXPIRY, Price(3_000 * USDC), OptionKind.CALL, now=mw.NOW).body["seriesId"]
+        alice = mw.ADDRESSES[0]  # nothing deposited: a signature accepted meets the collateral check
+        ask = Order(alice, SeriesId(bytes.fromhex(series_id[2:])), Side.SELL, mw.px(90), Quantity(100),
+                    TimeInForce.GTC, Nonce(1), Timestamp(mw.NOW + 3_600))
+        with pytest.raises(WrongSigner):
+            c.on_order(ask, signed(a, ask, alice), now=mw.NOW)  # deployment a's signature
+        with pytest.raises(InsufficientCollateral):
+            c.on_order(ask, signed(b, ask, alice), now=mw.NOW)
     finally:
         store.close()
