@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from typing import Annotated, Any, TypeVar
@@ -366,17 +366,24 @@ def create_app(coordinator: Coordinator, *, limits: ApiLimits | None = None,
     # ``async``: FastAPI runs a plain ``def`` dependency on a thread pool, one thread hop each per
     # request; these are in-memory checks (a session's first use reads it from the store once).
 
-    async def limited(request: Request, authorization: Annotated[str | None, Header()] = None) -> str:
+    async def caller(authorization: Annotated[str | None, Header()] = None) -> Address | ApiError:
+        """The signed-in account, or why there is none (checked once per request: FastAPI caches a
+        dependency that several others share)."""
+        try:
+            return api.auth.authenticate(authorization, api.now())
+        except ApiError as exc:
+            return exc
+
+    async def limited(request: Request, account: Annotated[Address | ApiError, Depends(caller)]) -> str:
         """Spend one request of the caller's budget: its account if signed in, else its address."""
-        key = f"ip:{request.client.host if request.client else '?'}"
-        if authorization:
-            with suppress(ApiError):
-                key = api.auth.authenticate(authorization, api.now())
+        key = account if isinstance(account, str) else f"ip:{request.client.host if request.client else '?'}"
         api.bucket.take(key)
         return key
 
-    async def session(authorization: Annotated[str | None, Header()] = None) -> Address:
-        return api.auth.authenticate(authorization, api.now())
+    async def session(account: Annotated[Address | ApiError, Depends(caller)]) -> Address:
+        if isinstance(account, ApiError):
+            raise account
+        return account
 
     async def idempotency(idempotency_key: Annotated[str | None, Header()] = None) -> str:
         key = idempotency_key
